@@ -1,0 +1,1 @@
+"""Commands for this part (filled in by its owner)."""

@@ -1,0 +1,101 @@
+"""The ``capacity`` command line: one typer app; each command lives in its own module.
+
+Every user-fixable problem becomes one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+try:  # typer >= 0.20 vendors click as typer._click
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exc  # type: ignore[no-redef]
+
+from capacity import __version__
+from capacity.errors import CapacityError
+
+app = typer.Typer(
+    name="capacity",
+    help=(
+        "Find where a service saturates, in controlled open-model stages, and size production from it.\n\n"
+        "Examples:\n\n"
+        "  capacity search                      # built-in sandbox, end to end\n\n"
+        "  capacity search experiments/clinician-workflow-staging.toml\n\n"
+        "  capacity sandbox --explain           # the sandbox's known capacity\n\n"
+        "  capacity results list"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"capacity {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """capacity: capacity-search experiment runner."""
+
+
+def _register_commands() -> None:
+    # Imported here so `capacity --version` stays fast; each module adds its commands to `app`.
+    from capacity.cli import (  # noqa: F401
+        analyse_cmd,
+        metrics_cmd,
+        report_cmd,
+        sandbox_cmd,
+        search_cmd,
+        worker_cmd,
+    )
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one error line and exit; used for bad input."""
+    typer.echo(f"capacity: error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app, turning user errors into one line and exit 2."""
+    _register_commands()
+    try:
+        rv = app(args=argv, standalone_mode=False, prog_name="capacity")
+    except CapacityError as exc:
+        typer.echo(f"capacity: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click_exc.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else "", err=False)
+        sys.exit(0)
+    except click_exc.UsageError as exc:
+        cmd = exc.ctx.command_path if exc.ctx else "capacity"
+        typer.echo(f"{cmd}: error: {exc.format_message()} (see '{cmd} --help')", err=True)
+        sys.exit(2)
+    except click_exc.ClickException as exc:
+        typer.echo(f"capacity: error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("capacity: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("capacity: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

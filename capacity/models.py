@@ -1,0 +1,120 @@
+"""The result contracts shared by every part: per-second samples, stage results, the run summary.
+
+These are the stable shapes that the results folder, ``search --json``, the report, the nightly
+gate and notebooks rely on (DESIGN.md section 3). Add fields; never rename or remove one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Verdict = Literal["pass", "fail", "invalid: generator", "invalid: worker lost", "interrupted"]
+Phase = Literal["warmup", "measure"]
+
+
+class SecondSample(BaseModel):
+    """One second of one stage as the load generator saw it (aggregated over all workers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: int
+    t: float
+    """Start of the second, Unix epoch seconds (UTC)."""
+    phase: Phase
+    target_rps: float
+    offered: int
+    """Requests started in this second."""
+    ok: int
+    """Successful responses completed in this second (goodput)."""
+    errors: int
+    dropped: int
+    """Scheduled arrivals that found no free in-flight slot and were not sent."""
+    inflight: int
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    generator_cpu_pct: float | None = None
+    """Highest CPU % of any load-generator process in this second."""
+    workers: int = 1
+
+
+class StageResult(BaseModel):
+    """One stage, judged. ``metrics`` holds per-stage aggregates of server-side metrics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    target_rps: float
+    offered_rps: float
+    achieved_rps: float
+    dropped: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    error_ratio: float
+    verdict: Verdict
+    reasons: list[str] = Field(default_factory=list)
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    # fields beyond the DESIGN.md minimum
+    probe: str = "ramp"
+    """Why this rate was chosen: ramp, bisect, confirm, linear."""
+    started_at: datetime | None = None
+    measure_from: datetime | None = None
+    ended_at: datetime | None = None
+    duration_s: float = 0.0
+    requests: int = 0
+    ok: int = 0
+    errors: int = 0
+    mean_ms: float | None = None
+    max_ms: float | None = None
+    generator_cpu_pct: float | None = None
+    max_inflight: int = 0
+    metrics_completeness: dict[str, float] = Field(default_factory=dict)
+    status_codes: dict[str, int] = Field(default_factory=dict)
+    aborted_early: bool = False
+
+
+class Estimate(BaseModel):
+    """A capacity figure with its interval and the signal that set it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float | None
+    lo: float | None = None
+    hi: float | None = None
+    signal: str = ""
+    method: str = ""
+    reached: bool = True
+    """False when the data never showed the limit: ``value`` is then a lower bound."""
+    extrapolated: bool = False
+    note: str = ""
+
+
+class RunSummary(BaseModel):
+    """The run summary JSON (stable keys; DESIGN.md section 3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    results_dir: str
+    experiment: str
+    target: str
+    saturation_rps: float | None = None
+    slo_capacity_rps: float | None = None
+    knee_rps: float | None = None
+    capacity_interval: list[float | None] = Field(default_factory=lambda: [None, None])
+    stopped_reason: str = ""
+    stages: list[StageResult] = Field(default_factory=list)
+    recommendation: dict[str, Any] | None = None
+    # beyond the minimum
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    estimates: dict[str, Estimate] = Field(default_factory=dict)
+    search_path: list[dict[str, Any]] = Field(default_factory=list)
+    truth: dict[str, Any] | None = None
+    """For sandbox runs: the capacity the sandbox's parameters imply."""
+    warnings: list[str] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Planning: the experiment file and the sequence of stage rates (linear, geometric, adaptive)."""

@@ -1,0 +1,332 @@
+"""The experiment file: one validated, typed model that every stage of the pipeline reads.
+
+Experiment files are TOML (see ``experiments/``). Unknown keys and wrong types are errors that
+name the file and the dotted key, because a typo in a guard silently disabling it is the worst
+failure a capacity test can have.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from capacity.errors import ExperimentError
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+SANDBOX_URL = "sandbox://"
+"""``target.base_url`` value meaning: start the built-in sandbox and aim at it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class SandboxSettings(_Strict):
+    """Parameters of the built-in sandbox when ``target.base_url = "sandbox://"``."""
+
+    app_tasks: int = Field(2, ge=1, le=16)
+    threads: int = Field(4, ge=1, le=256)
+    backlog: int = Field(64, ge=0)
+    service_ms: PositiveFloat = 50.0
+    service_dist: Literal["const", "exp", "lognormal"] = "lognormal"
+    cpu_ms: NonNegFloat = 0.5
+    sidekiq_tasks: int = Field(1, ge=0, le=16)
+    sidekiq_concurrency: int = Field(5, ge=1, le=256)
+    job_ms: PositiveFloat = 100.0
+    error_rate: float = Field(0.0, ge=0, le=1)
+    mem_growth_kb: NonNegFloat = 0.0
+    mem_limit_mb: PositiveFloat = 512.0
+    seed: int = 1
+
+
+class Target(_Strict):
+    """Where load goes. Hosts outside ``allowed_hosts`` are refused unless allowed on the CLI."""
+
+    base_url: str
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "::1"])
+    timeout_s: PositiveFloat = 10.0
+    headers: dict[str, str] = Field(default_factory=dict)
+    health_path: str = "/health"
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v == SANDBOX_URL:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL or {SANDBOX_URL!r}, got {v!r}")
+        return v.rstrip("/")
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.base_url == SANDBOX_URL
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
+
+
+class Endpoint(_Strict):
+    """One request kind in the mix. ``weight`` or ``rpm`` (requests/min at 1x peak) sets its share."""
+
+    name: str = Field(min_length=1)
+    method: HttpMethod = "GET"
+    path: str = Field(min_length=1)
+    body: str | None = None
+    weight: PositiveFloat | None = None
+    rpm: PositiveFloat | None = None
+    consumes: bool = False
+    """True when each request uses up one test record (e.g. a check-in): records are not reused."""
+    enqueues_jobs: NonNegFloat = 0.0
+    """Background jobs this request enqueues (Sidekiq); used by sizing when metrics cannot tell."""
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"must start with '/', got {v!r}")
+        return v
+
+    @property
+    def share_weight(self) -> float:
+        return self.weight if self.weight is not None else (self.rpm if self.rpm is not None else 1.0)
+
+
+class TestData(_Strict):
+    """Where path/body placeholders (``{sta3n}``, ``{dfn}``, ``{ien}``...) get their values."""
+
+    source: Literal["sandbox", "csv", "none"] = "sandbox"
+    path: str | None = None
+    seed: int = 42
+    records: int = Field(5000, ge=1)
+
+    @model_validator(mode="after")
+    def _csv_needs_path(self) -> TestData:
+        if self.source == "csv" and not self.path:
+            raise ValueError("source 'csv' needs 'path'")
+        return self
+
+
+class Workload(_Strict):
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    locustfile: str | None = None
+    test_data: TestData = Field(default_factory=TestData)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _some_work(self) -> Workload:
+        if not self.endpoints and not self.locustfile:
+            raise ValueError("needs at least one [[workload.endpoints]] or a 'locustfile'")
+        names = [e.name for e in self.endpoints]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"endpoint names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+
+class StagePlanSettings(_Strict):
+    """How the offered rate moves between stages."""
+
+    strategy: Literal["adaptive", "linear", "geometric"] = "adaptive"
+    start_rps: PositiveFloat = 10.0
+    max_rps: PositiveFloat = 500.0
+    step_rps: PositiveFloat | None = None
+    growth: float = Field(1.5, gt=1.0, le=10.0)
+    stage_seconds: float = Field(20.0, gt=0, le=86_400)
+    warmup_seconds: NonNegFloat = 5.0
+    resolution: float = Field(0.05, gt=0, lt=1)
+    max_stages: int = Field(30, ge=1, le=1000)
+    max_duration_s: PositiveFloat = 3600.0
+    confirm: bool = False
+    arrival: Literal["uniform", "poisson"] = "uniform"
+    max_inflight: int = Field(0, ge=0)
+    """Cap on requests in flight; 0 sizes it from the rate and the SLO (Little's law with slack)."""
+    recovery_timeout_s: NonNegFloat = 60.0
+    recovery_latency_factor: float = Field(2.0, gt=1.0)
+    seed: int = 7
+
+    @model_validator(mode="after")
+    def _order(self) -> StagePlanSettings:
+        if self.start_rps > self.max_rps:
+            raise ValueError(f"start_rps ({self.start_rps:g}) is above max_rps ({self.max_rps:g})")
+        if self.warmup_seconds >= self.stage_seconds:
+            raise ValueError(
+                f"warmup_seconds ({self.warmup_seconds:g}) must be shorter than "
+                f"stage_seconds ({self.stage_seconds:g})"
+            )
+        return self
+
+
+class Guards(_Strict):
+    """Limits judged over a sliding window during a stage and over the whole stage."""
+
+    window_seconds: int = Field(3, ge=1, le=600)
+    max_error_ratio: float = Field(0.01, ge=0, le=1)
+    slo_p95_ms: PositiveFloat | None = 500.0
+    slo_p99_ms: PositiveFloat | None = None
+    min_goodput_ratio: float = Field(0.95, gt=0, le=1)
+    max_dropped_ratio: float = Field(0.01, ge=0, le=1)
+    max_generator_cpu_pct: float = Field(85.0, gt=0, le=100)
+    max_cpu_pct: PositiveFloat | None = 85.0
+    max_mem_pct: PositiveFloat | None = 90.0
+    max_queue_latency_s: PositiveFloat | None = 30.0
+    max_queue_growth_per_s: PositiveFloat | None = 1.0
+    """Job-queue growth (jobs/s, least-squares slope over the stage) above which the queue is judged growing."""
+    max_backlog: NonNegFloat | None = None
+    min_pool_capacity: NonNegFloat | None = None
+
+
+class MetricQueries(_Strict):
+    """Datadog query templates, one per metric name used in stage tables and guards.
+
+    ``$app_scope``, ``$sidekiq_scope`` and ``$queue_scope`` expand to tag filters built from
+    ``[metrics]`` (cluster, service and tag names differ between setups); ``None`` skips a metric.
+    """
+
+    cpu_pct: str | None = "avg:ecs.fargate.cpu.percent{$app_scope} by {task_arn}"
+    mem_usage: str | None = "avg:ecs.fargate.mem.usage{$app_scope} by {task_arn}"
+    mem_limit: str | None = "avg:ecs.fargate.mem.limit{$app_scope} by {task_arn}"
+    pool_capacity: str | None = "avg:puma.pool_capacity{$app_scope} by {task_arn}"
+    max_threads: str | None = "avg:puma.max_threads{$app_scope} by {task_arn}"
+    backlog: str | None = "max:puma.backlog{$app_scope} by {task_arn}"
+    queue_size: str | None = "max:sidekiq.queue.size{$queue_scope} by {queue}"
+    queue_latency_s: str | None = "max:sidekiq.queue.latency{$queue_scope} by {queue}"
+    jobs_processed: str | None = "sum:sidekiq.jobs.count{$queue_scope} by {queue}"
+    sidekiq_cpu_pct: str | None = "avg:ecs.fargate.cpu.percent{$sidekiq_scope} by {task_arn}"
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class MetricsSettings(_Strict):
+    source: Literal["none", "datadog"] = "datadog"
+    site: str = "datadoghq.com"
+    url: str | None = None
+    """Base URL override (tests, the sandbox). ``CAPACITY_DATADOG_URL`` overrides this."""
+    cluster: str = ""
+    app_service: str = ""
+    sidekiq_service: str = ""
+    cluster_tag: str = "ecs_cluster_name"
+    service_tag: str = "ecs_service"
+    extra_scope: str = ""
+    rollup_seconds: int = Field(10, ge=1)
+    poll_deadline_s: NonNegFloat = 90.0
+    poll_interval_s: PositiveFloat = 5.0
+    catch_up: bool = True
+    events: bool = False
+    queries: MetricQueries = Field(default_factory=MetricQueries)  # type: ignore[arg-type]
+
+
+class Cluster(_Strict):
+    """The staging cluster under test: what one measured unit of capacity is made of."""
+
+    app_tasks: int = Field(2, ge=1)
+    puma_threads: int | None = Field(None, ge=1)
+    sidekiq_tasks: int = Field(1, ge=0)
+    sidekiq_concurrency: int = Field(5, ge=1)
+    cpu_units_per_task: int = Field(1024, ge=128)
+    mem_mib_per_task: int = Field(2048, ge=128)
+
+
+class Scenario(_Strict):
+    name: str
+    rps: PositiveFloat | None = None
+    rpm: dict[str, PositiveFloat] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Scenario:
+        if (self.rps is None) == (self.rpm is None):
+            raise ValueError("a scenario needs exactly one of 'rps' or 'rpm'")
+        return self
+
+
+class Production(_Strict):
+    """The load production must carry and how much headroom to leave."""
+
+    peak_rpm: dict[str, PositiveFloat] = Field(default_factory=dict)
+    growth: float = Field(1.0, ge=1.0)
+    target_utilisation: float = Field(0.6, gt=0, le=1)
+    zones: int = Field(3, ge=1)
+    n_plus_one: bool = True
+    min_tasks: int = Field(2, ge=1)
+    scenarios: list[Scenario] = Field(default_factory=list)
+
+
+class Experiment(_Strict):
+    """A capacity experiment: target, workload, stage plan, guards, metrics, cluster and production."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    target: Target
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)  # type: ignore[arg-type]
+    workload: Workload
+    stages: StagePlanSettings = Field(default_factory=StagePlanSettings)  # type: ignore[arg-type]
+    guards: Guards = Field(default_factory=Guards)  # type: ignore[arg-type]
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)  # type: ignore[arg-type]
+    cluster: Cluster = Field(default_factory=Cluster)  # type: ignore[arg-type]
+    production: Production = Field(default_factory=Production)  # type: ignore[arg-type]
+    source_file: str | None = Field(None, exclude=True)
+
+    def with_changes(self, **sections: dict[str, Any]) -> Experiment:
+        """A copy with some keys of some sections replaced, validated again (CLI flags use this)."""
+        data = self.model_dump(mode="python")
+        for section, values in sections.items():
+            if isinstance(data.get(section), dict):
+                data[section] = {**data[section], **values}
+            else:
+                data[section] = values
+        return parse_experiment(data, source=self.source_file)
+
+
+def _loc(err: dict[str, Any]) -> str:
+    return ".".join(str(p) for p in err.get("loc", ()) if not str(p).startswith("function-after"))
+
+
+def _describe(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "missing required key"
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    if "input" in err and kind not in ("model_type", "dict_type") and not isinstance(err["input"], dict):
+        return f"{msg} (got {err['input']!r})"
+    return msg
+
+
+def parse_experiment(data: dict[str, Any], *, source: str | None = None) -> Experiment:
+    """Validate a parsed TOML document; raise ``ExperimentError`` naming the first bad key."""
+    try:
+        exp = Experiment.model_validate({**data, "source_file": source})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ExperimentError(_describe(dict(first)), file=source, key=_loc(dict(first)) or None) from None
+    return exp
+
+
+def load_experiment(path: str | os.PathLike[str]) -> Experiment:
+    """Read and validate an experiment file. ``CAPACITY_TARGET`` overrides ``target.base_url``."""
+    p = Path(path)
+    if not p.is_file():
+        raise ExperimentError("no such experiment file", file=str(p))
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentError(f"not valid TOML: {exc}", file=str(p)) from None
+    except UnicodeDecodeError:
+        raise ExperimentError("not UTF-8 text", file=str(p)) from None
+    env_target = os.environ.get("CAPACITY_TARGET")
+    if env_target and isinstance(data.get("target"), dict):
+        data["target"] = {**data["target"], "base_url": env_target}
+    return parse_experiment(data, source=str(p))
+
+
+def builtin_experiment_path() -> Path:
+    """The default experiment (the sandbox), shipped inside the package so it works when installed."""
+    return Path(__file__).resolve().parent.parent / "data" / "sandbox.toml"

@@ -1,0 +1,1 @@
+"""size stage of the pipeline."""
