@@ -273,15 +273,22 @@ class Experiment(_Strict):
     production: Production = Field(default_factory=Production)  # type: ignore[arg-type]
     source_file: str | None = Field(None, exclude=True)
 
-    def with_changes(self, **sections: dict[str, Any]) -> Experiment:
-        """A copy with some keys of some sections replaced, validated again (CLI flags use this)."""
+    def with_changes(self, *, label: str | None = None, **sections: dict[str, Any]) -> Experiment:
+        """A copy with some keys of some sections replaced, validated again (CLI flags use this).
+
+        ``label`` names where the changes came from in error messages (e.g. "command-line flags").
+        """
         data = self.model_dump(mode="python")
         for section, values in sections.items():
             if isinstance(data.get(section), dict):
                 data[section] = {**data[section], **values}
             else:
                 data[section] = values
-        return parse_experiment(data, source=self.source_file)
+        try:
+            changed = parse_experiment(data, source=label or self.source_file)
+        except ExperimentError:
+            raise
+        return changed.model_copy(update={"source_file": self.source_file})
 
 
 def _loc(err: dict[str, Any]) -> str:

@@ -1,1 +1,6 @@
-"""store stage of the pipeline."""
+"""Storing: the results folder (one run per folder), written stage by stage, read by everything else."""
+
+from capacity.store.reader import LoadedRun, list_runs, load_run, stage_results
+from capacity.store.run_store import RunStore, atomic_write_text, new_run_id
+
+__all__ = ["LoadedRun", "RunStore", "atomic_write_text", "list_runs", "load_run", "new_run_id", "stage_results"]

@@ -1,0 +1,173 @@
+"""Turning a stage's measurement (client side) and its server metrics into a judged StageResult.
+
+Verdict precedence: an interrupted stage is "interrupted"; a stage that lost a load worker or whose
+generator was the bottleneck is invalid (never a knee, never capacity); otherwise any breach fails it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from capacity.judge.guards import Breach, StageTotals, is_generator_bound, judge_stage
+from capacity.models import SecondSample, StageResult, Verdict
+from capacity.plan.experiment import Guards
+
+if TYPE_CHECKING:
+    from capacity.load.driver import StageMeasurement
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    xs = [v for v in values if v is not None]
+    return statistics.median(xs) if xs else None
+
+
+def totals_from(meas: StageMeasurement) -> tuple[StageTotals, bool]:
+    """Whole-stage totals; for a stage aborted before its measured part, the seconds after the first two.
+
+    Returns the totals and whether they came from that fallback (per-second percentiles then).
+    """
+    spec = meas.spec
+    measured = [s for s in meas.seconds if s.phase == "measure"]
+    cpu = _mean([s.generator_cpu_pct for s in measured])
+    if meas.requests > 0 or meas.dropped > 0:
+        return (
+            StageTotals(
+                target_rps=spec.target_rps,
+                offered_rps=meas.offered_rps,
+                achieved_rps=meas.achieved_rps,
+                requests=meas.requests,
+                ok=meas.ok,
+                errors=meas.errors,
+                dropped=meas.dropped,
+                p95_ms=meas.percentile_ms(95),
+                p99_ms=meas.percentile_ms(99),
+                generator_cpu_pct=cpu,
+            ),
+            False,
+        )
+    tail: list[SecondSample] = list(meas.seconds[2:]) or list(meas.seconds)
+    n = max(1, len(tail))
+    return (
+        StageTotals(
+            target_rps=spec.target_rps,
+            offered_rps=sum(s.offered for s in tail) / n,
+            achieved_rps=sum(s.ok for s in tail) / n,
+            requests=sum(s.offered for s in tail),
+            ok=sum(s.ok for s in tail),
+            errors=sum(s.errors for s in tail),
+            dropped=sum(s.dropped for s in tail),
+            p95_ms=_median([s.p95_ms for s in tail]),
+            p99_ms=_median([s.p99_ms for s in tail]),
+            generator_cpu_pct=_mean([s.generator_cpu_pct for s in tail]),
+        ),
+        True,
+    )
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    xs = [v for v in values if v is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def decide(
+    breaches: Sequence[Breach], *, interrupted: bool = False, worker_lost: bool = False
+) -> Verdict:
+    if interrupted:
+        return "interrupted"
+    if worker_lost:
+        return "invalid: worker lost"
+    if is_generator_bound(breaches):
+        return "invalid: generator"
+    return "fail" if breaches else "pass"
+
+
+def judge_measurement(
+    meas: StageMeasurement,
+    guards: Guards,
+    *,
+    probe: str = "ramp",
+    live_breaches: Sequence[Breach] = (),
+    metric_reasons: Sequence[str] = (),
+    metrics: dict[str, float | None] | None = None,
+    completeness: dict[str, float] | None = None,
+    extra_reasons: Sequence[str] = (),
+) -> tuple[StageResult, list[Breach]]:
+    """Judge one stage. ``live_breaches`` are those that aborted it mid-stage (they stand as reasons)."""
+    totals, fallback = totals_from(meas)
+    breaches: list[Breach] = list(live_breaches)
+    for b in judge_stage(totals, guards):
+        if all(b.code != x.code for x in breaches):
+            breaches.append(b)
+    breaches.extend(Breach(_metric_code(r), r) for r in metric_reasons)
+    if meas.worker_lost:
+        breaches.append(Breach("worker-lost", "a load worker was lost during the stage"))
+    verdict = decide(breaches, interrupted=meas.interrupted, worker_lost=meas.worker_lost)
+    reasons = [b.text for b in breaches] + list(extra_reasons)
+    if meas.interrupted:
+        reasons.insert(0, "interrupted by the user")
+    if fallback and meas.aborted:
+        reasons.append("aborted before the measured part: figures from the seconds it ran")
+    hist_mean = _hist_mean(meas)
+    completed = totals.ok + totals.errors
+    result = StageResult(
+        index=meas.spec.index,
+        target_rps=round(meas.spec.target_rps, 4),
+        offered_rps=round(totals.offered_rps, 4),
+        achieved_rps=round(totals.achieved_rps, 4),
+        dropped=totals.dropped,
+        p50_ms=_round(meas.percentile_ms(50) if not fallback else _median([s.p50_ms for s in meas.seconds[2:]])),
+        p95_ms=_round(totals.p95_ms),
+        p99_ms=_round(totals.p99_ms),
+        error_ratio=round(totals.errors / completed, 6) if completed else 0.0,
+        verdict=verdict,
+        reasons=reasons,
+        metrics=dict(metrics or {}),
+        probe=probe,
+        started_at=meas.started_at,
+        measure_from=meas.measure_from,
+        ended_at=meas.ended_at,
+        duration_s=round((meas.ended_at - meas.started_at).total_seconds(), 3),
+        requests=totals.requests,
+        ok=totals.ok,
+        errors=totals.errors,
+        mean_ms=_round(hist_mean),
+        max_ms=_round(meas.percentile_ms(100) if not fallback else None),
+        generator_cpu_pct=_round(totals.generator_cpu_pct),
+        max_inflight=int(getattr(meas, "max_inflight_seen", 0) or 0),
+        metrics_completeness=dict(completeness or {}),
+        status_codes=dict(meas.status_codes),
+        aborted_early=bool(meas.aborted),
+    )
+    return result, breaches
+
+
+def _hist_mean(meas: Any) -> float | None:
+    try:
+        if meas.histogram.get_total_count() == 0:
+            return None
+        return float(meas.histogram.get_mean_value()) / 1000.0
+    except AttributeError:
+        return None
+
+
+def _round(v: float | None, nd: int = 3) -> float | None:
+    return None if v is None else round(float(v), nd)
+
+
+_METRIC_CODES = (
+    ("queue", "queue"),
+    ("cpu", "cpu"),
+    ("mem", "memory"),
+    ("pool", "pool"),
+    ("backlog", "backlog"),
+)
+
+
+def _metric_code(reason: str) -> str:
+    low = reason.lower()
+    for needle, code in _METRIC_CODES:
+        if needle in low:
+            return code
+    return "metric"

@@ -1,0 +1,60 @@
+"""What a person reads at the end of a search: the figures, which signal set each, and the truth when known."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from capacity.models import Estimate, RunSummary
+
+
+def _est(label: str, e: Estimate | None, value: float | None) -> str:
+    if value is None and (e is None or e.value is None):
+        why = f" ({e.note})" if e is not None and e.note else ""
+        return f"{label}: not determined{why}"
+    v = value if value is not None else (e.value if e else None)
+    text = f"{label}: {v:.1f} req/s"
+    if e is not None:
+        if not e.reached:
+            text = f"{label}: > {v:.1f} req/s (not reached: lower bound)"
+        if e.lo is not None and e.hi is not None:
+            text += f"  [{e.lo:.1f}, {e.hi:.1f}]"
+        if e.signal:
+            text += f"  set by {e.signal}"
+        if e.extrapolated:
+            text += "  (extrapolated)"
+    return text
+
+
+def truth_line(summary: RunSummary) -> str | None:
+    """For sandbox runs: how the measured saturation compares with the sandbox's formula."""
+    t = summary.truth or {}
+    formula = t.get("pool_rps")
+    if formula is None:
+        return None
+    line = f"sandbox formula (app_tasks x threads / mean service): {float(formula):.1f} req/s"
+    if summary.saturation_rps is not None:
+        err = (summary.saturation_rps - float(formula)) / float(formula)
+        line += f"; measured saturation {summary.saturation_rps:.1f} req/s ({err:+.1%})"
+    return line
+
+
+def print_outcome(console: Console, summary: RunSummary) -> None:
+    est = summary.estimates
+    console.print()
+    console.print(f"[bold]stopped:[/] {summary.stopped_reason}   stages: {len(summary.stages)}")
+    console.print(_est("saturation throughput", est.get("saturation"), summary.saturation_rps))
+    console.print(_est("SLO capacity", est.get("slo_capacity"), summary.slo_capacity_rps))
+    console.print(_est("knee", est.get("knee"), summary.knee_rps))
+    line = truth_line(summary)
+    if line:
+        console.print(f"[cyan]{line}[/]")
+    rec = summary.recommendation
+    if rec:
+        console.print(
+            f"[bold]production:[/] {rec.get('app_tasks')} app tasks, {rec.get('sidekiq_tasks')} Sidekiq tasks "
+            f"(binding: {rec.get('binding_constraint')}; expected utilisation "
+            f"{float(rec.get('expected_utilisation') or 0):.0%})"
+        )
+    for w in summary.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"results: {summary.results_dir}")

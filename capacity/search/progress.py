@@ -1,0 +1,90 @@
+"""Live terminal progress for a search: one table, refreshed each second (quiet with ``--json``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from capacity.models import SecondSample, StageResult
+
+_VERDICT_STYLE = {"pass": "green", "fail": "red", "interrupted": "yellow"}
+
+
+def _fmt(v: float | None, spec: str = ".0f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+class Progress:
+    """Finished stages as rows, the running stage as a live row; silent when ``enabled`` is False."""
+
+    def __init__(self, console: Console | None, *, enabled: bool = True, title: str = "") -> None:
+        self.enabled = enabled and console is not None
+        self.console = console
+        self.title = title
+        self.rows: list[StageResult] = []
+        self.current: tuple[int, float, str, Sequence[SecondSample]] | None = None
+        self.status = ""
+        self._live: Live | None = None
+
+    def __enter__(self) -> Progress:
+        if self.enabled and self.console is not None:
+            self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self.current = None
+            self._live.update(self._render(), refresh=True)
+            self._live.__exit__(*exc)
+            self._live = None
+
+    def note(self, status: str) -> None:
+        self.status = status
+        self._refresh()
+
+    def tick(self, index: int, target: float, probe: str, samples: Sequence[SecondSample]) -> None:
+        self.current = (index, target, probe, samples)
+        self._refresh()
+
+    def stage_done(self, result: StageResult) -> None:
+        self.rows.append(result)
+        self.current = None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+
+    def _render(self) -> Group:
+        table = Table(title=self.title or None, expand=False)
+        for col in ("stage", "probe", "target/s", "offered/s", "goodput/s", "p95 ms", "errors", "dropped", "verdict"):
+            table.add_column(col, justify="right" if col not in ("probe", "verdict") else "left")
+        for r in self.rows:
+            style = _VERDICT_STYLE.get(r.verdict, "magenta")
+            table.add_row(
+                str(r.index), r.probe, _fmt(r.target_rps, ".1f"), _fmt(r.offered_rps, ".1f"),
+                _fmt(r.achieved_rps, ".1f"), _fmt(r.p95_ms), f"{r.error_ratio:.1%}", str(r.dropped),
+                Text(r.verdict + (f" ({r.reasons[0]})" if r.reasons and r.verdict != "pass" else ""), style=style),
+            )
+        if self.current is not None:
+            index, target, probe, samples = self.current
+            last = list(samples)[-3:]
+            n = max(1, len(last))
+            offered = sum(s.offered for s in last) / n
+            ok = sum(s.ok for s in last) / n
+            done = sum(s.ok + s.errors for s in last)
+            errs = sum(s.errors for s in last)
+            p95 = last[-1].p95_ms if last else None
+            phase = last[-1].phase if last else "warmup"
+            table.add_row(
+                str(index), probe, _fmt(target, ".1f"), _fmt(offered, ".1f"), _fmt(ok, ".1f"), _fmt(p95),
+                f"{(errs / done if done else 0):.1%}", str(sum(s.dropped for s in samples)),
+                Text(f"running ({phase}, {len(samples)} s)", style="cyan"),
+            )
+        return Group(table, Text(self.status, style="dim")) if self.status else Group(table)

@@ -1,0 +1,517 @@
+"""The search: plan a stage, drive it, observe the server, judge it, store it, decide what next.
+
+This module is the pipeline's spine; every step it calls lives in its own package. What it owns is
+the order of things and the safety rules between them: the host allow-list, preflight before any
+load, one stage at a time, no stage above the first failing rate, recovery before the next stage,
+the run's time budget, and a summary on disk whatever happens (interrupts included).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from capacity.errors import CapacityError, ExperimentError
+from capacity.judge.guards import Breach, judge_window
+from capacity.judge.verdict import judge_measurement
+from capacity.models import Estimate, RunSummary, SecondSample, StageResult
+from capacity.plan.experiment import Experiment
+from capacity.plan.strategies import Probe, make_strategy
+from capacity.search.interrupts import InterruptFlag, catch_interrupts
+from capacity.search.progress import Progress
+from capacity.store import RunStore
+
+log = logging.getLogger("capacity.search")
+
+SANDBOX_KEYS = ("sandbox-api-key", "sandbox-app-key")
+"""Dummy credentials for the sandbox's Datadog-compatible endpoint (not secrets)."""
+
+
+@dataclass
+class SearchOptions:
+    """Run-time choices that are not part of the experiment file."""
+
+    results_root: Path = Path("results")
+    json_mode: bool = False
+    workers: int = 0
+    expect_remote_workers: int = 0
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0
+    allow_hosts: tuple[str, ...] = ()
+    locustfile: str | None = None
+    max_inflight: int | None = None
+    run_id: str | None = None
+    write_report: bool = True
+    command: str = ""
+
+
+@dataclass
+class _RunState:
+    results: list[StageResult] = field(default_factory=list)
+    search_path: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    stopped_reason: str = ""
+    truth: dict[str, Any] | None = None
+
+
+# ----------------------------------------------------------------------------------------- safety
+def check_allowed_host(exp: Experiment, base_url: str, extra_allowed: tuple[str, ...] = ()) -> None:
+    """Refuse any target host not in the experiment's allow-list or ``--allow-host``."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(base_url).hostname or "").lower()
+    allowed = {h.lower() for h in (*exp.target.allowed_hosts, *extra_allowed)}
+    if host not in allowed:
+        raise ExperimentError(
+            f"target host {host!r} is not in allowed_hosts {sorted(allowed)}; add it there or pass --allow-host {host}",
+            file=exp.source_file,
+            key="target.allowed_hosts",
+        )
+
+
+@contextmanager
+def resolve_target(exp: Experiment) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """Yield (base URL, truth); for ``sandbox://`` start the built-in sandbox for the block's duration."""
+    if not exp.target.is_sandbox:
+        yield exp.target.base_url, None
+        return
+    from capacity.sandbox import SandboxConfig, run_sandbox, truth
+
+    config = SandboxConfig.from_settings(exp.sandbox)
+    if exp.workload.test_data.source == "sandbox":
+        config = _with_records(config, exp)
+    with run_sandbox(config) as sb:
+        yield sb.base_url, truth(config).as_dict()
+
+
+def _with_records(config: Any, exp: Experiment) -> Any:
+    """The sandbox must know every synthetic appointment the workload will address."""
+    import dataclasses
+
+    td = exp.workload.test_data
+    try:
+        return dataclasses.replace(config, records=td.records, seed=td.seed)
+    except (TypeError, ValueError):  # pydantic model instead of a dataclass
+        return config.model_copy(update={"records": td.records, "seed": td.seed})
+
+
+# ------------------------------------------------------------------------------------ the search
+def run_search(
+    exp: Experiment, *, options: SearchOptions | None = None, console: Console | None = None
+) -> RunSummary:
+    """Run an experiment end to end; the run folder holds every finished stage whatever happens."""
+    opts = options or SearchOptions()
+    console = console if console is not None else Console(stderr=True)
+    show = not opts.json_mode
+    with ExitStack() as stack:
+        flag = stack.enter_context(catch_interrupts())
+        base_url, truth = stack.enter_context(resolve_target(exp))
+        check_allowed_host(exp, base_url, opts.allow_hosts if not exp.target.is_sandbox else ("127.0.0.1",))
+        store = RunStore.create(
+            opts.results_root, exp, run_id=opts.run_id, command=opts.command, target=base_url,
+            extra={"truth": truth, "workers": opts.workers},
+        )
+        handler = _attach_log(store.path / "run.log")
+        stack.callback(_detach_log, handler)
+        state = _RunState(truth=truth)
+        started = datetime.now(UTC)
+        log.info("run %s: experiment %s against %s", store.run_id, exp.name, base_url)
+        if show:
+            console.print(f"[bold]capacity search[/] {exp.name} -> {base_url}  (results: {store.path})")
+        try:
+            _search(exp, opts, base_url, store, state, flag, console, stack)
+        except CapacityError:
+            state.stopped_reason = state.stopped_reason or "error"
+            _finish(exp, opts, store, state, base_url, started, console, show=False)
+            raise
+        summary = _finish(exp, opts, store, state, base_url, started, console, show=show)
+        return summary
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _search(
+    exp: Experiment,
+    opts: SearchOptions,
+    base_url: str,
+    store: RunStore,
+    state: _RunState,
+    flag: InterruptFlag,
+    console: Console,
+    stack: ExitStack,
+) -> None:
+    from capacity.load.driver import LoadDriver, StageSpec, suggest_max_inflight
+
+    source = _metrics_source(exp, base_url)
+    if source is not None:
+        stack.callback(source.close)
+        source.preflight()
+        _event(source, exp, store, "run start", f"capacity search {exp.name} started", [])
+    driver = LoadDriver(
+        base_url,
+        exp.workload,
+        headers=exp.target.headers,
+        timeout_s=exp.target.timeout_s,
+        workers=opts.workers,
+        locustfile=opts.locustfile or exp.workload.locustfile,
+        source_file=exp.source_file,
+        master_bind=opts.master_bind,
+        master_port=opts.master_port,
+        expect_remote_workers=opts.expect_remote_workers,
+    )
+    stack.enter_context(driver)
+    driver.start()
+    driver.preflight()
+    baseline_ms = driver.probe_latency_ms(n=5)
+    log.info("baseline probe latency %s ms", baseline_ms)
+
+    plan = exp.stages
+    strategy = make_strategy(plan)
+    t0 = time.monotonic()
+    progress = Progress(console, enabled=not opts.json_mode, title=f"{exp.name}: {plan.strategy} search")
+    stack.enter_context(progress)
+    index = 0
+    while True:
+        if flag:
+            state.stopped_reason = "interrupted"
+            break
+        probe = strategy.next_stage()
+        if probe is None:
+            state.stopped_reason = strategy.stop_reason or "done"
+            break
+        elapsed = time.monotonic() - t0
+        if elapsed + plan.stage_seconds > plan.max_duration_s:
+            state.stopped_reason = "max_duration"
+            state.warnings.append(
+                f"stopped: the next stage would pass max_duration_s ({plan.max_duration_s:g} s)"
+            )
+            break
+        inflight = opts.max_inflight or plan.max_inflight or suggest_max_inflight(
+            probe.rate, exp.guards.slo_p95_ms or 1000.0, exp.target.timeout_s
+        )
+        spec = StageSpec(
+            index=index,
+            target_rps=probe.rate,
+            duration_s=plan.stage_seconds,
+            warmup_s=plan.warmup_seconds,
+            arrival=plan.arrival,
+            max_inflight=int(inflight),
+            seed=plan.seed + index,
+        )
+        result = _run_one_stage(exp, driver, source, spec, probe, store, progress, state)
+        state.results.append(result)
+        passed = result.verdict == "pass"
+        state.search_path.append(
+            {"index": index, "rate": round(probe.rate, 3), "probe": probe.kind, "why": probe.why,
+             "verdict": result.verdict, "reason": result.reasons[0] if result.reasons else ""}
+        )
+        if source is not None:
+            _event(source, exp, store, f"stage {index}",
+                   f"stage {index} at {probe.rate:.1f}/s: {result.verdict}", [f"stage:{index}"])
+        index += 1
+        if result.verdict == "interrupted" or flag:
+            state.stopped_reason = "interrupted"
+            break
+        if result.verdict.startswith("invalid"):
+            state.stopped_reason = "generator" if "generator" in result.verdict else "worker-lost"
+            state.warnings.append(
+                f"stage {result.index} was limited by the load generator, not the target: add workers "
+                "(--workers N) or remote workers and run again"
+                if "generator" in result.verdict
+                else f"stage {result.index} lost a load worker"
+            )
+            if "generator" in result.verdict:
+                break
+            continue  # a lost worker: the next stage runs on the remaining workers
+        strategy.record(probe.rate, passed, goodput=result.achieved_rps)
+        if not passed and plan.strategy != "adaptive":
+            state.stopped_reason = _guard_reason(result)
+            break
+        if not passed and strategy.stop_reason == "first_stage_failed":
+            state.stopped_reason = _guard_reason(result)
+            break
+        ok, detail = wait_for_recovery(driver, source, baseline_ms, exp, flag, progress)
+        if not ok:
+            state.stopped_reason = "interrupted" if flag else "no-recovery"
+            state.warnings.append(detail)
+            break
+    if state.stopped_reason in ("resolution", "max_stages", "done") and state.results:
+        fails = [r for r in state.results if r.verdict == "fail"]
+        if fails and state.stopped_reason == "resolution":
+            state.stopped_reason = f"resolution ({_guard_reason(fails[0])} at {fails[0].target_rps:g}/s)"
+    if source is not None and exp.metrics.catch_up and not flag:
+        _catch_up(source, store, state)
+
+
+def _guard_reason(result: StageResult) -> str:
+    """``guard:<code>`` for the first reason of a failed stage (p95, errors, goodput, queue...)."""
+    text = (result.reasons[0] if result.reasons else "").lower()
+    for code in ("p95", "p99", "error", "goodput", "dropped", "queue", "cpu", "mem", "pool", "backlog"):
+        if text.startswith(code) or f" {code}" in f" {text}":
+            return f"guard:{'errors' if code == 'error' else code}"
+    return "guard"
+
+
+def _run_one_stage(
+    exp: Experiment,
+    driver: Any,
+    source: Any,
+    spec: Any,
+    probe: Probe,
+    store: RunStore,
+    progress: Progress,
+    state: _RunState,
+) -> StageResult:
+    live: list[Breach] = []
+
+    def on_second(samples: list[SecondSample]) -> str | None:
+        progress.tick(spec.index, spec.target_rps, probe.kind, samples)
+        breaches = judge_window(samples, exp.guards)
+        if breaches:
+            live.extend(breaches)
+            log.warning("stage %d aborted: %s", spec.index, "; ".join(b.text for b in breaches))
+            return breaches[0].code
+        return None
+
+    log.info("stage %d: %.2f req/s (%s: %s)", spec.index, spec.target_rps, probe.kind, probe.why)
+    meas = driver.run_stage(spec, on_second)
+    metrics: dict[str, float | None] = {}
+    completeness: dict[str, float] = {}
+    metric_reasons: list[str] = []
+    frame = None
+    extra: list[str] = []
+    if source is not None and not meas.interrupted:
+        from capacity.observe import StageWindow, metric_guard_reasons
+
+        progress.note(f"stage {spec.index}: fetching server metrics")
+        window_start = meas.measure_from if meas.requests > 0 else meas.started_at
+        sm = source.fetch_stage(StageWindow(stage=spec.index, start=window_start, end=meas.ended_at))
+        metrics, completeness, frame = dict(sm.aggregates), dict(sm.completeness), sm.frame
+        metric_reasons = metric_guard_reasons(sm.aggregates, exp.guards)
+        for w in sm.warnings:
+            state.warnings.append(f"stage {spec.index}: {w}")
+        if sm.missing:
+            extra.append(f"metrics missing: {', '.join(sorted(sm.missing))}")
+        progress.note("")
+    if getattr(meas, "records_exhausted", 0):
+        state.warnings.append(f"stage {spec.index}: test records ran out ({meas.records_exhausted} arrivals)")
+    result, _ = judge_measurement(
+        meas, exp.guards, probe=probe.kind, live_breaches=live, metric_reasons=metric_reasons,
+        metrics=metrics, completeness=completeness,
+    )
+    if extra:
+        result = result.model_copy(update={"reasons": result.reasons + extra})
+    hist_b64 = _encode_histogram(meas)
+    store.write_stage(result, list(meas.seconds), frame, hist_b64)
+    progress.stage_done(result)
+    log.info("stage %d: %s %s", spec.index, result.verdict, "; ".join(result.reasons))
+    return result
+
+
+def _encode_histogram(meas: Any) -> str | None:
+    try:
+        enc = meas.histogram.encode()
+    except Exception:  # an empty histogram cannot always be encoded
+        return None
+    return enc.decode() if isinstance(enc, bytes) else str(enc)
+
+
+# ------------------------------------------------------------------------------------- recovery
+def wait_for_recovery(
+    driver: Any, source: Any, baseline_ms: float | None, exp: Experiment, flag: InterruptFlag,
+    progress: Progress | None = None,
+) -> tuple[bool, str]:
+    """Wait until the target is back to its baseline: probe latency and (with metrics) drained queues.
+
+    Returns (recovered, detail). A target that does not recover in ``recovery_timeout_s`` must not
+    get another stage: the previous one is still hurting it.
+    """
+    plan = exp.stages
+    deadline = time.monotonic() + plan.recovery_timeout_s
+    limit_ms = None if baseline_ms is None else max(baseline_ms * plan.recovery_latency_factor, baseline_ms + 5.0)
+    last = ""
+    while True:
+        latency = driver.probe_latency_ms(n=3)
+        lat_ok = latency is not None and (limit_ms is None or latency <= limit_ms)
+        queue_ok, queue_detail = _queues_drained(source)
+        if lat_ok and queue_ok:
+            return True, ""
+        last = (
+            f"latency {latency if latency is not None else float('nan'):.0f} ms (baseline "
+            f"{baseline_ms if baseline_ms is not None else float('nan'):.0f} ms)" if not lat_ok else queue_detail
+        )
+        if progress is not None:
+            progress.note(f"waiting for recovery: {last}")
+        if flag or time.monotonic() >= deadline:
+            break
+        time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+    if progress is not None:
+        progress.note("")
+    return False, f"target did not recover within {plan.recovery_timeout_s:g} s: {last}"
+
+
+def _queues_drained(source: Any) -> tuple[bool, str]:
+    if source is None:
+        return True, ""
+    from datetime import timedelta
+
+    from capacity.observe import StageWindow
+
+    end = datetime.now(UTC)
+    try:
+        sm = source.fetch_stage(StageWindow(stage=-1, start=end - timedelta(seconds=3), end=end), wait=False)
+    except CapacityError:
+        return True, ""
+    agg = sm.aggregates
+    queue = agg.get("queue_size_max")
+    backlog = agg.get("backlog_max")
+    if queue is not None and not math.isnan(queue) and queue > 5:
+        return False, f"job queue still {queue:.0f} deep"
+    if backlog is not None and not math.isnan(backlog) and backlog > 0:
+        return False, f"request backlog still {backlog:.0f}"
+    return True, ""
+
+
+# -------------------------------------------------------------------------------------- metrics
+def _metrics_source(exp: Experiment, base_url: str) -> Any:
+    if exp.metrics.source == "none":
+        return None
+    from capacity.observe import build_source
+
+    if exp.target.is_sandbox:
+        return build_source(exp, url_override=base_url, api_key=SANDBOX_KEYS[0], app_key=SANDBOX_KEYS[1])
+    return build_source(exp)
+
+
+def _event(source: Any, exp: Experiment, store: RunStore, title: str, text: str, tags: list[str]) -> None:
+    if not exp.metrics.events:
+        return
+    try:
+        event_id = source.post_event(
+            f"capacity: {title}", text, [f"run_id:{store.run_id}", f"experiment:{exp.name}", *tags]
+        )
+    except CapacityError as exc:  # events are a courtesy; never stop a run for them
+        log.warning("datadog event failed: %s", exc)
+        return
+    if event_id:
+        log.info("datadog event %s: %s", event_id, title)
+
+
+def _catch_up(source: Any, store: RunStore, state: _RunState) -> None:
+    """Late (CloudWatch) metrics: re-fetch stages whose window was incomplete, without waiting."""
+    from capacity.observe import StageWindow
+
+    for i, r in enumerate(state.results):
+        if not r.metrics_completeness or min(r.metrics_completeness.values()) >= 1.0:
+            continue
+        if r.measure_from is None or r.ended_at is None:
+            continue
+        sm = source.fetch_stage(StageWindow(stage=r.index, start=r.measure_from, end=r.ended_at), wait=False)
+        if sum(sm.completeness.values()) > sum(r.metrics_completeness.values()):
+            store.update_stage_metrics(r.index, sm.frame, sm.aggregates, sm.completeness)
+            state.results[i] = r.model_copy(
+                update={"metrics": {**r.metrics, **sm.aggregates},
+                        "metrics_completeness": {**r.metrics_completeness, **sm.completeness}}
+            )
+
+
+# ------------------------------------------------------------------------------------ finishing
+def _finish(
+    exp: Experiment,
+    opts: SearchOptions,
+    store: RunStore,
+    state: _RunState,
+    base_url: str,
+    started: datetime,
+    console: Console,
+    *,
+    show: bool,
+) -> RunSummary:
+    """Analyse, size, write summary and report. Runs on every exit path (interrupts included)."""
+    summary = RunSummary(
+        run_id=store.run_id,
+        results_dir=str(store.path),
+        experiment=exp.name,
+        target=base_url,
+        stopped_reason=state.stopped_reason or "done",
+        stages=state.results,
+        started_at=started,
+        ended_at=datetime.now(UTC),
+        search_path=state.search_path,
+        truth=state.truth,
+        warnings=state.warnings,
+    )
+    try:
+        summary = _with_analysis(exp, store, summary)
+    except CapacityError as exc:
+        summary.warnings.append(f"analysis: {exc}")
+    store.write_summary(summary)
+    store.finish()
+    if opts.write_report:
+        try:
+            from capacity.report import write_report
+
+            write_report(store.path)
+        except CapacityError as exc:
+            log.warning("report not written: %s", exc)
+    if show:
+        from capacity.search.outcome import print_outcome
+
+        print_outcome(console, summary)
+    return summary
+
+
+def _with_analysis(exp: Experiment, store: RunStore, summary: RunSummary) -> RunSummary:
+    import pandas as pd
+
+    from capacity.analyse import analyse_run
+    from capacity.size import recommend
+    from capacity.store import load_run
+
+    if not summary.stages:
+        summary.warnings.append("no stage finished: nothing to analyse")
+        return summary
+    run = load_run(store.path)
+    analysis = analyse_run(run.stages, run.seconds, exp.guards)
+    store.write_json("analysis.json", analysis.to_dict())
+    estimates: dict[str, Estimate] = {
+        "saturation": analysis.saturation,
+        "slo_capacity": analysis.slo_capacity,
+        "knee": analysis.knee,
+    }
+    if analysis.queueing is not None:
+        estimates["queueing"] = analysis.queueing
+    update: dict[str, Any] = {
+        "saturation_rps": analysis.saturation.value,
+        "slo_capacity_rps": analysis.slo_capacity.value,
+        "knee_rps": analysis.knee.value,
+        "capacity_interval": [analysis.slo_capacity.lo, analysis.slo_capacity.hi],
+        "estimates": estimates,
+    }
+    if analysis.slo_capacity.value is not None:
+        rec = recommend(analysis, run.stages if isinstance(run.stages, pd.DataFrame) else pd.DataFrame(),
+                        exp.cluster, exp.production, exp.workload)
+        update["recommendation"] = rec.to_dict()
+    return summary.model_copy(update=update)
+
+
+def _attach_log(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("capacity")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
+def _detach_log(handler: logging.Handler) -> None:
+    logging.getLogger("capacity").removeHandler(handler)
+    handler.close()

@@ -1,0 +1,75 @@
+"""Tables on disk: Parquet through pyarrow, CSV where pyarrow is unavailable.
+
+Readers accept either, so a notebook opens a run whatever wrote it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from capacity.models import SecondSample, StageResult
+
+SERIES_COLUMNS: list[str] = list(SecondSample.model_fields)
+METRIC_COLUMNS: list[str] = ["stage", "metric", "group", "t", "value"]
+
+try:  # pragma: no cover - exercised by whichever branch the environment has
+    import pyarrow  # noqa: F401
+
+    HAVE_PARQUET = True
+except ImportError:  # pragma: no cover
+    HAVE_PARQUET = False
+
+
+def table_path(stem: Path) -> Path:
+    """The file a table stem resolves to here (``.parquet`` or ``.csv``)."""
+    return stem.with_suffix(".parquet" if HAVE_PARQUET else ".csv")
+
+
+def write_table(frame: pd.DataFrame, stem: Path) -> Path:
+    """Write atomically; returns the path written."""
+    path = table_path(stem)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if HAVE_PARQUET:
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_table(path_or_stem: Path) -> pd.DataFrame:
+    """Read ``x.parquet`` or ``x.csv`` (given either, or the stem)."""
+    p = Path(path_or_stem)
+    candidates = [p] if p.suffix in (".parquet", ".csv") else [p.with_suffix(".parquet"), p.with_suffix(".csv")]
+    for c in candidates:
+        if c.is_file():
+            if c.suffix == ".parquet":
+                return pd.read_parquet(c)
+            return pd.read_csv(c)
+    return pd.DataFrame()
+
+
+def stage_row(result: StageResult) -> dict[str, Any]:
+    """Flatten a StageResult for the stage table: metrics as ``m_<name>``, reasons joined."""
+    data = result.model_dump()
+    row: dict[str, Any] = {
+        k: v for k, v in data.items() if k not in ("metrics", "reasons", "metrics_completeness", "status_codes")
+    }
+    row["reasons"] = "; ".join(result.reasons)
+    for name, value in result.metrics.items():
+        row[f"m_{name}"] = value
+    for name, value in result.metrics_completeness.items():
+        row[f"complete_{name}"] = value
+    row["status_codes"] = ", ".join(f"{k}:{v}" for k, v in sorted(result.status_codes.items()))
+    return row
