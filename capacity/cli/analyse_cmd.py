@@ -1,1 +1,250 @@
-"""Commands for this part (filled in by its owner)."""
+"""``capacity analyze`` (alias ``analyse``) and ``capacity size``: estimates and a production size.
+
+PATH is a run folder (``results/<run_id>``), a CSV stage table, or (for ``analyze``) a scaling table
+for a USL fit. Results of a run folder are written beside it as ``analysis.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+
+from capacity.analyse import RunAnalysis, analyse_run, analyse_scaling
+from capacity.analyse.table import STAGE_COLUMNS_HELP
+from capacity.cli.app import app
+from capacity.errors import CapacityError
+from capacity.models import Estimate
+from capacity.plan.experiment import Cluster, Experiment, Guards, Production, Workload
+
+ANALYZE_HELP = f"""Estimate saturation, SLO capacity and the knee (with intervals) from a run or a CSV.
+
+PATH is a run folder, a CSV stage table, or a scaling table. Stage CSV columns: {STAGE_COLUMNS_HELP}.
+A scaling table has 'nodes' or 'concurrency' and 'throughput' and gets a 3-parameter USL fit.
+For a run folder the result is also written to PATH/analysis.json.
+
+Examples:
+
+  capacity analyze results/20261127T031500Z-sandbox-ab12
+
+  capacity analyze stages.csv --json
+
+  capacity analyze scaling.csv          # columns: nodes,throughput
+"""
+
+SIZE_HELP = """Recommend production app and Sidekiq tasks from a run (or a CSV stage table).
+
+per-task capacity = run capacity / staging app tasks; tasks = peak x growth / (per-task capacity x
+target utilisation), rounded up per availability zone, plus N+1 (one spare task) unless disabled.
+The peak defaults to the experiment's production.peak_rpm (the 1x profile); the 10 and 40 tps
+check-in scenarios are always sized too.
+
+Examples:
+
+  capacity size results/20261127T031500Z-sandbox-ab12
+
+  capacity size stages.csv --app-tasks 2 --peak-rpm 9015 --target-util 0.6 --zones 3 --json
+"""
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CapacityError(
+            f"{path}: not a readable CSV ({str(exc).splitlines()[0] if str(exc) else 'empty'})"
+        ) from None
+
+
+def _load(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, Experiment | None, Any]:
+    """(stages, seconds, experiment, run) from a run folder or a CSV."""
+    if path.is_dir():
+        from capacity.store import load_run
+
+        run = load_run(path)
+        if run.stages.empty:
+            raise CapacityError(f"{path}: the run has no finished stages")
+        return run.stages, run.seconds, run.experiment, run
+    if path.is_file():
+        return _read_csv(path), None, None, None
+    raise CapacityError(f"{path}: no such run folder or CSV file")
+
+
+def _fmt(e: Estimate | None) -> str:
+    if e is None or e.value is None:
+        return "—" + (f"  ({e.note})" if e is not None and e.note else "")
+    bound = "" if e.reached or e.extrapolated else ">= "
+    ci = f"  [{e.lo:.4g}, {e.hi:.4g}]" if e.lo is not None and e.hi is not None else ""
+    tags = " (extrapolated)" if e.extrapolated else ""
+    return f"{bound}{e.value:.4g} rps{ci}{tags}  set by {e.signal or e.method}"
+
+
+def _print_analysis(a: RunAnalysis) -> None:
+    typer.echo(f"status: {a.status}")
+    typer.echo(f"saturation:    {_fmt(a.saturation)}")
+    typer.echo(f"SLO capacity:  {_fmt(a.slo_capacity)}")
+    typer.echo(f"knee:          {_fmt(a.knee)}")
+    for name, e in a.knees.items():
+        typer.echo(f"  knee {name:<14} {_fmt(e)}")
+    if a.queueing is not None:
+        typer.echo(f"queueing fit:  {_fmt(a.queueing)}  ({a.queueing.method})")
+    for note in a.notes:
+        typer.echo(f"note: {note}")
+
+
+def _print_usl(d: dict[str, Any]) -> None:
+    typer.echo(f"USL ({d['method']})")
+    for k in ("sigma", "kappa", "lambda"):
+        lo, hi = d["ci"][k]
+        typer.echo(f"  {k:<7} {d[k]:.6g}  [{lo:.4g}, {hi:.4g}]")
+    if d["n_peak"] is not None:
+        typer.echo(f"  N_peak  {d['n_peak']:.4g}  X_max {d['x_max']:.6g}")
+    else:
+        typer.echo(f"  X_max  >= {d['x_max']:.6g} (lower bound)")
+    for n in d["notes"]:
+        typer.echo(f"  note: {n}")
+
+
+def _emit_json(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _analyze(path: Path, json_out: bool, boot: int, seed: int) -> None:
+    if path.is_file():
+        frame = _read_csv(path)
+        if {"throughput"} <= set(frame.columns) and ({"nodes", "concurrency"} & set(frame.columns)):
+            usl = analyse_scaling(frame, source=str(path)).to_dict()
+            if json_out:
+                _emit_json({"usl": usl})
+            else:
+                _print_usl(usl)
+            return
+    stages, seconds, exp, run = _load(path)
+    guards: Guards | None = exp.guards if exp is not None else None
+    try:
+        analysis = analyse_run(stages, seconds, guards, n_boot=boot, seed=seed)
+    except CapacityError as exc:
+        raise CapacityError(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from None
+    data = analysis.to_dict()
+    if run is not None:
+        from capacity.store import RunStore
+
+        RunStore.open(path).write_json("analysis.json", data)
+    if json_out:
+        _emit_json(data)
+    else:
+        _print_analysis(analysis)
+        if run is not None:
+            typer.echo(f"written: {path / 'analysis.json'}")
+
+
+@app.command("analyze", help=ANALYZE_HELP)
+def analyze(
+    path: Path = typer.Argument(..., help="Run folder, CSV stage table, or CSV scaling table."),
+    json_out: bool = typer.Option(False, "--json", help="Print the analysis as JSON only."),
+    boot: int = typer.Option(300, "--boot", min=0, max=5000, help="Bootstrap replicates for the intervals."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+) -> None:
+    _analyze(path, json_out, boot, seed)
+
+
+@app.command("analyse", help=ANALYZE_HELP, hidden=True)
+def analyse(
+    path: Path = typer.Argument(..., help="Run folder, CSV stage table, or CSV scaling table."),
+    json_out: bool = typer.Option(False, "--json", help="Print the analysis as JSON only."),
+    boot: int = typer.Option(300, "--boot", min=0, max=5000, help="Bootstrap replicates for the intervals."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+) -> None:
+    _analyze(path, json_out, boot, seed)
+
+
+@app.command("size", help=SIZE_HELP)
+def size(
+    path: Path = typer.Argument(..., help="Run folder or CSV stage table."),
+    peak_rpm: float | None = typer.Option(
+        None, "--peak-rpm", min=0.001, help="Production peak, requests/min (total)."
+    ),
+    target_util: float | None = typer.Option(
+        None,
+        "--target-util",
+        min=0.01,
+        max=1.0,
+        help="Target utilisation at peak (default 0.6, the autoscaling point).",
+    ),
+    zones: int | None = typer.Option(
+        None, "--zones", min=1, max=16, help="Availability zones (tasks per zone are whole)."
+    ),
+    growth: float | None = typer.Option(None, "--growth", min=1.0, help="Growth factor on the peak."),
+    n_plus_one: bool | None = typer.Option(None, "--n-plus-one/--no-n-plus-one", help="Keep one spare task."),
+    app_tasks: int | None = typer.Option(
+        None, "--app-tasks", min=1, help="Staging app tasks measured (CSV input)."
+    ),
+    sidekiq_tasks: int | None = typer.Option(
+        None, "--sidekiq-tasks", min=0, help="Staging Sidekiq tasks measured."
+    ),
+    scenario: str | None = typer.Option(
+        None, "--scenario", help="Size for this scenario instead of the 1x peak."
+    ),
+    signal: str | None = typer.Option(
+        None, "--signal", help="saturation | slo_capacity | knee (default: SLO capacity)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the recommendation as JSON only."),
+    boot: int = typer.Option(100, "--boot", min=0, max=5000, help="Bootstrap replicates for the intervals."),
+) -> None:
+    from capacity.size import recommend
+
+    stages, seconds, exp, _run = _load(path)
+    analysis = analyse_run(stages, seconds, exp.guards if exp else None, n_boot=boot)
+    cluster = exp.cluster if exp else Cluster()  # type: ignore[call-arg]
+    production = exp.production if exp else Production()  # type: ignore[call-arg]
+    workload: Workload | None = exp.workload if exp else None
+    cluster_changes = {
+        k: v for k, v in (("app_tasks", app_tasks), ("sidekiq_tasks", sidekiq_tasks)) if v is not None
+    }
+    if cluster_changes:
+        cluster = cluster.model_copy(update=cluster_changes)
+    prod_changes = {
+        k: v
+        for k, v in (
+            ("target_utilisation", target_util),
+            ("zones", zones),
+            ("growth", growth),
+            ("n_plus_one", n_plus_one),
+        )
+        if v is not None
+    }
+    if prod_changes:
+        production = production.model_copy(update=prod_changes)
+    rec = recommend(
+        analysis,
+        stages,
+        cluster,
+        production,
+        workload,
+        scenario=scenario,
+        peak_rps=peak_rpm / 60.0 if peak_rpm is not None else None,
+        signal=signal,
+    )
+    if json_out:
+        _emit_json(rec.to_dict())
+        return
+    typer.echo(f"app tasks:      {rec.app_tasks}  ({rec.binding_constraint})")
+    typer.echo(f"sidekiq tasks:  {rec.sidekiq_tasks}  ({rec.figures.get('sidekiq_method')})")
+    typer.echo(
+        f"memory/task:    {rec.mem_mib_per_task if rec.mem_mib_per_task else '—'} MiB  "
+        f"({rec.figures.get('memory_source')})"
+    )
+    typer.echo(
+        f"utilisation at peak: {rec.expected_utilisation:.0%} of per-task capacity "
+        f"{rec.per_task_rps:.4g} rps; peak {rec.peak_rps:.4g} rps x growth {rec.inputs['growth']:g}"
+    )
+    for name, sc in rec.scenarios.items():
+        typer.echo(
+            f"  {name:<22} {sc['peak_rps']:>8.4g} rps -> {sc['app_tasks']} app, {sc['sidekiq_tasks']} sidekiq"
+        )
+    for note in rec.notes:
+        typer.echo(f"note: {note}")

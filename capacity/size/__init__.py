@@ -1,1 +1,5 @@
-"""size stage of the pipeline."""
+"""Sizing: a production recommendation from a staging run's analysis (every figure names its inputs)."""
+
+from capacity.size.recommend import DEFAULT_SCENARIOS, Recommendation, recommend, round_to_zones
+
+__all__ = ["DEFAULT_SCENARIOS", "Recommendation", "recommend", "round_to_zones"]

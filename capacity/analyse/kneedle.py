@@ -1,0 +1,147 @@
+"""Kneedle (Satopaa et al. 2011): the point of maximum curvature of a discrete curve.
+
+Our own implementation, so it can be tuned for short noisy stage curves (``min_difference``
+refuses a "knee" on a curve that is really a straight line plus noise), and checked against the
+``kneed`` package (``kneed_knee``) and the paper's published examples in the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from scipy.signal import argrelextrema
+
+Curve = Literal["convex", "concave"]
+Direction = Literal["increasing", "decreasing"]
+Interp = Literal["interp1d", "polynomial"]
+
+
+def _normalise(a: np.ndarray) -> np.ndarray:
+    span = float(a.max() - a.min())
+    return (a - a.min()) / span if span > 0 else np.zeros_like(a)
+
+
+def difference_curve(
+    x: np.ndarray, y: np.ndarray, curve: Curve, direction: Direction
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Map the curve to "concave increasing" on [0, 1]^2 and return (x', y' - x', original index).
+
+    Mirroring is done by value (x -> 1 - x, y -> 1 - y), so unevenly spaced rates work too.
+    """
+    xn, yn = _normalise(x), _normalise(y)
+    if curve == "concave" and direction == "increasing":
+        xt, yt = xn, yn
+    elif curve == "concave" and direction == "decreasing":
+        xt, yt = 1 - xn, yn
+    elif curve == "convex" and direction == "increasing":
+        xt, yt = 1 - xn, 1 - yn
+    else:  # convex decreasing
+        xt, yt = xn, 1 - yn
+    order = np.argsort(xt, kind="stable")
+    return xt[order], (yt - xt)[order], order
+
+
+def kneedle(
+    x: object,
+    y: object,
+    *,
+    curve: Curve = "convex",
+    direction: Direction = "increasing",
+    S: float = 1.0,
+    interp: Interp = "interp1d",
+    degree: int = 7,
+    min_difference: float | None = None,
+) -> float | None:
+    """The knee's x, or None when the curve has none.
+
+    ``interp="polynomial"`` smooths y with a least-squares polynomial of ``degree`` first (as the
+    paper and ``kneed`` do); ``min_difference`` (0..1) refuses knees whose normalised distance from
+    the chord is smaller, because on a handful of noisy stages a straight line always has *some* bump.
+    """
+    xa = np.asarray(x, dtype=float)
+    ya = np.asarray(y, dtype=float)
+    if xa.shape != ya.shape or xa.ndim != 1:
+        raise ValueError("x and y must be 1-D arrays of the same length")
+    ok = np.isfinite(xa) & np.isfinite(ya)
+    xa, ya = xa[ok], ya[ok]
+    order = np.argsort(xa, kind="stable")
+    xa, ya = xa[order], ya[order]
+    if len(xa) < 3 or np.ptp(xa) == 0 or np.ptp(ya) == 0:
+        return None
+    if interp == "polynomial":
+        ys = np.poly1d(np.polyfit(xa, ya, min(degree, len(xa) - 1)))(xa)
+    elif interp == "interp1d":
+        ys = ya
+    else:
+        raise ValueError(f"interp must be 'interp1d' or 'polynomial', got {interp!r}")
+    xt, diff, idx = difference_curve(xa, ys, curve, direction)
+    maxima = argrelextrema(diff, np.greater_equal)[0]
+    minima = set(argrelextrema(diff, np.less_equal)[0].tolist())
+    if maxima.size == 0:
+        return None
+    step = float(np.abs(np.diff(xt)).mean())
+    thresholds = {int(i): float(diff[i] - S * step) for i in maxima}
+    maxima_set = set(thresholds)
+    threshold, at, active = 0.0, int(maxima[0]), True
+    for i in range(int(maxima[0]), len(xt) - 1):
+        if i in maxima_set:
+            threshold, at, active = thresholds[i], i, True
+        if i in minima:
+            threshold, active = 0.0, False
+        if active and diff[i + 1] < threshold:
+            if min_difference is not None and diff[at] < min_difference:
+                return None
+            return float(xa[idx[at]])
+    return None
+
+
+def kneed_knee(
+    x: object,
+    y: object,
+    *,
+    curve: Curve = "convex",
+    direction: Direction = "increasing",
+    S: float = 1.0,
+    interp: Interp = "interp1d",
+    degree: int = 7,
+) -> float | None:
+    """The same question asked of the ``kneed`` package (a cross-check for ours)."""
+    from kneed import KneeLocator
+
+    loc = KneeLocator(
+        np.asarray(x, dtype=float),
+        np.asarray(y, dtype=float),
+        S=S,
+        curve=curve,
+        direction=direction,
+        interp_method=interp,
+        polynomial_degree=degree,
+    )
+    return None if loc.knee is None else float(loc.knee)
+
+
+def piecewise_breakpoint(x: object, y: object) -> tuple[float, float, float] | None:
+    """Best continuous two-segment linear fit: (breakpoint x, slope before, slope after).
+
+    The breakpoint is searched on a fine grid between the 2nd and the next-to-last point, so at
+    least two points sit on each side; None with fewer than 4 points.
+    """
+    xa = np.asarray(x, dtype=float)
+    ya = np.asarray(y, dtype=float)
+    ok = np.isfinite(xa) & np.isfinite(ya)
+    xa, ya = xa[ok], ya[ok]
+    order = np.argsort(xa)
+    xa, ya = xa[order], ya[order]
+    if len(xa) < 4 or np.ptp(xa) == 0:
+        return None
+    grid = np.linspace(xa[1], xa[-2], 200)
+    best: tuple[float, float, float, float] | None = None
+    for b in grid:
+        design = np.column_stack([np.ones_like(xa), np.minimum(xa, b), np.maximum(xa - b, 0.0)])
+        coef, *_ = np.linalg.lstsq(design, ya, rcond=None)
+        sse = float(np.sum((design @ coef - ya) ** 2))
+        if best is None or sse < best[0]:
+            best = (sse, float(b), float(coef[1]), float(coef[2]))
+    assert best is not None
+    return best[1], best[2], best[3]

@@ -1,0 +1,303 @@
+"""``analyse_run``: every estimate for one run, each with its interval, signal and caveats.
+
+Pure: DataFrames and guards in, a ``RunAnalysis`` out. "Not reached" is an answer (a lower bound,
+``reached=False``), and thin data give ``status="insufficient data"`` rather than a made-up figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from capacity.analyse.bootstrap import SecondResampler, bootstrap_interval
+from capacity.analyse.knee import LATENCY_SIGNALS, knee_point, knee_rate_only, knee_signals
+from capacity.analyse.kneedle import piecewise_breakpoint
+from capacity.analyse.queueing import mmc_fit, utilisation_fit
+from capacity.analyse.saturation import saturation_point, up_to_first_saturated
+from capacity.analyse.slo import slo_capacity_point
+from capacity.analyse.table import StageTable, normalise_stages
+from capacity.analyse.usl import USL, UslFit
+from capacity.errors import CapacityError
+from capacity.models import Estimate
+from capacity.plan.experiment import Guards
+
+SCALING_COLUMNS = ("nodes", "concurrency", "app_tasks")
+QUEUEING_BOOT = 40
+"""The M/M/c refit is the costly part of a replicate: its interval uses at most this many."""
+
+
+@dataclass
+class RunAnalysis:
+    """The analysis of one run (see module docstring); ``to_dict`` is what ``analysis.json`` holds."""
+
+    saturation: Estimate
+    slo_capacity: Estimate
+    knee: Estimate
+    knees: dict[str, Estimate] = field(default_factory=dict)
+    queueing: Estimate | None = None
+    usl: UslFit | None = None
+    status: str = "ok"
+    notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_saturation(self) -> Estimate:
+        """Measured saturation when reached, else the queueing extrapolation, else the lower bound."""
+        if self.saturation.reached and self.saturation.value is not None:
+            return self.saturation
+        if self.queueing is not None and self.queueing.value is not None:
+            return self.queueing
+        return self.saturation
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "status": self.status,
+                "saturation": self.saturation.model_dump(mode="json"),
+                "slo_capacity": self.slo_capacity.model_dump(mode="json"),
+                "knee": self.knee.model_dump(mode="json"),
+                "knees": {k: v.model_dump(mode="json") for k, v in self.knees.items()},
+                "queueing": self.queueing.model_dump(mode="json") if self.queueing else None,
+                "usl": self.usl.to_dict() if self.usl is not None else None,
+                "notes": list(self.notes),
+                "details": self.details,
+            }
+        )
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON: NaN and infinities become None, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _insufficient(why: str) -> Estimate:
+    return Estimate(value=None, reached=False, note=f"insufficient data: {why}")
+
+
+def _interval_note(resampler: SecondResampler, used: int, n_boot: int) -> str:
+    how = "bootstrap over measured seconds" if resampler.by_seconds else "bootstrap over stages"
+    return f"{how} ({used}/{n_boot} replicates gave a value)" if n_boot else ""
+
+
+def analyse_run(
+    stages: pd.DataFrame,
+    seconds: pd.DataFrame | None = None,
+    guards: Guards | None = None,
+    *,
+    n_boot: int = 300,
+    seed: int = 0,
+) -> RunAnalysis:
+    """Saturation, SLO capacity and knee (with bootstrap intervals), queueing and USL fits."""
+    table = normalise_stages(stages)
+    notes = list(table.notes)
+    min_ratio = guards.min_goodput_ratio if guards is not None else 0.95
+    usl = _usl_from_stages(table, notes)
+    if len(table.frame) < 2:
+        why = f"{len(table.frame)} usable stage(s); at least 2 valid stages are needed"
+        notes.append(f"insufficient data: {why}")
+        return RunAnalysis(
+            saturation=_insufficient(why),
+            slo_capacity=_insufficient(why),
+            knee=_insufficient(why),
+            status="insufficient data",
+            notes=notes,
+            usl=usl,
+        )
+    resampler = SecondResampler(table, seconds)
+    replicates = resampler.replicates(n_boot, seed)
+    max_rate = float(table.rate.max())
+
+    def boot(stat: Any) -> tuple[float | None, float | None, int]:
+        return bootstrap_interval(stat, replicates)
+
+    # saturation
+    value, reached, signal = saturation_point(table, min_ratio)
+    lo, hi, used = boot(
+        lambda t: saturation_point(t, min_ratio)[0] if saturation_point(t, min_ratio)[1] else None
+    )
+    saturation = Estimate(
+        value=value,
+        lo=lo if reached else None,
+        hi=hi if reached else None,
+        signal=signal,
+        method="goodput vs offered rate",
+        reached=reached,
+        note=(
+            _interval_note(resampler, used, n_boot)
+            if reached
+            else f"not reached: goodput followed the offered rate up to {max_rate:.4g} rps (a lower bound)"
+        ),
+    )
+    # SLO capacity
+    s_value, s_reached, s_signal = slo_capacity_point(table, guards)
+    s_lo, s_hi, s_used = boot(lambda t: slo_capacity_point(t, guards)[0])
+    slo = Estimate(
+        value=s_value,
+        lo=s_lo if s_value is not None else None,
+        hi=s_hi if s_value is not None else None,
+        signal=s_signal,
+        method="highest rate at which every guard holds (interpolated to the first breach)",
+        reached=s_reached,
+        note=(
+            "not reached: every stage passed; value is a lower bound"
+            if not s_reached
+            else ("no stage passed" if s_value is None else _interval_note(resampler, s_used, n_boot))
+        ),
+    )
+    # knees
+    knees: dict[str, Estimate] = {}
+    knee_table = up_to_first_saturated(table, min_ratio)
+    for sig in knee_signals(knee_table):
+        kv, how = knee_point(knee_table, sig)
+        latency = sig in LATENCY_SIGNALS
+        k_lo, k_hi, k_used = (
+            boot(lambda t, s=sig: knee_rate_only(up_to_first_saturated(t, min_ratio), s))
+            if kv is not None
+            else (None, None, 0)
+        )
+        column = knee_table.column(sig)
+        pw = piecewise_breakpoint(knee_table.rate, column) if column is not None and kv is not None else None
+        if kv is None:
+            note = how
+        else:
+            note = (
+                _interval_note(resampler, k_used, n_boot)
+                if latency
+                else "interval by resampling seconds does not move server metrics: it reflects the rate only"
+            )
+            if pw is not None:
+                note += f"; two-segment breakpoint at {pw[0]:.4g} rps"
+        knees[sig] = Estimate(
+            value=kv,
+            lo=k_lo,
+            hi=k_hi,
+            signal=sig,
+            method=how if kv is not None else "kneedle",
+            reached=kv is not None,
+            note=note,
+        )
+    knee = _main_knee(knees, max_rate)
+    # queueing extrapolation
+    queueing = _queueing(table, replicates, notes)
+    status = "ok" if saturation.reached else "not reached"
+    details = {
+        "stages_used": len(table.frame),
+        "max_rate_rps": max_rate,
+        "interval_basis": "seconds" if resampler.by_seconds else "stages",
+        "n_boot": n_boot,
+    }
+    return RunAnalysis(
+        saturation=saturation,
+        slo_capacity=slo,
+        knee=knee,
+        knees=knees,
+        queueing=queueing,
+        usl=usl,
+        status=status,
+        notes=notes,
+        details=details,
+    )
+
+
+def _main_knee(knees: dict[str, Estimate], max_rate: float) -> Estimate:
+    """The earliest latency knee (p95/p99 first, then p50), else the earliest resource knee."""
+    for group in (("p95_ms", "p99_ms"), ("p50_ms",), tuple(k for k in knees if k not in LATENCY_SIGNALS)):
+        found = [knees[s] for s in group if s in knees and knees[s].value is not None]
+        if found:
+            return min(found, key=lambda e: e.value or 0.0)
+    return Estimate(
+        value=max_rate,
+        reached=False,
+        signal="",
+        method="kneedle",
+        note="not reached: no signal bent within the measured rates; value is a lower bound",
+    )
+
+
+def _queueing(table: StageTable, replicates: list[StageTable], notes: list[str]) -> Estimate | None:
+    """Thread-pool utilisation law when that metric exists, else the M/M/c latency fit.
+
+    CPU's utilisation law only says where CPU would reach 100%, an upper bound when threads or a
+    downstream call bind first, so it is reported as a note, never as the estimate.
+    """
+    util = utilisation_fit(table)
+    if util is not None and util[1] == "cpu_pct":
+        notes.append(
+            f"utilisation law: CPU would reach 100% at {util[0]:.4g} rps (an upper bound on saturation)"
+        )
+        util = None
+    if util is not None:
+        lo, hi, _ = bootstrap_interval(
+            lambda t: (utilisation_fit(t, signals=("pool_busy_pct",)) or (None,))[0], replicates
+        )
+        return Estimate(
+            value=float(util[0]),
+            lo=lo,
+            hi=hi,
+            signal=util[1],
+            reached=False,
+            extrapolated=True,
+            method="utilisation law U = X*S/c on sub-saturation stages, extrapolated to 100%",
+            note="extrapolated from stages below saturation",
+        )
+    fit = mmc_fit(table)
+    if fit is None:
+        notes.append("queueing fit: fewer than 3 sub-saturation stages with latency, or latency did not rise")
+        return None
+    c, s, value = fit
+    lo, hi, _ = bootstrap_interval(
+        lambda t: (mmc_fit(t, near_c=c) or (None, None, None))[2], replicates[:QUEUEING_BOOT]
+    )
+    return Estimate(
+        value=float(value),
+        lo=lo,
+        hi=hi,
+        signal="latency percentiles (M/M/c)",
+        reached=False,
+        extrapolated=True,
+        method=f"M/M/c fit of sub-saturation latency: c={c:g}, s={s * 1000:.3g} ms, saturation c/s",
+        note="extrapolated from stages below saturation",
+    )
+
+
+def _usl_from_stages(table: StageTable, notes: list[str]) -> UslFit | None:
+    for col in SCALING_COLUMNS:
+        if col in table.frame.columns:
+            n = pd.to_numeric(table.frame[col], errors="coerce").to_numpy(dtype=float)
+            if len(np.unique(n[np.isfinite(n)])) >= 4:
+                try:
+                    return USL().fit(n, table.achieved)
+                except CapacityError as exc:
+                    notes.append(str(exc))
+    return None
+
+
+def analyse_scaling(frame: pd.DataFrame, *, source: str = "scaling table") -> USL:
+    """USL fit of a scaling table: ``nodes`` or ``concurrency`` (or the first column) and ``throughput``."""
+    cols = list(frame.columns)
+    n_col = next((c for c in ("nodes", "concurrency", "load", "processors") if c in cols), None)
+    x_col = next((c for c in ("throughput", "tput", "achieved_rps") if c in cols), None)
+    if n_col is None or x_col is None:
+        raise CapacityError(
+            f"{source}: a scaling table needs columns 'nodes' or 'concurrency', and 'throughput'"
+        )
+    n = pd.to_numeric(frame[n_col], errors="coerce")
+    x = pd.to_numeric(frame[x_col], errors="coerce")
+    if n.isna().any() or x.isna().any():
+        bad = int((n.isna() | x.isna()).sum())
+        raise CapacityError(f"{source}: {bad} row(s) with a missing or non-numeric {n_col}/{x_col}")
+    try:
+        return USL().fit(n.to_numpy(), x.to_numpy())
+    except CapacityError as exc:
+        raise CapacityError(f"{source}: {exc}") from None

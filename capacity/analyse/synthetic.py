@@ -1,0 +1,183 @@
+"""Synthetic runs with a known truth: M/M/c servers driven by an open-model stage plan.
+
+They look like what the runner writes (stage table + per-second samples): offered ~ target,
+goodput = min(offered, c/s) with Poisson noise, latency percentiles from M/M/c (Erlang C) below
+saturation and backlog-bound with 503s above it, stages stopping after the first failing stage or
+two. Used by the tests and ``benchmarks/bench_saturation_estimates.py``; truth is ``c / s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from capacity.analyse.queueing import sojourn_quantile
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    servers: int = 8
+    service_s: float = 0.05
+    start_frac: float = 0.2
+    growth: float = 1.4
+    slo_p95_ms: float = 500.0
+    noise: float = 0.02
+    """Extra multiplicative noise (sd) on goodput and latency beyond Poisson counting noise."""
+    measure_s: int = 15
+    warmup_s: int = 5
+    backlog: int = 64
+    degrade: float = 0.0
+    """Goodput lost per unit of overload above saturation (timeouts wasting work)."""
+    extra_stages_after_fail: int = 1
+    max_stages: int = 20
+    pool_metric: bool = False
+    invalid_stage: bool = False
+    error_rate: float = 0.0
+    seed: int = 0
+
+    @property
+    def truth(self) -> float:
+        return self.servers / self.service_s
+
+
+def _latency_ms(spec: SyntheticSpec, lam: float) -> tuple[float, float, float]:
+    sat = spec.truth
+    if lam < 0.985 * sat:
+        q = [
+            float(sojourn_quantile(p, np.array(spec.servers), np.array(spec.service_s), np.array(lam)))
+            for p in (0.5, 0.95, 0.99)
+        ]
+        cap = spec.backlog / sat + 3 * spec.service_s
+        return tuple(min(v, cap) * 1000 for v in q)  # type: ignore[return-value]
+    wait = spec.backlog / sat
+    return (
+        (wait + spec.service_s) * 1000,
+        (wait * 1.3 + 3 * spec.service_s) * 1000,
+        (wait * 1.6 + 5 * spec.service_s) * 1000,
+    )
+
+
+def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stages, seconds) for one run of the plan against the model."""
+    rng = np.random.default_rng(spec.seed)
+    sat = spec.truth
+    rate = spec.start_frac * sat
+    stages, seconds = [], []
+    failed_after = None
+    t0 = 1_800_000_000.0
+    for index in range(spec.max_stages):
+        invalid = spec.invalid_stage and index == 1
+        lat = _latency_ms(spec, rate)
+        over = max(0.0, rate / sat - 1.0)
+        cap = sat * max(0.05, 1.0 - spec.degrade * over)
+        offered = rng.poisson(rate, spec.measure_s).astype(float)
+        if rate >= 0.985 * sat:  # saturated: a backlog queue served at the service rate; overflow gets 503
+            capacity = rng.poisson(cap, spec.measure_s) * np.clip(
+                1 + rng.normal(0, spec.noise, spec.measure_s), 0, 2
+            )
+            served = np.zeros(spec.measure_s)
+            queue = float(spec.backlog)  # the warm-up filled it
+            for j in range(spec.measure_s):
+                queue += offered[j]
+                served[j] = min(queue, round(capacity[j]))
+                queue = min(queue - served[j], float(spec.backlog))
+        else:
+            served = offered.copy()
+        served = np.round(served * (1 - spec.error_rate))
+        if invalid:
+            offered = offered * 0.6
+            served = np.minimum(served, offered)
+        errors = np.maximum(offered - served, 0)
+        lat_noise = np.exp(rng.normal(0, max(spec.noise, 0.01) * 3, (spec.measure_s, 3)))
+        per_sec = np.array(lat)[None, :] * lat_noise
+        for k in range(spec.warmup_s + spec.measure_s):
+            measure = k >= spec.warmup_s
+            j = k - spec.warmup_s
+            seconds.append(
+                {
+                    "stage": index,
+                    "t": t0 + k,
+                    "phase": "measure" if measure else "warmup",
+                    "target_rps": rate,
+                    "offered": int(offered[j]) if measure else int(rate),
+                    "ok": int(served[j]) if measure else int(rate),
+                    "errors": int(errors[j]) if measure else 0,
+                    "dropped": 0,
+                    "inflight": 0,
+                    "p50_ms": float(per_sec[j, 0]) if measure else lat[0],
+                    "p95_ms": float(per_sec[j, 1]) if measure else lat[1],
+                    "p99_ms": float(per_sec[j, 2]) if measure else lat[2],
+                    "max_ms": None,
+                    "generator_cpu_pct": 95.0 if invalid else 20.0,
+                    "workers": 1,
+                }
+            )
+        t0 += spec.warmup_s + spec.measure_s
+        offered_rps = float(offered.mean())
+        achieved = float(served.mean())
+        err_ratio = float(errors.sum() / max(offered.sum(), 1))
+        p50, p95, p99 = (float(np.mean(per_sec[:, i])) for i in range(3))
+        reasons = []
+        if p95 > spec.slo_p95_ms:
+            reasons.append("p95")
+        if achieved < 0.95 * offered_rps:
+            reasons.append("goodput")
+        if err_ratio > 0.01:
+            reasons.append("errors")
+        verdict = "invalid: generator" if invalid else ("fail" if reasons else "pass")
+        row = {
+            "index": index,
+            "target_rps": rate,
+            "offered_rps": offered_rps,
+            "achieved_rps": achieved,
+            "dropped": 0,
+            "p50_ms": p50,
+            "p95_ms": p95,
+            "p99_ms": p99,
+            "error_ratio": err_ratio,
+            "verdict": verdict,
+            "reasons": "; ".join(reasons),
+            "probe": "ramp",
+            "duration_s": float(spec.measure_s + spec.warmup_s),
+            "requests": int(offered.sum()),
+            "ok": int(served.sum()),
+            "errors": int(errors.sum()),
+            "m_cpu_pct": float(min(100.0, 100 * 0.3 * min(rate, sat) / sat + rng.normal(0, 2))),
+        }
+        if spec.pool_metric:
+            row["m_pool_busy_pct"] = float(
+                min(100.0, 100 * min(rate, sat) / sat * (1 + rng.normal(0, spec.noise)))
+            )
+        stages.append(row)
+        if verdict == "fail" and failed_after is None:
+            failed_after = index
+        if failed_after is not None and index - failed_after >= spec.extra_stages_after_fail:
+            break
+        rate *= spec.growth
+    return pd.DataFrame(stages), pd.DataFrame(seconds)
+
+
+def random_spec(rng: np.random.Generator, seed: int) -> SyntheticSpec:
+    """A varied spec: servers, service time, noise, plan shape and SLO all drawn at random."""
+    servers = int(rng.choice([1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64]))
+    truth = float(rng.uniform(40, 500))
+    service_s = servers / truth
+    unloaded_p95 = (
+        float(sojourn_quantile(0.95, np.array(servers), np.array(service_s), np.array(1e-6))) * 1000
+    )
+    return SyntheticSpec(
+        servers=servers,
+        service_s=service_s,
+        start_frac=float(rng.uniform(0.05, 0.4)),
+        growth=float(rng.uniform(1.15, 1.7)),
+        slo_p95_ms=unloaded_p95 * float(rng.uniform(2.0, 12.0)),
+        noise=float(rng.uniform(0.0, 0.03)),
+        backlog=int(rng.integers(16, 256)),
+        degrade=float(rng.choice([0.0, 0.0, 0.05, 0.15])),
+        extra_stages_after_fail=int(rng.integers(0, 2)),
+        pool_metric=bool(rng.random() < 0.3),
+        invalid_stage=bool(rng.random() < 0.15),
+        seed=seed,
+    )

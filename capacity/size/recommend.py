@@ -1,0 +1,365 @@
+"""Sizing production from a staging run (DESIGN.md section 5).
+
+    app tasks = production peak x growth / (per-task capacity x target utilisation)
+
+rounded up to whole tasks per availability zone. Per-task capacity is the run's capacity (at the
+chosen signal) divided by the staging app task count. When CPU per stage is known, the per-task rate
+at which CPU reaches the autoscaling point (target utilisation, production scales on CPU > 60%) is
+a second limit; the tighter of the two binds and the recommendation says which.
+
+N+1 here means: one spare task beyond what the peak needs, so losing any one task (a deploy, a
+crash) still leaves the peak at or under the target utilisation. Because tasks are rounded up to a
+whole number per zone, the spare is often already there; it is added only when it is not. (Losing a
+whole zone is a different question: ``figures["zone_loss_tasks"]`` gives the count that survives it.)
+
+Sidekiq tasks come from measured jobs per request (``m_jobs_per_s`` / goodput, else the workload's
+``enqueues_jobs``) and the per-task drain rate (the most jobs/s one Sidekiq task completed at a
+stage whose queue grew, else the most it completed at all: then a lower bound on drain capacity and
+the task count errs high). Memory per task is the measured peak with 25% headroom, in 256 MiB steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from capacity.analyse.run_analysis import RunAnalysis, json_safe
+from capacity.analyse.saturation import saturated_mask
+from capacity.analyse.table import StageTable, normalise_stages
+from capacity.errors import CapacityError
+from capacity.models import Estimate
+from capacity.plan.experiment import Cluster, Production, Workload
+
+DEFAULT_SCENARIOS = {"check-in 10 tps": 10.0, "pre-check-in 40 tps": 40.0}
+MEM_HEADROOM = 1.25
+MEM_STEP_MIB = 256
+SIGNALS = ("saturation", "slo_capacity", "knee")
+
+
+@dataclass
+class Recommendation:
+    """A production size; ``inputs`` holds every input and ``figures`` every intermediate, by name."""
+
+    app_tasks: int
+    sidekiq_tasks: int
+    mem_mib_per_task: int | None
+    expected_utilisation: float
+    binding_constraint: str
+    per_task_rps: float
+    peak_rps: float
+    inputs: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    scenarios: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "app_tasks": self.app_tasks,
+                "sidekiq_tasks": self.sidekiq_tasks,
+                "mem_mib_per_task": self.mem_mib_per_task,
+                "expected_utilisation": self.expected_utilisation,
+                "binding_constraint": self.binding_constraint,
+                "per_task_rps": self.per_task_rps,
+                "peak_rps": self.peak_rps,
+                "inputs": self.inputs,
+                "figures": self.figures,
+                "scenarios": self.scenarios,
+                "notes": list(self.notes),
+            }
+        )
+
+
+def round_to_zones(raw_tasks: float, zones: int, *, n_plus_one: bool, min_tasks: int = 1) -> int:
+    """Whole tasks, a multiple of ``zones``, at least ``min_tasks``; with N+1, one spare beyond ``raw``."""
+    need = max(math.ceil(raw_tasks - 1e-9), 0)
+    if n_plus_one:
+        need += 1
+    need = max(need, min_tasks, 1)
+    return zones * math.ceil(need / zones)
+
+
+def default_peak_rps(production: Production, workload: Workload | None) -> tuple[float | None, str]:
+    """The seed's 1x profile: sum of ``production.peak_rpm`` / 60, else the endpoints' rpm."""
+    if production.peak_rpm:
+        return sum(production.peak_rpm.values()) / 60.0, "production.peak_rpm (1x profile)"
+    if workload is not None:
+        rpm = [e.rpm for e in workload.endpoints if e.rpm is not None]
+        if rpm:
+            return sum(rpm) / 60.0, "workload endpoints' rpm (1x profile)"
+    return None, ""
+
+
+def choose_capacity(analysis: RunAnalysis, signal: str | None) -> tuple[Estimate, str, list[str]]:
+    """The run capacity to size from: SLO capacity when reached, else measured saturation.
+
+    SLO capacity is preferred because it is the rate at which every guard held; sizing at 60% of
+    saturation would allow latencies the SLO forbids. Unreached figures are lower bounds, so the
+    task count they give errs high (said in the notes).
+    """
+    notes: list[str] = []
+    if signal is not None:
+        if signal not in SIGNALS:
+            raise CapacityError(f"sizing signal must be one of {', '.join(SIGNALS)}, got {signal!r}")
+        est = getattr(analysis, signal)
+        if est.value is None:
+            raise CapacityError(f"sizing: the run has no {signal} figure ({est.note or 'no value'})")
+        return est, signal, notes
+    for name in ("slo_capacity", "saturation"):
+        est = getattr(analysis, name)
+        if est.value is not None and est.reached:
+            return est, name, notes
+    for name in ("saturation", "slo_capacity"):
+        est = getattr(analysis, name)
+        if est.value is not None:
+            notes.append(f"{name} was not reached: sized from its lower bound, so the task count errs high")
+            return est, name, notes
+    raise CapacityError("sizing: the run has no capacity figure (insufficient data)")
+
+
+def _cpu_line(table: StageTable, column: str) -> tuple[float, float] | None:
+    """(intercept, slope per rps) of CPU % against goodput on unsaturated valid stages."""
+    y = table.column(column)
+    if y is None:
+        return None
+    x = table.achieved
+    ok = np.isfinite(y) & np.isfinite(x) & ~saturated_mask(table)
+    if ok.sum() < 2 or np.ptp(x[ok]) == 0:
+        return None
+    slope, intercept = np.polyfit(x[ok], y[ok], 1)
+    if slope <= 0:
+        return None
+    return float(intercept), float(slope)
+
+
+def _sidekiq(table: StageTable, cluster: Cluster, workload: Workload | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "jobs_per_request": None,
+        "jobs_per_request_source": None,
+        "drain_jobs_per_s_per_task": None,
+        "drain_source": None,
+    }
+    jobs = table.column("jobs_per_s")
+    if jobs is not None:
+        ok = np.isfinite(jobs) & (table.achieved > 0)
+        if ok.any():
+            out["jobs_per_request"] = float(np.median(jobs[ok] / table.achieved[ok]))
+            out["jobs_per_request_source"] = "median of m_jobs_per_s / achieved_rps over stages"
+            if cluster.sidekiq_tasks > 0:
+                growth = table.column("queue_growth_per_s")
+                grew = (
+                    ok & (np.nan_to_num(growth, nan=0.0) > 0.5) if growth is not None else np.zeros_like(ok)
+                )
+                if grew.any():
+                    out["drain_jobs_per_s_per_task"] = float(np.max(jobs[grew]) / cluster.sidekiq_tasks)
+                    out["drain_source"] = (
+                        "most jobs/s per Sidekiq task at a stage whose queue grew (measured limit)"
+                    )
+                else:
+                    out["drain_jobs_per_s_per_task"] = float(np.max(jobs[ok]) / cluster.sidekiq_tasks)
+                    out["drain_source"] = (
+                        "most jobs/s per Sidekiq task seen; the queue never grew, so this is a "
+                        "lower bound on drain capacity"
+                    )
+    if out["jobs_per_request"] is None and workload is not None and workload.endpoints:
+        total = sum(e.share_weight for e in workload.endpoints)
+        out["jobs_per_request"] = sum(e.share_weight * e.enqueues_jobs for e in workload.endpoints) / total
+        out["jobs_per_request_source"] = "workload endpoints' enqueues_jobs, weighted by share"
+    return out
+
+
+def _size_one(
+    peak_rps: float,
+    *,
+    growth: float,
+    per_task: float,
+    cpu_per_task: float | None,
+    target: float,
+    zones: int,
+    n_plus_one: bool,
+    min_tasks: int,
+    sidekiq: dict[str, Any],
+    cluster: Cluster,
+    app_from_staging_ratio: bool = True,
+) -> dict[str, Any]:
+    demand = peak_rps * growth
+    raw_capacity = demand / (per_task * target)
+    raw_cpu = demand / cpu_per_task if cpu_per_task else None
+    binding = "capacity"
+    raw = raw_capacity
+    if raw_cpu is not None and raw_cpu > raw_capacity:
+        raw, binding = raw_cpu, "cpu"
+    tasks = round_to_zones(raw, zones, n_plus_one=n_plus_one, min_tasks=min_tasks)
+    zone_loss = (
+        round_to_zones(raw * zones / (zones - 1), zones, n_plus_one=False, min_tasks=min_tasks)
+        if zones > 1
+        else None
+    )
+    util = demand / (tasks * per_task)
+    jpr, drain = sidekiq.get("jobs_per_request"), sidekiq.get("drain_jobs_per_s_per_task")
+    if jpr is not None and drain:
+        jobs = demand * jpr
+        sk = (
+            round_to_zones(jobs / (drain * target), zones, n_plus_one=n_plus_one, min_tasks=1)
+            if jobs > 0
+            else 0
+        )
+        sk_how = "peak jobs/s / (drain per task x target utilisation)"
+    else:
+        sk = math.ceil(tasks * cluster.sidekiq_tasks / cluster.app_tasks) if cluster.sidekiq_tasks else 0
+        sk = zones * math.ceil(sk / zones) if sk else 0
+        sk_how = "scaled with app tasks (staging ratio): no measured jobs per request or drain rate"
+    return {
+        "peak_rps": peak_rps,
+        "demand_rps": demand,
+        "app_tasks": tasks,
+        "raw_tasks_capacity": raw_capacity,
+        "raw_tasks_cpu": raw_cpu,
+        "binding_constraint": binding,
+        "expected_utilisation": util,
+        "zone_loss_tasks": zone_loss,
+        "sidekiq_tasks": sk,
+        "sidekiq_method": sk_how,
+        "peak_jobs_per_s": demand * jpr if jpr is not None else None,
+    }
+
+
+def recommend(
+    analysis: RunAnalysis,
+    stages: pd.DataFrame,
+    cluster: Cluster,
+    production: Production,
+    workload: Workload | None = None,
+    *,
+    scenario: str | None = None,
+    peak_rps: float | None = None,
+    signal: str | None = None,
+) -> Recommendation:
+    """Production app and Sidekiq tasks, memory per task, utilisation at peak and the binding limit."""
+    table = normalise_stages(stages)
+    est, chosen, notes = choose_capacity(analysis, signal)
+    assert est.value is not None
+    per_task = est.value / cluster.app_tasks
+    if per_task <= 0:
+        raise CapacityError(f"sizing: the run's {chosen} is {est.value:g} rps; nothing to size from")
+    target = production.target_utilisation
+    line = _cpu_line(table, "cpu_pct")
+    cpu_per_task = None
+    if line is not None:
+        a, b = line
+        at_target = (target * 100.0 - a) / b
+        if at_target > 0:
+            cpu_per_task = at_target / cluster.app_tasks
+    sidekiq = _sidekiq(table, cluster, workload)
+    base_peak, peak_source = (
+        (peak_rps, "--peak-rpm / peak_rps argument")
+        if peak_rps is not None
+        else default_peak_rps(production, workload)
+    )
+    scenarios_in: dict[str, float] = {}
+    if base_peak is not None:
+        scenarios_in["1x peak"] = base_peak
+    scenarios_in.update(DEFAULT_SCENARIOS)
+    for sc in production.scenarios:
+        scenarios_in[sc.name] = sc.rps if sc.rps is not None else sum((sc.rpm or {}).values()) / 60.0
+    if scenario is not None:
+        if scenario not in scenarios_in:
+            raise CapacityError(f"sizing: unknown scenario {scenario!r} (known: {', '.join(scenarios_in)})")
+        main_name = scenario
+    elif base_peak is not None:
+        main_name = "1x peak"
+    else:
+        raise CapacityError(
+            "sizing: no production peak (set production.peak_rpm or endpoint rpm, or --peak-rpm)"
+        )
+    common = dict(
+        growth=production.growth,
+        per_task=per_task,
+        cpu_per_task=cpu_per_task,
+        target=target,
+        zones=production.zones,
+        n_plus_one=production.n_plus_one,
+        min_tasks=production.min_tasks,
+        sidekiq=sidekiq,
+        cluster=cluster,
+    )
+    results = {name: _size_one(rps, **common) for name, rps in scenarios_in.items()}  # type: ignore[arg-type]
+    main = results[main_name]
+    mem, mem_src = _memory(table, cluster)
+    binding = (
+        "CPU reaches the autoscaling point first"
+        if main["binding_constraint"] == "cpu"
+        else f"{chosen.replace('_', ' ')} per task at {target:.0%} target utilisation"
+    )
+    if cpu_per_task is None:
+        notes.append("no CPU per stage: only the throughput constraint was applied")
+    inputs = {
+        "capacity_signal": chosen,
+        "capacity_rps": est.value,
+        "capacity_reached": est.reached,
+        "capacity_interval": [est.lo, est.hi],
+        "capacity_set_by": est.signal,
+        "staging_app_tasks": cluster.app_tasks,
+        "staging_sidekiq_tasks": cluster.sidekiq_tasks,
+        "staging_cpu_units_per_task": cluster.cpu_units_per_task,
+        "staging_mem_mib_per_task": cluster.mem_mib_per_task,
+        "peak_rps": scenarios_in[main_name],
+        "peak_source": peak_source if main_name == "1x peak" else main_name,
+        "growth": production.growth,
+        "target_utilisation": target,
+        "zones": production.zones,
+        "n_plus_one": production.n_plus_one,
+        "min_tasks": production.min_tasks,
+        "scenario": main_name,
+    }
+    figures = {
+        "per_task_rps": per_task,
+        "per_task_rps_formula": f"{chosen} {est.value:.4g} rps / {cluster.app_tasks} tasks",
+        "cpu_line": {"intercept_pct": line[0], "pct_per_rps": line[1]} if line else None,
+        "cpu_per_task_rps_at_target": cpu_per_task,
+        "app_tasks_formula": "ceil(peak x growth / (per_task_rps x target_utilisation)) [+1 if N+1], "
+        "rounded up to a multiple of zones",
+        "memory_source": mem_src,
+        **sidekiq,
+        **{k: v for k, v in main.items() if k not in ("app_tasks", "sidekiq_tasks", "expected_utilisation")},
+    }
+    scen_out = {
+        name: {
+            k: r[k]
+            for k in ("peak_rps", "app_tasks", "sidekiq_tasks", "expected_utilisation", "binding_constraint")
+        }
+        for name, r in results.items()
+    }
+    return Recommendation(
+        app_tasks=main["app_tasks"],
+        sidekiq_tasks=main["sidekiq_tasks"],
+        mem_mib_per_task=mem,
+        expected_utilisation=main["expected_utilisation"],
+        binding_constraint=binding,
+        per_task_rps=per_task,
+        peak_rps=scenarios_in[main_name],
+        inputs=inputs,
+        figures=figures,
+        scenarios=scen_out,
+        notes=notes,
+    )
+
+
+def _memory(table: StageTable, cluster: Cluster) -> tuple[int | None, str]:
+    mb = table.column("mem_mb_max")
+    if mb is not None and np.isfinite(mb).any():
+        peak = float(np.nanmax(mb))
+        src = f"peak m_mem_mb_max {peak:.0f} MiB x {MEM_HEADROOM} headroom"
+    else:
+        pct = table.column("mem_pct_max")
+        pct = pct if pct is not None else table.column("mem_pct")
+        if pct is None or not np.isfinite(pct).any():
+            return None, "no memory metric in the stages"
+        peak = float(np.nanmax(pct)) / 100.0 * cluster.mem_mib_per_task
+        pct_max = float(np.nanmax(pct))
+        src = f"peak memory {pct_max:.1f}% of {cluster.mem_mib_per_task} MiB x {MEM_HEADROOM} headroom"
+    return int(MEM_STEP_MIB * math.ceil(peak * MEM_HEADROOM / MEM_STEP_MIB)), src
