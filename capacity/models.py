@@ -94,6 +94,10 @@ class Estimate(BaseModel):
     note: str = ""
 
 
+def _no_interval() -> list[float | None]:
+    return [None, None]
+
+
 class RunSummary(BaseModel):
     """The run summary JSON (stable keys; DESIGN.md section 3)."""
 
@@ -106,7 +110,7 @@ class RunSummary(BaseModel):
     saturation_rps: float | None = None
     slo_capacity_rps: float | None = None
     knee_rps: float | None = None
-    capacity_interval: list[float | None] = Field(default_factory=lambda: [None, None])
+    capacity_interval: list[float | None] = Field(default_factory=lambda: _no_interval())
     stopped_reason: str = ""
     stages: list[StageResult] = Field(default_factory=list)
     recommendation: dict[str, Any] | None = None

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import locust  # noqa: F401  (gevent patching must come before ssl/requests are imported)
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent

@@ -220,7 +220,7 @@ class MetricsSettings(_Strict):
     poll_interval_s: PositiveFloat = 5.0
     catch_up: bool = True
     events: bool = False
-    queries: MetricQueries = Field(default_factory=MetricQueries)  # type: ignore[arg-type]
+    queries: MetricQueries = Field(default_factory=MetricQueries)
 
 
 class Cluster(_Strict):

@@ -1,0 +1,388 @@
+"""Distributed stages on Locust's own master/worker transport (ZeroMQ, custom messages).
+
+Master -> worker: ``cap_setup`` (workload, target, this worker's test-data stripe), ``cap_stage``
+(its rate share = rate/N, phase i/N of its interarrival, a common start time), ``cap_stop``.
+Worker -> master: ``cap_ready``/``cap_error`` after setup, ``cap_second`` per closed second,
+``cap_done`` per stage (encoded histograms). A worker is *lost* when its local process exits,
+Locust's heartbeat marks it missing, or its seconds stop arriving; the stage then finishes on the
+others with ``worker_lost=True`` and later stages split the rate over the workers left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import locust
+import psutil
+from locust.env import Environment
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+
+from capacity.errors import CapacityError
+from capacity.load.engine import SecondRaw, StageEngine, StageRaw
+from capacity.load.measure import (
+    merge_seconds,
+    second_from_wire,
+    second_to_wire,
+    stage_from_wire,
+    stage_to_wire,
+)
+from capacity.models import SecondSample
+from capacity.plan.experiment import Workload
+
+LOST_AFTER_S = 4.0
+"""A worker whose seconds are this late (beyond the expected second) is taken for lost."""
+
+
+class Master:
+    """Master side: start/await workers, fan a stage out, merge what comes back."""
+
+    def __init__(
+        self,
+        env: Environment,
+        *,
+        setup: dict[str, Any],
+        local_workers: int,
+        remote_workers: int,
+        bind: str,
+        port: int,
+        timeout_s: float,
+    ) -> None:
+        self.env = env
+        self.setup = setup
+        self.local_workers = local_workers
+        self.expected = local_workers + remote_workers
+        self.timeout_s = timeout_s
+        self.runner: MasterRunner = env.create_master_runner(master_bind_host=bind, master_bind_port=port)
+        self.port: int = self.runner.server.port
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.stripes: dict[str, int] = {}
+        self.ready: dict[str, int] = {}  # client id -> pid
+        self.errors: list[str] = []
+        self.lost: set[str] = set()
+        self.last_seen: dict[str, float] = {}
+        self.seconds: dict[tuple[int, int], dict[str, SecondRaw]] = {}
+        self.done: dict[int, dict[str, StageRaw]] = {}
+        r = self.runner
+        r.register_message("cap_hello", self._on_hello)
+        r.register_message("cap_ready", self._on_ready)
+        r.register_message("cap_error", self._on_error)
+        r.register_message("cap_second", self._on_second)
+        r.register_message("cap_done", self._on_done)
+
+    # -- messages (run in the master runner's listener greenlet) --------------------------------------
+
+    def _on_hello(self, environment: Environment, msg: Any) -> None:
+        client_id = msg.node_id
+        stripe = self.stripes.setdefault(client_id, len(self.stripes))
+        setup = {**self.setup, "stripe": stripe, "stripes": max(self.expected, stripe + 1)}
+        self.runner.send_message("cap_setup", setup, client_id=client_id)
+
+    def _on_ready(self, environment: Environment, msg: Any) -> None:
+        self.ready[msg.node_id] = int(msg.data.get("pid", 0))
+        self.last_seen[msg.node_id] = time.time()
+
+    def _on_error(self, environment: Environment, msg: Any) -> None:
+        self.errors.append(str(msg.data.get("message")))
+
+    def _on_second(self, environment: Environment, msg: Any) -> None:
+        self.last_seen[msg.node_id] = time.time()
+        self.seconds.setdefault((int(msg.data["stage"]), int(msg.data["k"])), {})[msg.node_id] = (
+            second_from_wire(msg.data)
+        )
+
+    def _on_done(self, environment: Environment, msg: Any) -> None:
+        self.last_seen[msg.node_id] = time.time()
+        self.done.setdefault(int(msg.data["stage"]), {})[msg.node_id] = stage_from_wire(msg.data)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for _ in range(self.local_workers):
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "capacity.load.worker",
+                        "--master",
+                        f"127.0.0.1:{self.port}",
+                        "--parent-pid",
+                        str(os.getpid()),
+                    ],
+                    start_new_session=True,  # Ctrl-C reaches the master only; it stops the workers
+                    stdin=subprocess.DEVNULL,
+                )
+            )
+        deadline = time.monotonic() + self.timeout_s
+        while len(self.ready) < self.expected:
+            if self.errors:
+                raise CapacityError(f"load worker setup failed: {self.errors[0]}")
+            dead = [p for p in self.procs if p.poll() is not None]
+            if dead:
+                raise CapacityError(
+                    f"a local load worker exited during start-up (exit code {dead[0].returncode})"
+                )
+            if time.monotonic() > deadline:
+                raise CapacityError(
+                    f"only {len(self.ready)} of {self.expected} load worker(s) joined the master on port "
+                    f"{self.port} within {self.timeout_s:g}s"
+                )
+            gevent.sleep(0.05)
+
+    def _alive(self, cid: str) -> bool:
+        if cid in self.lost:
+            return False
+        pid = self.ready.get(cid, 0)
+        for p in self.procs:
+            if p.pid == pid:
+                return p.poll() is None
+        node = self.runner.clients.get(cid)
+        return node is not None and node.state != STATE_MISSING
+
+    def run_stage(
+        self,
+        spec: Any,
+        on_second: Callable[[list[SecondSample]], str | None] | None,
+        interrupted: Callable[[], str | None],
+    ) -> Any:
+        from capacity.load.driver import build_measurement
+        from capacity.load.measure import to_sample
+
+        active = sorted(c for c in self.ready if self._alive(c))
+        if not active:
+            raise CapacityError("no load workers left")
+        n = len(active)
+        start_wall = time.time() + 0.3
+        per_rate = spec.target_rps / n
+        per_inflight = max(1, math.ceil(spec.max_inflight / n))
+        drain_s = float(self.setup["timeout_s"]) + 0.5
+        for i, cid in enumerate(active):
+            self.last_seen[cid] = time.time()
+            self.runner.send_message(
+                "cap_stage",
+                {
+                    "index": spec.index,
+                    "rate": per_rate,
+                    "duration_s": spec.duration_s,
+                    "warmup_s": spec.warmup_s,
+                    "arrival": spec.arrival,
+                    "max_inflight": per_inflight,
+                    "seed": spec.seed * 1000 + i,
+                    "phase": i / n,
+                    "start_wall": start_wall,
+                    "drain_s": drain_s,
+                },
+                client_id=cid,
+            )
+        nsec = max(1, int(spec.duration_s + 0.999999))
+        running = list(active)
+        worker_lost = False
+        stopped: str | None = None
+        samples: list[SecondSample] = []
+        merged: list[SecondRaw] = []
+        k = 0
+        end_deadline = start_wall + spec.duration_s + drain_s + 5.0
+        done = self.done.setdefault(spec.index, {})
+        while True:
+            now = time.time()
+            for cid in list(running):
+                late = now - max(self.last_seen.get(cid, 0.0), start_wall + min(k, nsec) + 1)
+                if not self._alive(cid) or (cid not in done and late > LOST_AFTER_S):
+                    running.remove(cid)
+                    self.lost.add(cid)
+                    worker_lost = True
+            if stopped is None and interrupted():
+                stopped = "interrupted"
+                self.runner.send_message("cap_stop", {"index": spec.index, "reason": stopped})
+            # emit closed seconds in order
+            while k < nsec:
+                got = self.seconds.get((spec.index, k), {})
+                complete = all(c in got or c in done for c in running)
+                overdue = now > start_wall + k + 1 + LOST_AFTER_S
+                if not (complete or overdue or (stopped and all(c in done for c in running))):
+                    break
+                parts = list(self.seconds.pop((spec.index, k), {}).values())
+                if not parts and (stopped or not running):
+                    k = nsec
+                    break
+                sec = merge_seconds(parts) if parts else SecondRaw(k=k)
+                sec.k = k
+                merged.append(sec)
+                samples.append(
+                    to_sample(
+                        sec,
+                        stage=spec.index,
+                        start_wall=start_wall,
+                        warmup_s=spec.warmup_s,
+                        target_rps=spec.target_rps,
+                        workers=len(parts),
+                    )
+                )
+                k += 1
+                if stopped is None and on_second is not None:
+                    reason = on_second(samples)
+                    if reason is not None:
+                        stopped = reason
+                        self.runner.send_message("cap_stop", {"index": spec.index, "reason": reason})
+            if all(c in done for c in running) and (k >= nsec or stopped or not running):
+                break
+            if now > end_deadline:
+                for cid in running:
+                    if cid not in done:
+                        self.lost.add(cid)
+                        worker_lost = True
+                break
+            gevent.sleep(0.05)
+        for key in [key for key in self.seconds if key[0] == spec.index]:
+            del self.seconds[key]
+        raws = [done[c] for c in sorted(done)]
+        window = max(1e-9, spec.duration_s - spec.warmup_s)
+        per_worker = {
+            c: {"requests": float(r.requests), "offered_rps": r.requests / window} for c, r in done.items()
+        }
+        for r in raws:
+            if r.stopped == "interrupted":
+                stopped = stopped or "interrupted"
+        self.done.pop(spec.index, None)
+        return build_measurement(
+            spec,
+            raws,
+            samples,
+            started_wall=start_wall,
+            aborted=stopped,
+            interrupted=stopped == "interrupted",
+            worker_lost=worker_lost,
+            per_worker=per_worker,
+            workers=n,
+        )
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.runner.quit()
+        deadline = time.monotonic() + 3.0
+        for p in self.procs:
+            while p.poll() is None and time.monotonic() < deadline:
+                gevent.sleep(0.05)
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=2.0)
+        with contextlib.suppress(Exception):
+            self.runner.server.close(linger=0)
+
+
+class WorkerAgent:
+    """Worker side: build the executor on setup, run stages as the master asks, report back."""
+
+    def __init__(self, env: Environment, runner: WorkerRunner) -> None:
+        self.env = env
+        self.runner = runner
+        self.engine: StageEngine | None = None
+        self.stop_reason: str | None = None
+        self.stage_greenlet: gevent.Greenlet | None = None
+        runner.register_message("cap_setup", self._on_setup)
+        runner.register_message("cap_stage", self._on_stage)
+        runner.register_message("cap_stop", self._on_stop)
+
+    def _on_setup(self, environment: Environment, msg: Any) -> None:
+        from capacity.load.driver import make_executor
+
+        d = msg.data
+        try:
+            ex = make_executor(
+                d["base_url"],
+                Workload.model_validate(d["workload"]),
+                self.env,
+                headers=dict(d["headers"]),
+                timeout_s=float(d["timeout_s"]),
+                locustfile=d.get("locustfile"),
+                source_file=d.get("source_file"),
+                fire_locust_events=bool(d.get("fire_locust_events")),
+                stripe_index=int(d.get("stripe", 0)),
+                stripes=int(d.get("stripes", 1)),
+            )
+        except Exception as exc:
+            self.runner.send_message("cap_error", {"message": str(exc)})
+            return
+        self.engine = StageEngine(ex, grace_s=float(d.get("grace_s", 0.1)))
+        self.runner.send_message("cap_ready", {"pid": os.getpid()})
+
+    def _on_stop(self, environment: Environment, msg: Any) -> None:
+        self.stop_reason = str(msg.data.get("reason") or "stopped")
+
+    def _on_stage(self, environment: Environment, msg: Any) -> None:
+        self.stop_reason = None
+        self.stage_greenlet = gevent.spawn(self._run_stage, dict(msg.data))
+
+    def _run_stage(self, d: dict[str, Any]) -> None:
+        assert self.engine is not None
+        index = int(d["index"])
+
+        def second(s: SecondRaw) -> str | None:
+            self.runner.send_message("cap_second", second_to_wire(index, s))
+            return None
+
+        raw = self.engine.run(
+            rate=float(d["rate"]),
+            duration_s=float(d["duration_s"]),
+            warmup_s=float(d["warmup_s"]),
+            arrival=d["arrival"],
+            max_inflight=int(d["max_inflight"]),
+            seed=int(d["seed"]),
+            phase=float(d["phase"]),
+            start_wall=float(d["start_wall"]),
+            drain_s=float(d["drain_s"]),
+            on_second=second,
+            should_stop=lambda: self.stop_reason,
+        )
+        self.runner.send_message("cap_done", stage_to_wire(index, raw))
+
+
+def run_worker(master: str, parent_pid: int | None = None) -> int:
+    """Join a master (``HOST[:PORT]``) and serve stages until it quits; returns an exit code."""
+    host, _, port_s = master.rpartition(":") if ":" in master else (master, "", "5557")
+    try:
+        port = int(port_s)
+    except ValueError:
+        raise CapacityError(f"--master {master!r}: port must be a number") from None
+    env = Environment(events=locust.events)
+    try:
+        runner = env.create_worker_runner(master_host=host or master, master_port=port)
+    except (ConnectionError, OSError) as exc:
+        raise CapacityError(f"could not join the load master at {master}: {exc or 'no answer'}") from None
+    WorkerAgent(env, runner)
+    runner.send_message("cap_hello", {"pid": os.getpid()})  # handlers are registered: ask for setup
+
+    def stop(*_: Any) -> None:
+        gevent.spawn(runner.quit)
+
+    signal.signal(signal.SIGTERM, stop)
+    if parent_pid:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master handles Ctrl-C and stops us
+
+        def watchdog() -> None:
+            while True:
+                gevent.sleep(0.5)
+                if os.getppid() != parent_pid or not psutil.pid_exists(parent_pid):
+                    runner.quit()
+                    return
+
+        gevent.spawn(watchdog)
+    else:
+        signal.signal(signal.SIGINT, stop)
+    runner.greenlet.join()
+    return 0

@@ -1,0 +1,177 @@
+"""What one arrival does: one endpoint request (from the workload) or one locustfile task.
+
+Executors do everything that can be done once per run up front (templates checked, paths and bodies
+rendered for the shared records, headers built) so ``execute`` is a list step, one HTTP request and
+a status check. ``execute`` never raises: it returns the HTTP status or an error kind string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import locust  # noqa: F401  (gevent patching before ssl)
+from geventhttpclient import HTTPClient
+
+from capacity.errors import CapacityError
+from capacity.load.templates import Template, compile_template
+from capacity.load.testdata import (
+    FIELDS,
+    Record,
+    RecordPool,
+    RecordsExhausted,
+    load_csv_records,
+    synthetic_records,
+)
+from capacity.plan.experiment import Endpoint, Workload
+
+EXHAUSTED = "test-data exhausted"
+"""Error kind of an arrival whose consuming endpoint found no unused test record (nothing sent)."""
+
+PRERENDER_LIMIT = 20_000
+
+
+class Executor(Protocol):
+    names: list[str]
+    weights: list[float]
+    records_exhausted: int
+
+    def prepare(self, max_inflight: int) -> None: ...
+    def new_state(self) -> Any: ...
+    def execute(self, kind: int, state: Any) -> int | str: ...
+    def reset(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def error_kind(exc: BaseException) -> str:
+    return "error:" + type(exc).__name__
+
+
+def load_records(workload: Workload, source_file: str | None) -> list[Record]:
+    td = workload.test_data
+    if td.source == "sandbox":
+        return synthetic_records(td.seed, td.records)
+    if td.source == "csv":
+        return load_csv_records(td.path or "", source_file=source_file)
+    return []
+
+
+def stripe(records: Sequence[Record], index: int, count: int) -> list[Record]:
+    """This worker's disjoint share, so consuming endpoints never reuse a record across workers."""
+    return list(records[index::count]) if count > 1 else list(records)
+
+
+class _Compiled:
+    __slots__ = ("body", "consumes", "cursor", "headers", "method", "name", "path", "rendered")
+
+    def __init__(self, ep: Endpoint, prefix: str, base_headers: dict[str, str], has_records: bool) -> None:
+        where = f"endpoint '{ep.name}'"
+        allowed = FIELDS if has_records else ()
+        self.name = ep.name
+        self.method = ep.method
+        self.consumes = ep.consumes
+        self.path: Template = compile_template(prefix + ep.path, allowed=allowed, where=f"{where} path")
+        self.body: Template | None = (
+            compile_template(ep.body, allowed=allowed, where=f"{where} body") if ep.body is not None else None
+        )
+        headers = dict(base_headers)
+        if ep.body is not None and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
+        self.headers = headers
+        self.rendered: list[tuple[str, bytes | None]] = []
+        self.cursor = 0
+
+    def render(self, rec: Record | None) -> tuple[str, bytes | None]:
+        values = rec.as_dict() if rec is not None else {}
+        body = self.body.render(values).encode() if self.body is not None else None
+        return self.path.render(values), body
+
+    def prerender(self, records: Sequence[Record]) -> None:
+        constant = self.path.is_constant and (self.body is None or self.body.is_constant)
+        if constant or not records:
+            self.rendered = [self.render(None)]
+        else:
+            self.rendered = [self.render(r) for r in records[:PRERENDER_LIMIT]]
+
+
+class EndpointExecutor:
+    """Requests from ``[[workload.endpoints]]`` over one geventhttpclient connection pool."""
+
+    def __init__(
+        self,
+        base_url: str,
+        workload: Workload,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 10.0,
+        source_file: str | None = None,
+        records: Sequence[Record] | None = None,
+        pool_seed: int = 0,
+    ) -> None:
+        if not workload.endpoints:
+            raise CapacityError("workload has no endpoints to request")
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        parts = urlsplit(base_url)
+        prefix = parts.path.rstrip("/")
+        recs = list(records) if records is not None else load_records(workload, source_file)
+        self._eps = [_Compiled(ep, prefix, dict(headers or {}), bool(recs)) for ep in workload.endpoints]
+        self.pool: RecordPool | None = RecordPool(recs, seed=pool_seed) if recs else None
+        shared = [self.pool.shared() for _ in range(min(len(recs), PRERENDER_LIMIT))] if self.pool else []
+        for ep in self._eps:
+            ep.prerender(shared)
+        self.names = [e.name for e in workload.endpoints]
+        self.weights = [e.share_weight for e in workload.endpoints]
+        self.records_exhausted = 0
+        self._concurrency = 0
+        self._client: HTTPClient | None = None
+
+    def prepare(self, max_inflight: int) -> None:
+        if self._client is None or max_inflight > self._concurrency:
+            self.close()
+            self._concurrency = max_inflight
+            self._client = HTTPClient.from_url(
+                self.base_url,
+                concurrency=max_inflight,
+                network_timeout=self.timeout_s,
+                connection_timeout=self.timeout_s,
+                insecure=True,
+            )
+
+    def new_state(self) -> Any:
+        return None
+
+    def execute(self, kind: int, state: Any) -> int | str:
+        ep = self._eps[kind]
+        if ep.consumes and self.pool is not None:
+            try:
+                rec = self.pool.take()
+            except RecordsExhausted:
+                self.records_exhausted += 1
+                return EXHAUSTED
+            path, body = ep.render(rec)
+        else:
+            rendered = ep.rendered
+            i = ep.cursor
+            ep.cursor = i + 1 if i + 1 < len(rendered) else 0
+            path, body = rendered[i]
+        client = self._client
+        assert client is not None
+        try:
+            resp = client.request(ep.method, path, body=body, headers=ep.headers)
+            resp.read()
+            return int(resp.status_code)
+        except Exception as exc:
+            return error_kind(exc)
+
+    def reset(self) -> None:
+        n = self._concurrency
+        self.close()
+        if n:
+            self.prepare(n)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
