@@ -1,0 +1,235 @@
+"""What a report says, gathered from a run folder into one plain structure (no HTML, no plotting).
+
+The HTML page and ``summary.md`` both render this, so the numbers in the two always agree and
+match ``summary.json``. A run interrupted before its summary was written still gets a report built
+from its finished stages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from capacity.models import Estimate, RunSummary
+from capacity.store import LoadedRun
+
+ESTIMATE_ORDER: tuple[tuple[str, str, str], ...] = (
+    ("slo_capacity", "slo_capacity_rps", "SLO capacity"),
+    ("saturation", "saturation_rps", "Saturation throughput"),
+    ("knee", "knee_rps", "Knee"),
+    ("queueing", "", "Queueing-model saturation"),
+)
+
+
+@dataclass
+class EstimateRow:
+    key: str
+    label: str
+    value: float | None
+    lo: float | None
+    hi: float | None
+    signal: str
+    method: str
+    reached: bool
+    extrapolated: bool
+    note: str
+
+    def text(self) -> str:
+        """``123.4 req/s [110.0, 130.2]`` with ``>`` for a lower bound; ``not determined`` if absent."""
+        if self.value is None:
+            return "not determined"
+        out = f"{'> ' if not self.reached and not self.extrapolated else ''}{self.value:.1f} req/s"
+        if self.lo is not None and self.hi is not None:
+            out += f" [{self.lo:.1f}, {self.hi:.1f}]"
+        return out
+
+
+@dataclass
+class ReportContent:
+    run_id: str
+    experiment: str
+    target: str
+    started_at: str
+    ended_at: str
+    stopped_reason: str
+    estimates: list[EstimateRow]
+    recommendation: dict[str, Any] | None
+    search_path: list[dict[str, Any]]
+    stages: pd.DataFrame
+    seconds: pd.DataFrame
+    guards: dict[str, Any]
+    manifest: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    truth: str | None = None
+    partial: bool = False
+    """True when the run has no summary.json (interrupted hard): figures then come from stages only."""
+
+    def estimate(self, key: str) -> EstimateRow | None:
+        return next((e for e in self.estimates if e.key == key), None)
+
+    def estimates_json(self) -> dict[str, dict[str, Any]]:
+        """Estimates as plain dicts (what the plotting functions take)."""
+        return {
+            e.key: {"value": e.value, "lo": e.lo, "hi": e.hi, "reached": e.reached} for e in self.estimates
+        }
+
+
+def _row(
+    key: str,
+    label: str,
+    est: Estimate | dict[str, Any] | None,
+    fallback: float | None,
+    interval: tuple[float | None, float | None] = (None, None),
+) -> EstimateRow | None:
+    if isinstance(est, Estimate):
+        data: dict[str, Any] = est.model_dump()
+    else:
+        data = dict(est or {})
+    if not data and fallback is None:
+        return None
+    value = data.get("value", fallback)
+    if value is None:
+        value = fallback
+    lo, hi = data.get("lo"), data.get("hi")
+    if lo is None and hi is None:
+        lo, hi = interval
+    return EstimateRow(
+        key=key,
+        label=label,
+        value=value,
+        lo=lo,
+        hi=hi,
+        signal=str(data.get("signal") or ""),
+        method=str(data.get("method") or ""),
+        reached=bool(data.get("reached", True)),
+        extrapolated=bool(data.get("extrapolated", False)),
+        note=str(data.get("note") or ""),
+    )
+
+
+def _estimates(summary: RunSummary | None, analysis: dict[str, Any] | None) -> list[EstimateRow]:
+    rows: list[EstimateRow] = []
+    for key, fld, label in ESTIMATE_ORDER:
+        est: Estimate | dict[str, Any] | None = None
+        if summary is not None and key in summary.estimates:
+            est = summary.estimates[key]
+        elif analysis and isinstance(analysis.get(key), dict):
+            est = analysis[key]
+        fallback = getattr(summary, fld) if summary is not None and fld else None
+        interval: tuple[float | None, float | None] = (None, None)
+        if key == "slo_capacity" and summary is not None:
+            ci = [*summary.capacity_interval, None, None]
+            interval = (ci[0], ci[1])
+        row = _row(key, label, est, fallback, interval)
+        if row is not None:
+            rows.append(row)
+        elif key != "queueing":
+            rows.append(
+                EstimateRow(key, label, None, None, None, "", "", False, False, "no analysis in this run")
+            )
+    return rows
+
+
+def _search_path(summary: RunSummary | None, stages: pd.DataFrame) -> list[dict[str, Any]]:
+    if summary is not None and summary.search_path:
+        return [dict(p) for p in summary.search_path]
+    if stages.empty or "target_rps" not in stages.columns:
+        return []
+    path = []
+    for _, r in stages.sort_values("index").iterrows():
+        reasons = str(r.get("reasons") or "")
+        path.append(
+            {
+                "index": int(r["index"]),
+                "rate": float(r["target_rps"]),
+                "probe": str(r.get("probe", "")),
+                "why": "",
+                "verdict": str(r.get("verdict", "")),
+                "reason": reasons.split("; ")[0],
+            }
+        )
+    return path
+
+
+def _truth(summary: RunSummary | None) -> str | None:
+    if summary is None or not summary.truth:
+        return None
+    from capacity.search.outcome import truth_line
+
+    return truth_line(summary)
+
+
+def gather(run: LoadedRun) -> ReportContent:
+    """Everything the report shows, from a loaded run folder."""
+    s = run.summary
+    m = run.manifest
+    exp_raw = m.get("experiment")
+    exp_data: dict[str, Any] = exp_raw if isinstance(exp_raw, dict) else {}
+    guards = dict(exp_data.get("guards") or {}) if exp_data else {}
+    notes = [str(n) for n in (run.analysis or {}).get("notes", [])]
+    stopped = s.stopped_reason if s is not None else "unknown (no summary.json: the run did not finish)"
+    return ReportContent(
+        run_id=run.run_id,
+        experiment=(
+            s.experiment if s is not None else str(m.get("experiment_name") or exp_data.get("name", ""))
+        ),
+        target=(s.target if s is not None else str(m.get("target") or "")),
+        started_at=str((s.started_at if s is not None and s.started_at else m.get("started_at")) or ""),
+        ended_at=str((s.ended_at if s is not None and s.ended_at else m.get("ended_at")) or ""),
+        stopped_reason=stopped,
+        estimates=_estimates(s, run.analysis),
+        recommendation=s.recommendation if s is not None else None,
+        search_path=_search_path(s, run.stages),
+        stages=run.stages,
+        seconds=run.seconds,
+        guards=guards,
+        manifest=m,
+        warnings=list(s.warnings) if s is not None else [],
+        notes=notes,
+        truth=_truth(s),
+        partial=s is None,
+    )
+
+
+def recommendation_rows(rec: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Flatten the recommendation (nested inputs included) into ``(key, text)`` rows."""
+    rows: list[tuple[str, str]] = []
+    for key, value in rec.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows.extend(recommendation_rows(value, f"{name}."))
+        elif isinstance(value, list):
+            rows.append((name, "; ".join(_fmt(v) for v in value)))
+        else:
+            rows.append((name, _fmt(value)))
+    return rows
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
+    return "" if v is None else str(v)
+
+
+def recommendation_headline(rec: dict[str, Any] | None) -> str:
+    """One line: tasks and the constraint that set them (keys as ``capacity.size`` writes them)."""
+    if not rec:
+        return "no recommendation (SLO capacity not determined)"
+    parts = []
+    if rec.get("app_tasks") is not None:
+        parts.append(f"{rec['app_tasks']} app tasks")
+    if rec.get("sidekiq_tasks") is not None:
+        parts.append(f"{rec['sidekiq_tasks']} Sidekiq tasks")
+    text = ", ".join(parts) or "see the table"
+    if rec.get("binding_constraint"):
+        text += f" (binding: {rec['binding_constraint']})"
+    if rec.get("expected_utilisation") is not None:
+        with contextlib.suppress(TypeError, ValueError):
+            text += f"; expected utilisation {float(rec['expected_utilisation']):.0%}"
+    return text

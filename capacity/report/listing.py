@@ -1,0 +1,69 @@
+"""``results list``: one row per run folder, from its manifest and summary (pure over ``LoadedRun``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from capacity.report.compare import figure_of
+from capacity.report.content import recommendation_headline
+from capacity.store import LoadedRun
+
+LIST_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "started_at",
+    "experiment",
+    "target",
+    "slo_capacity_rps",
+    "capacity_lo",
+    "capacity_hi",
+    "capacity_reached",
+    "saturation_rps",
+    "knee_rps",
+    "stopped_reason",
+    "stages",
+    "app_tasks",
+    "sidekiq_tasks",
+    "recommendation",
+    "path",
+)
+"""Keys of each row (``results list --json`` and ``notebook.load_all`` columns; docs/results.md)."""
+
+
+def run_row(run: LoadedRun) -> dict[str, Any]:
+    s = run.summary
+    rec = s.recommendation if s is not None else None
+    row: dict[str, Any] = dict.fromkeys(LIST_COLUMNS)
+    row.update(
+        run_id=run.run_id,
+        started_at=run.started_at or None,
+        experiment=run.experiment_name,
+        target=(s.target if s is not None else run.manifest.get("target")),
+        stages=(len(s.stages) if s is not None else len(run.stages)),
+        stopped_reason=(s.stopped_reason if s is not None else "unfinished"),
+        recommendation=recommendation_headline(rec) if rec else None,
+        app_tasks=(rec or {}).get("app_tasks"),
+        sidekiq_tasks=(rec or {}).get("sidekiq_tasks"),
+        path=str(run.path),
+    )
+    if s is not None:
+        slo = figure_of(s, "slo_capacity", "slo_capacity_rps")
+        row.update(
+            slo_capacity_rps=slo.value,
+            capacity_lo=slo.lo,
+            capacity_hi=slo.hi,
+            capacity_reached=slo.usable,
+            saturation_rps=s.saturation_rps,
+            knee_rps=s.knee_rps,
+        )
+    return row
+
+
+def capacity_text(row: dict[str, Any]) -> str:
+    """``120.0 [114.0, 126.0]``; ``> 120.0`` for a lower bound; ``-`` when not determined."""
+    v = row.get("slo_capacity_rps")
+    if v is None:
+        return "-"
+    text = f"{'' if row.get('capacity_reached') else '> '}{v:.1f}"
+    if row.get("capacity_lo") is not None and row.get("capacity_hi") is not None:
+        text += f" [{row['capacity_lo']:.1f}, {row['capacity_hi']:.1f}]"
+    return text

@@ -1,0 +1,28 @@
+"""``summary.md``: the few lines a person pastes into a ticket or chat, from the same content as the page."""
+
+from __future__ import annotations
+
+from capacity.report.content import ReportContent, recommendation_headline
+
+
+def render_summary_md(c: ReportContent) -> str:
+    lines = [
+        f"# Capacity: {c.experiment}",
+        "",
+        f"Run `{c.run_id}` against {c.target}, started {c.started_at or 'unknown'}; "
+        f"stopped: {c.stopped_reason}; {len(c.stages)} stage(s).",
+        "",
+        "| figure | req/s [interval] | signal |",
+        "|---|---|---|",
+    ]
+    for e in c.estimates:
+        lines.append(
+            f"| {e.label} | {e.text()}{' (extrapolated)' if e.extrapolated else ''} | {e.signal or '-'} |"
+        )
+    lines += ["", f"**Production:** {recommendation_headline(c.recommendation)}"]
+    if c.truth:
+        lines += ["", c.truth]
+    for w in c.warnings:
+        lines.append(f"\n> warning: {w}")
+    lines += ["", "Full report: `report.html` in this folder.", ""]
+    return "\n".join(lines)

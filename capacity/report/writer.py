@@ -1,0 +1,45 @@
+"""``write_report(run_dir)``: the report files of one run folder (report.html, summary.md, plots/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from capacity.report.content import ReportContent, gather
+from capacity.report.html_page import render_html
+from capacity.report.summary_md import render_summary_md
+from capacity.store import atomic_write_text, load_run
+
+
+def render_plots(c: ReportContent) -> dict[str, bytes]:
+    """Every figure of the report as PNG bytes, keyed by its section id."""
+    from capacity.report import plots as P  # matplotlib is only imported when a report is drawn
+
+    est = c.estimates_json()
+    figures = {
+        "goodput": P.goodput_figure(c.stages, est),
+        "latency": P.latency_figure(c.stages, est, c.guards.get("slo_p95_ms")),
+        "resources": P.resources_figure(c.stages, c.guards),
+        "timeline": P.timeline_figure(c.seconds, c.stages),
+        "search-path": P.search_path_figure(c.search_path),
+    }
+    return {name: P.png_bytes(fig) for name, fig in figures.items()}
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``report.html``, ``summary.md`` and ``plots/*.png`` into the run folder; return the HTML path.
+
+    Raises ``CapacityError`` when ``run_dir`` is not a run folder.
+    """
+    run = load_run(run_dir)
+    content = gather(run)
+    pngs = render_plots(content)
+    plots_dir = run.path / "plots"
+    plots_dir.mkdir(exist_ok=True)
+    for name, png in pngs.items():
+        tmp = plots_dir / f".{name}.png.tmp"
+        tmp.write_bytes(png)
+        tmp.replace(plots_dir / f"{name}.png")
+    html_path = run.path / "report.html"
+    atomic_write_text(html_path, render_html(content, pngs))
+    atomic_write_text(run.path / "summary.md", render_summary_md(content))
+    return html_path
