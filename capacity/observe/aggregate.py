@@ -1,0 +1,267 @@
+"""Per-stage aggregates and completeness from tidy metric points (pure functions).
+
+The names produced here are what the judge, the report and notebooks read: ``cpu_pct``,
+``mem_pct_max``, ``queue_growth_per_s``... Guarded figures also appear per group as
+``<name>[<label>]`` (label: the queue or the short task id) so a reason can say *which* queue is
+growing or *which* task is out of memory.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+MIB = 1024.0 * 1024.0
+MAX_GROUP_KEYS = 20
+"""At most this many per-group keys per figure (the worst ones), to keep stage tables narrow."""
+
+COUNT_QUERIES: dict[str, str] = {
+    "jobs_processed": "jobs_per_s",
+    "apm_hits": "apm_requests_per_s",
+    "apm_errors": "apm_errors_per_s",
+}
+"""Queries giving counts per interval -> the per-second rate reported for them."""
+
+_TASK_ID = re.compile(r"^[0-9a-f]{32}$")
+TIDY_COLUMNS = ["stage", "metric", "group", "t", "value"]
+
+
+def window_buckets(start: float, end: float, interval: int) -> list[int]:
+    """Rollup buckets (aligned to multiples of ``interval``) that lie inside ``[start, end]``.
+
+    When the window is shorter than one interval, the buckets overlapping it are used instead:
+    a coarse figure beats none.
+    """
+    i = max(1, int(interval))
+    first = math.ceil(start / i) * i
+    full = list(range(first, math.floor(end) - i + 1, i))
+    full = [b for b in full if b + i <= end + 1e-9]
+    if full:
+        return full
+    return [b for b in range(math.floor(start / i) * i, math.ceil(end), i) if b < end and b + i > start]
+
+
+def in_window(frame: pd.DataFrame, start: float, end: float, intervals: dict[str, int]) -> pd.DataFrame:
+    """Points whose rollup bucket is one of the window's buckets (per query's interval)."""
+    if frame.empty:
+        return frame
+    keep = np.zeros(len(frame), dtype=bool)
+    for name, idx in frame.groupby("metric").groups.items():
+        i = intervals.get(str(name), 1)
+        buckets = set(window_buckets(start, end, i))
+        ts = frame.loc[idx, "t"].to_numpy(dtype=float)
+        b = (np.floor(ts / i) * i).astype(np.int64)
+        keep[frame.index.get_indexer(idx)] = np.isin(b, list(buckets))
+    return frame[keep]
+
+
+def completeness(
+    frame: pd.DataFrame, names: list[str], start: float, end: float, intervals: dict[str, int]
+) -> dict[str, float]:
+    """Share of the window's expected rollup intervals holding a value, per query (any group)."""
+    out: dict[str, float] = {}
+    for name in names:
+        i = intervals.get(name, 1)
+        expected = set(window_buckets(start, end, i))
+        if not expected:
+            out[name] = 1.0
+            continue
+        ts = frame.loc[frame["metric"] == name, "t"].to_numpy(dtype=float) if not frame.empty else np.array([])
+        present = {int(math.floor(t / i) * i) for t in ts} & expected
+        out[name] = round(len(present) / len(expected), 4)
+    return out
+
+
+def short_label(group: str) -> str:
+    """``queue:default`` -> ``default``; ``task_arn:arn:...:task/cl/<32 hex>`` -> first 8 hex digits."""
+    if group in ("", "*"):
+        return ""
+    values = []
+    for tag in group.split(","):
+        _, _, v = tag.partition(":")
+        v = v or tag
+        if v.startswith("arn:") and "/" in v:
+            v = v.rsplit("/", 1)[1]
+        if _TASK_ID.match(v):  # ECS task ids: 32 hex digits; 8 tell the tasks apart, as in the console
+            v = v[:8]
+        values.append(v)
+    return "/".join(values)
+
+
+def slope_per_s(t: np.ndarray, y: np.ndarray) -> float | None:
+    """Least-squares slope of ``y`` over ``t`` (units per second); None with < 2 distinct times."""
+    if len(t) < 2 or float(np.ptp(t)) == 0.0:
+        return None
+    tc = t - t.mean()
+    return float(np.dot(tc, y - y.mean()) / np.dot(tc, tc))
+
+
+def _f(x: float | np.floating | None) -> float | None:
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+class _Agg:
+    def __init__(self, frame: pd.DataFrame, intervals: dict[str, int]) -> None:
+        self.frame = frame
+        self.intervals = intervals
+        self.out: dict[str, float | None] = {}
+
+    def values(self, name: str) -> pd.DataFrame:
+        f = self.frame
+        return f.loc[f["metric"] == name, ["group", "t", "value"]] if not f.empty else f
+
+    def has(self, name: str) -> bool:
+        return not self.values(name).empty
+
+    def stats(self, name: str, key: str, *, mean: bool = True, mx: bool = True, p95: bool = False) -> None:
+        v = self.values(name)["value"].to_numpy(dtype=float)
+        if len(v) == 0:
+            return
+        if mean:
+            self.out[key] = _f(v.mean())
+        if mx:
+            self.out[f"{key}_max"] = _f(v.max())
+        if p95:
+            self.out[f"{key}_p95"] = _f(np.percentile(v, 95))
+
+    def per_group(self, frame: pd.DataFrame, key: str, how: str, *, worst: str = "max") -> None:
+        """``key[label]`` per group (``how``: mean/max/min), worst first, capped."""
+        if frame.empty:
+            return
+        by = frame.groupby("group")["value"].agg(how)
+        if len(by) == 1 and by.index[0] == "*":
+            return
+        by = by.sort_values(ascending=(worst == "min")).head(MAX_GROUP_KEYS)
+        for group, value in by.items():
+            label = short_label(str(group)) or str(group)
+            self.out[f"{key}[{label}]"] = _f(value)
+
+    def ratio(self, num: str, den: str) -> pd.DataFrame:
+        """num/den joined on (group, interval); falls back to the group-less den when groups differ."""
+        a, b = self.values(num), self.values(den)
+        if a.empty or b.empty:
+            return pd.DataFrame(columns=["group", "t", "value"])
+        i = max(self.intervals.get(num, 1), self.intervals.get(den, 1))
+        a = a.assign(b=(np.floor(a["t"] / i) * i).astype(np.int64))
+        b = b.assign(b=(np.floor(b["t"] / i) * i).astype(np.int64))
+        j = a.merge(b[["group", "b", "value"]], on=["group", "b"], suffixes=("", "_den"))
+        if j.empty:  # e.g. limit reported without the task tag: one limit for all
+            den_by_t = b.groupby("b")["value"].mean().rename("value_den").reset_index()
+            j = a.merge(den_by_t, on="b")
+        j = j[j["value_den"] > 0]
+        return pd.DataFrame({"group": j["group"], "t": j["t"], "value": j["value"] / j["value_den"]})
+
+
+def stage_aggregates(
+    frame: pd.DataFrame,
+    intervals: dict[str, int],
+    *,
+    extra_names: list[str] | None = None,
+    max_threads: float | None = None,
+) -> dict[str, float | None]:
+    """The per-stage figures from the window's points (``frame``: metric, group, t, value)."""
+    g = _Agg(frame, intervals)
+    out = g.out
+
+    if g.has("cpu_pct"):
+        g.stats("cpu_pct", "cpu_pct", p95=True)
+        g.per_group(g.values("cpu_pct"), "cpu_pct", "mean")
+
+    mem = g.ratio("mem_usage", "mem_limit")
+    if not mem.empty:
+        pct = mem.assign(value=mem["value"] * 100.0)
+        v = pct["value"].to_numpy(dtype=float)
+        out["mem_pct"], out["mem_pct_max"] = _f(v.mean()), _f(v.max())
+        g.per_group(pct, "mem_pct_max", "max")
+    if g.has("mem_usage"):
+        out["mem_mb_max"] = _f(g.values("mem_usage")["value"].max() / MIB)
+
+    pool = g.values("pool_capacity")
+    if not pool.empty:
+        out["pool_capacity"] = _f(pool["value"].mean())
+        out["pool_capacity_min"] = _f(pool["value"].min())
+        g.per_group(pool, "pool_capacity", "mean", worst="min")
+        frac = g.ratio("pool_capacity", "max_threads")
+        if frac.empty and max_threads:
+            frac = pool.assign(value=pool["value"] / float(max_threads))
+        if not frac.empty:
+            busy = (1.0 - frac["value"].to_numpy(dtype=float)) * 100.0
+            out["pool_busy_pct"], out["pool_busy_pct_max"] = _f(busy.mean()), _f(busy.max())
+
+    backlog = g.values("backlog")
+    if not backlog.empty:
+        out["backlog"] = _f(backlog["value"].mean())
+        out["backlog_max"] = _f(backlog["value"].max())
+        g.per_group(backlog, "backlog_max", "max")
+
+    queue = g.values("queue_size")
+    if not queue.empty:
+        out["queue_size_max"] = _f(queue["value"].max())
+        g.per_group(queue, "queue_size_max", "max")
+        slopes: dict[str, float] = {}
+        for group, part in queue.groupby("group"):
+            s = slope_per_s(part["t"].to_numpy(dtype=float), part["value"].to_numpy(dtype=float))
+            if s is not None:
+                slopes[str(group)] = s
+        if slopes:
+            out["queue_growth_per_s"] = max(slopes.values())
+            g.per_group(
+                pd.DataFrame({"group": list(slopes), "value": list(slopes.values())}),
+                "queue_growth_per_s",
+                "max",
+            )
+
+    lat = g.values("queue_latency_s")
+    if not lat.empty:
+        out["queue_latency_s_max"] = _f(lat["value"].max())
+        g.per_group(lat, "queue_latency_s_max", "max")
+
+    for name, key in COUNT_QUERIES.items():
+        part = g.values(name)
+        if part.empty:
+            continue
+        i = intervals.get(name, 1)
+        per_bucket = part.assign(b=np.floor(part["t"] / i)).groupby("b")["value"].sum()
+        out[key] = _f(per_bucket.mean() / i)
+
+    if g.has("sidekiq_cpu_pct"):
+        g.stats("sidekiq_cpu_pct", "sidekiq_cpu_pct")
+
+    for name in extra_names or []:
+        part = g.values(name)
+        if name in COUNT_QUERIES or part.empty:
+            continue
+        v = part["value"].to_numpy(dtype=float)
+        if name.endswith("_max"):  # an explicit max query (e.g. CloudWatch's .maximum) wins
+            out[name] = _f(v.max())
+            continue
+        if name in out:
+            continue
+        out[name] = _f(v.mean())
+        if name in ("mem_pct", "cpu_pct", "apm_latency_s") and f"{name}_max" not in out:
+            out[f"{name}_max"] = _f(v.max())
+        if name == "mem_pct":
+            g.per_group(part, "mem_pct_max", "max")
+    return out
+
+
+def tidy(points: list[tuple[str, str, float, float]], stage: int) -> pd.DataFrame:
+    """Rows (metric, group, t, value) -> the tidy table stored per stage."""
+    if not points:
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype=d)
+                for c, d in zip(TIDY_COLUMNS, ["int64", "str", "str", "float64", "float64"], strict=True)
+            }
+        )
+    f = pd.DataFrame(points, columns=["metric", "group", "t", "value"])
+    f.insert(0, "stage", stage)
+    return f.drop_duplicates(["metric", "group", "t"], keep="last").sort_values(
+        ["metric", "group", "t"], ignore_index=True
+    )

@@ -1,0 +1,405 @@
+"""Datadog metrics source on ``datadog-api-client``: batched v1 queries, polling, capped retries.
+
+Why v1 ``GET /api/v1/query``: it takes several comma-separated queries in one ``query``
+parameter and tags each answer series with ``query_index``, so a stage's whole query set is one
+HTTP call per poll (query limits are per organisation). The client's own retry (``enable_retry``)
+sleeps whatever ``X-RateLimit-Reset`` says, uncapped, and does not retry read timeouts, so it is
+switched off (``retry_policy=False``) and retries happen here: capped waits for 429 (honouring
+the reset header up to ``rate_limit_cap_s``), exponential backoff for 5xx and timeouts.
+Responses are read raw (``preload_content=False``) so a malformed answer marks metrics missing
+instead of raising from the client's model validation.
+
+Keys live only in the client's configuration; no message or log line here ever contains them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+from datadog_api_client import ApiClient, Configuration
+from datadog_api_client.exceptions import ApiException, OpenApiException
+from datadog_api_client.v1.api.authentication_api import AuthenticationApi
+from datadog_api_client.v1.api.events_api import EventsApi
+from datadog_api_client.v1.api.metrics_api import MetricsApi
+from datadog_api_client.v1.model.event_alert_type import EventAlertType
+from datadog_api_client.v1.model.event_create_request import EventCreateRequest
+
+from capacity.errors import CapacityError, MetricsAuthError
+from capacity.observe.aggregate import completeness, in_window, stage_aggregates, tidy
+from capacity.observe.queries import STANDARD_NAMES, is_late
+from capacity.observe.source import StageMetrics, StageWindow
+from capacity.observe.wire import ParsedAnswer, parse_v1
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 3500
+"""Batch queries into one ``query`` parameter up to this length (URLs must stay well under 8 KB)."""
+
+
+class _AuthRefused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _Rejected(Exception):
+    """A 4xx other than auth/429: the request itself is wrong (bad query); retrying cannot help."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class _Unavailable(Exception):
+    """5xx, 429 or timeouts that outlasted the retries, or an unreadable answer."""
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    for k, v in dict(headers).items():
+        if str(k).lower() == name.lower():
+            return str(v)
+    return None
+
+
+def _detail(body: Any) -> str:
+    """A short, key-free description of an error body (Datadog: ``{"errors": [...]}``)."""
+    if isinstance(body, dict) and isinstance(body.get("errors"), list) and body["errors"]:
+        return "; ".join(str(e) for e in body["errors"])[:300]
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    text = str(body or "").strip().replace("\n", " ")
+    return text[:300] or "no detail"
+
+
+class DatadogSource:
+    """One Datadog site (or a Datadog-compatible endpoint) and one experiment's queries."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        api_key: str,
+        app_key: str,
+        queries: dict[str, str],
+        rollup_s: int = 10,
+        poll_deadline_s: float = 90.0,
+        poll_interval_s: float = 5.0,
+        events: bool = False,
+        max_threads: float | None = None,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 15.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        backoff_cap_s: float = 8.0,
+        rate_limit_cap_s: float = 30.0,
+        key_names: tuple[str, str] = ("DD_API_KEY", "DD_APP_KEY"),
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.host = host.rstrip("/")
+        self.queries = dict(queries)
+        self.rollup_s = max(1, int(rollup_s))
+        self.poll_deadline_s = poll_deadline_s
+        self.poll_interval_s = poll_interval_s
+        self.events = events
+        self.max_threads = max_threads
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.backoff_cap_s = backoff_cap_s
+        self.rate_limit_cap_s = rate_limit_cap_s
+        self.key_names = key_names
+        self.clock = clock
+        self.sleep = sleep
+        self.calls = 0
+        self.retries = 0
+        self._absent: set[str] = set()
+        self._rejected: dict[str, str] = {}
+        conf = Configuration(
+            host=self.host,
+            api_key={"apiKeyAuth": api_key, "appKeyAuth": app_key},
+            preload_content=False,
+            request_timeout=(connect_timeout_s, read_timeout_s),
+            enable_retry=False,
+            retry_policy=False,
+        )
+        self._client = ApiClient(conf)
+        self._metrics = MetricsApi(self._client)
+        self._events = EventsApi(self._client)
+        self._auth = AuthenticationApi(self._client)
+
+    # ------------------------------------------------------------------------------ HTTP + retry
+    def _wait_for(self, exc: ApiException | None, attempt: int) -> float:
+        backoff = min(self.backoff_cap_s, self.backoff_s * (2**attempt))
+        if exc is not None and exc.status == 429:
+            reset = _header(exc.headers, "X-RateLimit-Reset")
+            try:
+                wait = float(reset) if reset is not None else backoff
+            except ValueError:
+                wait = backoff
+            return max(0.0, min(wait, self.rate_limit_cap_s))
+        return backoff
+
+    def _call(self, fn: Callable[[], Any], what: str) -> Any:
+        """Run one API call with capped retries; returns the decoded JSON body."""
+        attempt = 0
+        while True:
+            self.calls += 1
+            last: str
+            exc_api: ApiException | None = None
+            try:
+                resp = fn()
+                try:
+                    raw = resp.data
+                finally:
+                    release = getattr(resp, "release_conn", None)
+                    if callable(release):
+                        release()
+                try:
+                    return json.loads(raw)
+                except (ValueError, UnicodeDecodeError):
+                    raise _Unavailable(f"{what}: answer is not JSON") from None
+            except ApiException as exc:
+                status = int(exc.status or 0)
+                if status in (401, 403):
+                    raise _AuthRefused(status) from None
+                if status != 429 and status != 408 and status < 500 and status != 0:
+                    raise _Rejected(status, _detail(exc.body)) from None
+                exc_api = exc
+                last = f"HTTP {status}" if status else "connection failed"
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                last = (
+                    "timed out"
+                    if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc)
+                    else (f"connection failed ({type(exc).__name__})")
+                )
+            except OpenApiException as exc:  # client-side validation: never expected, never fatal
+                raise _Unavailable(f"{what}: client error {type(exc).__name__}") from None
+            if attempt >= self.max_retries:
+                raise _Unavailable(f"{what}: {last} after {attempt + 1} attempts")
+            wait = self._wait_for(exc_api, attempt)
+            log.info("datadog %s: %s, retry %d/%d in %.1f s", what, last, attempt + 1, self.max_retries, wait)
+            self.retries += 1
+            self.sleep(wait)
+            attempt += 1
+
+    def _auth_error(self, status: int, *, app_key: bool) -> MetricsAuthError:
+        var = self.key_names[1] if app_key else self.key_names[0]
+        hint = " (or it lacks the timeseries_query permission)" if app_key else ""
+        return MetricsAuthError(f"Datadog at {self.host} refused {var}{hint}: HTTP {status}; check the key and DD_SITE")
+
+    # ------------------------------------------------------------------------------ queries
+    def _batches(self, names: list[str]) -> list[list[str]]:
+        batches: list[list[str]] = []
+        cur: list[str] = []
+        size = 0
+        for n in names:
+            q = self.queries[n]
+            if cur and size + len(q) + 1 > MAX_QUERY_CHARS:
+                batches.append(cur)
+                cur, size = [], 0
+            cur.append(n)
+            size += len(q) + 1
+        if cur:
+            batches.append(cur)
+        return batches
+
+    def _query(self, names: list[str], frm: int, to: int) -> ParsedAnswer:
+        """One batched call for ``names``; a 400 on a batch is split to find the bad query."""
+        text = ",".join(self.queries[n] for n in names)
+        try:
+            body = self._call(
+                lambda: self._metrics.query_metrics(_from=frm, to=to, query=text),
+                f"query ({len(names)} metrics)",
+            )
+        except _Rejected as exc:
+            if len(names) > 1:
+                merged = ParsedAnswer()
+                for n in names:
+                    _merge(merged, self._query([n], frm, to))
+                return merged
+            self._rejected[names[0]] = f"Datadog rejected the query ({exc.status}): {exc.detail}"
+            return ParsedAnswer(failed={names[0]: self._rejected[names[0]]})
+        return parse_v1(body, names, [self.queries[n] for n in names])
+
+    def _query_all(self, frm: int, to: int) -> ParsedAnswer:
+        merged = ParsedAnswer()
+        names = [n for n in self.queries if n not in self._rejected]
+        for n, why in self._rejected.items():
+            merged.failed[n] = why
+        for batch in self._batches(names):
+            try:
+                _merge(merged, self._query(batch, frm, to))
+            except _AuthRefused as exc:
+                for n in batch:
+                    merged.failed[n] = f"Datadog refused the keys (HTTP {exc.status})"
+            except _Unavailable as exc:
+                for n in batch:
+                    merged.failed[n] = str(exc)
+        return merged
+
+    # ------------------------------------------------------------------------------ protocol
+    def preflight(self) -> None:
+        """A cheap authenticated check before stage 1: the API key, then the app key and the queries."""
+        try:
+            self._call(self._auth.validate, "validate")
+        except _AuthRefused as exc:
+            raise self._auth_error(exc.status, app_key=False) from None
+        except _Rejected as exc:
+            if exc.status != 404:  # a Datadog-compatible endpoint may lack /validate
+                raise CapacityError(f"Datadog at {self.host}: validate failed ({exc})") from None
+        except _Unavailable as exc:
+            raise CapacityError(f"Datadog at {self.host} unavailable: {exc} (or run with --metrics none)") from None
+        now = int(self.clock())
+        try:
+            answer = self._query_all(now - 3 * self.rollup_s - 60, now)
+        except _AuthRefused as exc:  # pragma: no cover - _query_all absorbs it; kept for clarity
+            raise self._auth_error(exc.status, app_key=True) from None
+        refused = [w for w in answer.failed.values() if w.startswith("Datadog refused the keys")]
+        if refused:
+            status = refused[0].rsplit(" ", 1)[-1].rstrip(")")
+            raise self._auth_error(int(status), app_key=True)
+        if self._rejected:
+            name, why = next(iter(self._rejected.items()))
+            raise CapacityError(f"metrics.queries.{name}: {why}")
+        unavailable = [w for w in answer.failed.values()]
+        if unavailable and len(answer.failed) == len(self.queries):
+            raise CapacityError(f"Datadog at {self.host} unavailable: {unavailable[0]} (or run with --metrics none)")
+        log.info(
+            "datadog preflight ok: %s, %d queries in %d call(s)",
+            self.host,
+            len(self.queries),
+            len(self._batches(list(self.queries))),
+        )
+
+    def fetch_stage(self, window: StageWindow, *, wait: bool = True) -> StageMetrics:
+        """Poll until every waited-for metric covers the window, or ``poll_deadline_s`` after its end.
+
+        Late (CloudWatch ``aws.*``) metrics and metrics that had no data at all last time are
+        fetched in the same calls but not waited for: the catch-up pass and ``capacity metrics
+        backfill`` fill them later.
+        """
+        start_s, end_s = window.start_s, window.end_s
+        frm = math.floor(start_s) - self.rollup_s
+        to = math.ceil(end_s) + self.rollup_s
+        deadline = end_s + self.poll_deadline_s
+        calls_before = self.calls
+        names = list(self.queries)
+        seconds_to_complete: float | None = None
+        while True:
+            answer = self._query_all(frm, to)
+            intervals = {n: answer.intervals.get(n, self.rollup_s) for n in names}
+            raw = tidy([(p.name, p.group, p.t, p.value) for p in answer.points], window.stage)
+            frame = in_window(raw, start_s, end_s, intervals).reset_index(drop=True)
+            comp = completeness(frame, names, start_s, end_s, intervals)
+            waited = [
+                n for n in names if not is_late(self.queries[n]) and n not in answer.failed and n not in self._absent
+            ]
+            pending = [n for n in waited if comp[n] < 1.0]
+            if not pending:
+                seconds_to_complete = max(0.0, self.clock() - end_s)
+                break
+            now = self.clock()
+            if not wait or now >= deadline:
+                break
+            self.sleep(max(0.0, min(self.poll_interval_s, deadline - now)))
+        return self._result(
+            window,
+            frame,
+            comp,
+            answer,
+            intervals,
+            calls=self.calls - calls_before,
+            seconds_to_complete=seconds_to_complete,
+            waited=wait,
+        )
+
+    def _result(
+        self,
+        window: StageWindow,
+        frame: Any,
+        comp: dict[str, float],
+        answer: ParsedAnswer,
+        intervals: dict[str, int],
+        *,
+        calls: int,
+        seconds_to_complete: float | None,
+        waited: bool,
+    ) -> StageMetrics:
+        names = list(self.queries)
+        have = set(frame["metric"].unique()) if not frame.empty else set()
+        warnings = list(answer.warnings)
+        missing: list[str] = []
+        for n in names:
+            if n in answer.failed:
+                missing.append(n)
+                warnings.append(f"{n}: {answer.failed[n]}")
+            elif n not in have:
+                missing.append(n)
+                if is_late(self.queries[n]):
+                    warnings.append(f"{n}: no data yet (late CloudWatch metric; catch-up pass fills it)")
+                elif n not in self._absent:
+                    warnings.append(f"{n}: no data in the stage window for {self.queries[n]!r}")
+                if waited and have and not is_late(self.queries[n]):
+                    # others arrived, this one did not: probably not reported at all; stop waiting for it
+                    self._absent.add(n)
+            else:
+                self._absent.discard(n)
+        level = logging.WARNING if window.stage >= 0 else logging.DEBUG  # stage -1: recovery probes
+        for w in warnings:
+            log.log(level, "stage %d metrics: %s", window.stage, w)
+        extra = [n for n in names if n not in STANDARD_NAMES]
+        aggregates = stage_aggregates(frame, intervals, extra_names=extra, max_threads=self.max_threads)
+        return StageMetrics(
+            frame=frame,
+            aggregates=aggregates,
+            completeness=comp,
+            missing=missing,
+            warnings=warnings,
+            calls=calls,
+            seconds_to_complete=seconds_to_complete,
+        )
+
+    def post_event(self, title: str, text: str, tags: list[str]) -> str | None:
+        """Post a Datadog event (run start, a stage, the result); its ``id_str``, None when disabled."""
+        if not self.events:
+            return None
+        body = EventCreateRequest(
+            title=title[:100],
+            text=text[:4000],
+            tags=list(tags),
+            alert_type=EventAlertType.INFO,
+            source_type_name="capacity",
+        )
+        try:
+            data = self._call(lambda: self._events.create_event(body=body), "event")
+        except _AuthRefused as exc:
+            raise self._auth_error(exc.status, app_key=False) from None
+        except (_Rejected, _Unavailable) as exc:
+            raise CapacityError(f"Datadog event not posted: {exc}") from None
+        event = data.get("event") if isinstance(data, dict) else None
+        if not isinstance(event, dict):
+            return None
+        if event.get("id_str"):
+            return str(event["id_str"])
+        return str(event["id"]) if event.get("id") is not None else None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _merge(into: ParsedAnswer, part: ParsedAnswer) -> None:
+    into.points.extend(part.points)
+    for k, v in part.intervals.items():
+        into.intervals[k] = max(into.intervals.get(k, 0), v)
+    into.answered |= part.answered
+    into.failed.update(part.failed)
+    into.warnings.extend(part.warnings)

@@ -1,0 +1,269 @@
+"""A local stand-in for the Datadog API, speaking its wire format, for contract tests.
+
+Shapes follow Datadog's API reference ("Query timeseries points", "Post an event", "Validate API
+key") and recorded answers: v1 ``/api/v1/query`` takes epoch *seconds* and several
+comma-separated queries, and answers ``series[]`` with ``pointlist`` of ``[ms, value|null]``,
+``interval`` in seconds, ``tag_set``, ``unit`` and ``query_index``; errors are
+``{"errors": [...]}``; 429s carry ``X-RateLimit-*`` headers.
+
+Knobs: ingestion ``lag_s`` per metric prefix (points newer than now - lag are invisible, as with
+late CloudWatch data), ``nulls`` (empty buckets come back as ``null``), and a script of faults
+per path (status codes, ``timeout``, ``malformed``). Serves 127.0.0.1 only, on a free port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+UNITS = {
+    "percent": {"family": "percentage", "name": "percent", "plural": "percent", "scale_factor": 1.0,
+                "short_name": "%", "id": 17},
+    "byte": {"family": "bytes", "name": "byte", "plural": "bytes", "scale_factor": 1.0, "short_name": "B",
+             "id": 2},
+    "mebibyte": {"family": "bytes", "name": "mebibyte", "plural": "mebibytes", "scale_factor": 1048576.0,
+                 "short_name": "MiB", "id": 5},
+    "millisecond": {"family": "time", "name": "millisecond", "plural": "milliseconds", "scale_factor": 0.001,
+                    "short_name": "ms", "id": 11},
+    "second": {"family": "time", "name": "second", "plural": "seconds", "scale_factor": 1.0, "short_name": "s",
+               "id": 12},
+    "thread": {"family": "system", "name": "thread", "plural": "threads", "scale_factor": 1.0, "id": 33},
+    "job": {"family": "general", "name": "job", "plural": "jobs", "scale_factor": 1.0, "id": 50},
+}
+
+_Q = re.compile(
+    r"^\s*(?:(?P<agg>avg|max|min|sum):)?(?P<metric>[A-Za-z][\w.]*)\s*\{(?P<scope>[^{}]*)\}"
+    r"(?:\s*by\s*\{(?P<by>[^{}]*)\})?(?P<fns>(?:\s*\.[a-z_]+\([^()]*\))*)\s*$"
+)
+
+
+def split_top(text: str) -> list[str]:
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch in "{("
+        depth -= ch in "})"
+        if ch == "," and depth == 0:
+            out.append(text[start:i])
+            start = i + 1
+    out.append(text[start:])
+    return [p.strip() for p in out]
+
+
+@dataclass
+class Fault:
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    action: str = ""  # "", "timeout", "malformed"
+    delay_s: float = 0.0
+
+
+class FakeDatadog:
+    """In-memory series + an HTTP server; use as a context manager."""
+
+    def __init__(self, *, api_key: str = "test-api-key", app_key: str = "test-app-key") -> None:
+        self.api_key = api_key
+        self.app_key = app_key
+        self.series: dict[str, dict[tuple[str, ...], list[tuple[float, float]]]] = defaultdict(dict)
+        self.units: dict[str, str] = {}
+        self.lag_s: dict[str, float] = {}
+        self.nulls = False
+        self.faults: dict[str, list[Fault]] = defaultdict(list)
+        self.requests: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.reject_metrics: set[str] = set()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -------------------------------------------------------------------------------- data
+    def add(self, metric: str, tags: list[str], points: list[tuple[float, float]], unit: str | None = None) -> None:
+        with self._lock:
+            key = tuple(sorted(tags))
+            self.series[metric].setdefault(key, []).extend(points)
+            self.series[metric][key].sort()
+            if unit:
+                self.units[metric] = unit
+
+    def fail(self, path: str, *faults: Fault) -> None:
+        with self._lock:
+            self.faults[path].extend(faults)
+
+    def calls(self, path: str = "/api/v1/query") -> int:
+        return sum(1 for r in self.requests if r["path"] == path)
+
+    # -------------------------------------------------------------------------------- serving
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeDatadog:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def _send(self, h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None,
+              raw: bytes | None = None) -> None:
+        data = raw if raw is not None else json.dumps(body).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            h.wfile.write(data)
+
+    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        parts = urlsplit(h.path)
+        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        length = int(h.headers.get("Content-Length") or 0)
+        body_raw = h.rfile.read(length) if length else b""
+        with self._lock:
+            self.requests.append({"path": parts.path, "method": method, "params": params,
+                                  "headers": dict(h.headers), "body": body_raw, "at": time.time()})
+            queue = self.faults.get(parts.path)
+            fault = queue.pop(0) if queue else None
+        if fault is not None:
+            if fault.action == "timeout":
+                time.sleep(fault.delay_s or 2.0)
+            elif fault.action == "malformed":
+                self._send(h, 200, None, raw=b'{"status": "ok", "series": [')
+                return
+            else:
+                self._send(h, fault.status, fault.body if fault.body is not None else {"errors": ["fault"]},
+                           fault.headers)
+                return
+        api_ok = h.headers.get("DD-API-KEY") == self.api_key
+        app_ok = h.headers.get("DD-APPLICATION-KEY") == self.app_key
+        if parts.path == "/api/v1/validate" and method == "GET":
+            if not api_ok:
+                self._send(h, 403, {"errors": ["Forbidden"]})
+            else:
+                self._send(h, 200, {"valid": True})
+        elif parts.path == "/api/v1/query" and method == "GET":
+            if not (api_ok and app_ok):
+                self._send(h, 403, {"errors": ["Forbidden"]})
+                return
+            status, answer = self.query(params)
+            self._send(h, status, answer)
+        elif parts.path == "/api/v1/events" and method == "POST":
+            if not api_ok:
+                self._send(h, 403, {"errors": ["Forbidden"]})
+                return
+            ev = json.loads(body_raw or b"{}")
+            with self._lock:
+                eid = 7_000_000_000_000_000_000 + len(self.events) + 1  # 64-bit ids: why id_str exists
+                event = {"id": eid, "id_str": str(eid), "title": ev.get("title"), "text": ev.get("text"),
+                         "tags": ev.get("tags", []), "date_happened": int(time.time()), "priority": None,
+                         "url": f"https://app.datadoghq.com/event/event?id={eid}"}
+                self.events.append(event)
+            self._send(h, 202, {"status": "ok", "event": event})
+        else:
+            self._send(h, 404, {"errors": ["Not found"]})
+
+    # -------------------------------------------------------------------------------- query
+    def query(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        for k in ("from", "to", "query"):
+            if k not in params:
+                return 400, {"errors": [f"Missing required parameter: {k}"]}
+        frm, to = int(params["from"]), int(params["to"])
+        texts = split_top(params["query"])
+        series: list[dict[str, Any]] = []
+        group_by: set[str] = set()
+        for idx, text in enumerate(texts):
+            m = _Q.match(text)
+            if not m or m.group("metric") in self.reject_metrics:
+                return 400, {"errors": [f"Error parsing query: unable to parse {text}: Rule 'scope_expr' didn't match"]}
+            agg = m.group("agg") or "avg"
+            metric = m.group("metric")
+            by = [t.strip() for t in (m.group("by") or "").split(",") if t.strip()]
+            group_by.update(by)
+            filters = [t.strip() for t in m.group("scope").split(",") if t.strip() and t.strip() != "*"]
+            interval, rollup_fn = 1, agg
+            for fn, args in re.findall(r"\.([a-z_]+)\(([^()]*)\)", m.group("fns") or ""):
+                if fn == "rollup":
+                    for a in [a.strip() for a in args.split(",") if a.strip()]:
+                        if a.isdigit():
+                            interval = int(a)
+                        else:
+                            rollup_fn = a
+            series.extend(self._evaluate(metric, agg, rollup_fn, filters, by, interval, frm, to, idx, text))
+        return 200, {
+            "status": "ok", "res_type": "time_series", "resp_version": 1, "query": params["query"],
+            "from_date": frm * 1000, "to_date": to * 1000, "series": series, "values": [], "times": [],
+            "message": "", "group_by": sorted(group_by),
+        }
+
+    def _visible_until(self, metric: str) -> float:
+        lag = max((v for p, v in self.lag_s.items() if metric.startswith(p)), default=0.0)
+        return time.time() - lag
+
+    def _evaluate(self, metric: str, agg: str, rollup_fn: str, filters: list[str], by: list[str], interval: int,
+                  frm: int, to: int, idx: int, text: str) -> list[dict[str, Any]]:
+        comb = {"avg": lambda v: sum(v) / len(v), "sum": sum, "max": max, "min": min}
+        visible = self._visible_until(metric)
+        groups: dict[tuple[str, ...], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+        with self._lock:
+            items = list(self.series.get(metric, {}).items())
+        for tags, points in items:
+            if not all(f in tags for f in filters):
+                continue
+            tagmap = dict(t.split(":", 1) for t in tags if ":" in t)
+            group = tuple(f"{k}:{tagmap.get(k, 'N/A')}" for k in by)
+            per_bucket: dict[int, list[float]] = defaultdict(list)
+            for ts, v in points:
+                if frm <= ts <= to and ts <= visible:
+                    per_bucket[int(math.floor(ts / interval) * interval)].append(v)
+            for b, vals in per_bucket.items():
+                groups[group][b].append(comb[rollup_fn](vals))
+        out = []
+        unit = UNITS.get(self.units.get(metric, ""))
+        for group in sorted(groups):
+            buckets = groups[group]
+            first = int(math.floor(frm / interval) * interval)
+            grid = range(first, to + 1, interval) if self.nulls else sorted(buckets)
+            pointlist = [[float(b * 1000), comb[agg](buckets[b]) if b in buckets else None] for b in grid]
+            scope = ",".join([*filters, *group]) or "*"
+            out.append({
+                "metric": metric, "display_name": metric, "pointlist": pointlist,
+                "start": int(pointlist[0][0]) if pointlist else frm * 1000,
+                "end": int(pointlist[-1][0]) + interval * 1000 - 1 if pointlist else to * 1000,
+                "interval": interval, "length": len(pointlist), "aggr": agg, "scope": scope,
+                "tag_set": list(group), "expression": text, "unit": [dict(unit) if unit else None, None],
+                "query_index": idx,
+            })
+        return out
