@@ -32,7 +32,7 @@ from datadog_api_client.v1.model.event_create_request import EventCreateRequest
 
 from capacity.errors import CapacityError, MetricsAuthError
 from capacity.observe.aggregate import completeness, in_window, stage_aggregates, tidy
-from capacity.observe.queries import STANDARD_NAMES, is_late
+from capacity.observe.queries import LATE_PREFIXES, STANDARD_NAMES, is_late
 from capacity.observe.source import StageMetrics, StageWindow
 from capacity.observe.wire import ParsedAnswer, parse_v1
 
@@ -102,6 +102,7 @@ class DatadogSource:
         backoff_cap_s: float = 8.0,
         rate_limit_cap_s: float = 30.0,
         key_names: tuple[str, str] = ("DD_API_KEY", "DD_APP_KEY"),
+        late_prefixes: tuple[str, ...] = LATE_PREFIXES,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -117,6 +118,7 @@ class DatadogSource:
         self.backoff_cap_s = backoff_cap_s
         self.rate_limit_cap_s = rate_limit_cap_s
         self.key_names = key_names
+        self.late_prefixes = tuple(late_prefixes)
         self.clock = clock
         self.sleep = sleep
         self.calls = 0
@@ -301,7 +303,7 @@ class DatadogSource:
             frame = in_window(raw, start_s, end_s, intervals).reset_index(drop=True)
             comp = completeness(frame, names, start_s, end_s, intervals)
             waited = [
-                n for n in names if not is_late(self.queries[n]) and n not in answer.failed and n not in self._absent
+                n for n in names if not is_late(self.queries[n], self.late_prefixes) and n not in answer.failed and n not in self._absent
             ]
             pending = [n for n in waited if comp[n] < 1.0]
             if not pending:
@@ -344,11 +346,11 @@ class DatadogSource:
                 warnings.append(f"{n}: {answer.failed[n]}")
             elif n not in have:
                 missing.append(n)
-                if is_late(self.queries[n]):
+                if is_late(self.queries[n], self.late_prefixes):
                     warnings.append(f"{n}: no data yet (late CloudWatch metric; catch-up pass fills it)")
                 elif n not in self._absent:
                     warnings.append(f"{n}: no data in the stage window for {self.queries[n]!r}")
-                if waited and have and not is_late(self.queries[n]):
+                if waited and have and not is_late(self.queries[n], self.late_prefixes):
                     # others arrived, this one did not: probably not reported at all; stop waiting for it
                     self._absent.add(n)
             else:

@@ -25,7 +25,10 @@ STANDARD_NAMES: tuple[str, ...] = (
     "jobs_processed",
     "sidekiq_cpu_pct",
 )
-"""The named query fields of ``MetricQueries`` (``extra`` holds the rest)."""
+"""The named query fields of ``MetricQueries`` with their own aggregation (``extra`` holds the rest)."""
+
+OPTIONAL_NAMES: tuple[str, ...] = ("mem_pct", "running_tasks", "apm_hits", "apm_errors", "apm_latency_s")
+"""Named ``MetricQueries`` fields aggregated like ``extra`` queries (mean, and max where it matters)."""
 
 LATE_PREFIXES: tuple[str, ...] = ("aws.",)
 """Metric name prefixes that arrive minutes late (CloudWatch): never waited for after a stage."""
@@ -95,9 +98,9 @@ def with_rollup(query: str, seconds: int) -> str:
     return f"{query.rstrip()}.rollup({query_aggregator(query)}, {int(seconds)})"
 
 
-def is_late(query: str) -> bool:
+def is_late(query: str, prefixes: tuple[str, ...] = LATE_PREFIXES) -> bool:
     name = metric_name(query) or ""
-    return name.startswith(LATE_PREFIXES)
+    return name.startswith(tuple(prefixes))
 
 
 def cloudwatch_queries(
@@ -159,7 +162,7 @@ def resolve_queries(settings: MetricsSettings) -> dict[str, str]:
     if getattr(settings, "preset", "fargate") == "cloudwatch":
         queries = cloudwatch_queries(settings)
     values = placeholders(settings)
-    raw: dict[str, Any] = {n: getattr(queries, n, None) for n in STANDARD_NAMES}
+    raw: dict[str, Any] = {n: getattr(queries, n, None) for n in (*STANDARD_NAMES, *OPTIONAL_NAMES)}
     raw.update(queries.extra)
     out: dict[str, str] = {}
     for name, template in raw.items():

@@ -126,4 +126,5 @@ def build_source(
         events=m.events if events is None else events,
         max_threads=float(exp.cluster.puma_threads) if exp.cluster.puma_threads else None,
         key_names=("DD_API_KEY", "DD_APP_KEY") if api_key is None else ("the metrics API key", "the metrics app key"),
+        late_prefixes=tuple(m.late_prefixes),
     )

@@ -199,13 +199,23 @@ class MetricQueries(_Strict):
     backlog: str | None = "max:puma.backlog{$app_scope} by {task_arn}"
     queue_size: str | None = "max:sidekiq.queue.size{$queue_scope} by {queue}"
     queue_latency_s: str | None = "max:sidekiq.queue.latency{$queue_scope} by {queue}"
-    jobs_processed: str | None = "sum:sidekiq.jobs.count{$queue_scope} by {queue}"
+    jobs_processed: str | None = "sum:sidekiq.jobs.count{$queue_scope} by {queue}.as_count()"
     sidekiq_cpu_pct: str | None = "avg:ecs.fargate.cpu.percent{$sidekiq_scope} by {task_arn}"
+    mem_pct: str | None = None
+    """Memory as a percentage (CloudWatch's memory_utilization); Fargate derives it from usage/limit."""
+    running_tasks: str | None = None
+    apm_hits: str | None = None
+    """APM (ddtrace) request metrics are opt-in, e.g. ``sum:trace.rack.request.hits{$app_scope} by {task_arn}.as_count()``."""
+    apm_errors: str | None = None
+    """Datadog stores no points for zero errors, so a quiet window reads as incomplete: use as a guard input only."""
+    apm_latency_s: str | None = None
     extra: dict[str, str] = Field(default_factory=dict)
 
 
 class MetricsSettings(_Strict):
     source: Literal["none", "datadog"] = "datadog"
+    preset: Literal["fargate", "cloudwatch"] = "fargate"
+    """Query set: Datadog agent metrics on Fargate, or CloudWatch ``aws.ecs.service.*`` (10-20 min late)."""
     site: str = "datadoghq.com"
     url: str | None = None
     """Base URL override (tests, the sandbox). ``CAPACITY_DATADOG_URL`` overrides this."""
@@ -215,6 +225,10 @@ class MetricsSettings(_Strict):
     cluster_tag: str = "ecs_cluster_name"
     service_tag: str = "ecs_service"
     extra_scope: str = ""
+    queue_scope: str = ""
+    """Tag filter for Sidekiq queue metrics; empty uses the Sidekiq service's scope."""
+    late_prefixes: list[str] = Field(default_factory=lambda: ["aws."])
+    """Metrics with these prefixes arrive late (CloudWatch): never waited for, filled by the catch-up pass."""
     rollup_seconds: int = Field(10, ge=1)
     poll_deadline_s: NonNegFloat = 90.0
     poll_interval_s: PositiveFloat = 5.0

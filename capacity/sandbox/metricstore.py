@@ -1,0 +1,84 @@
+"""A bounded in-memory time-series store: what the Datadog agent + backend are to the real cluster.
+
+Per-second points per (metric, tag set); each series keeps at most ``max_points`` (an hour by
+default), so memory stays bounded however long the sandbox runs.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+Tags = tuple[str, ...]
+"""Sorted ``key:value`` strings."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    kind: str  # "gauge" or "count": counts default to a sum when rolled up, as in Datadog
+    unit: str | None
+
+
+METRICS: dict[str, MetricInfo] = {
+    "ecs.fargate.cpu.percent": MetricInfo("gauge", "percent"),
+    "ecs.fargate.mem.usage": MetricInfo("gauge", "byte"),
+    "ecs.fargate.mem.limit": MetricInfo("gauge", "byte"),
+    "ecs.fargate.mem.percent": MetricInfo("gauge", "percent"),
+    "puma.pool_capacity": MetricInfo("gauge", "thread"),
+    "puma.max_threads": MetricInfo("gauge", "thread"),
+    "puma.busy_threads": MetricInfo("gauge", "thread"),
+    "puma.backlog": MetricInfo("gauge", "request"),
+    "puma.requests.rejected": MetricInfo("count", "request"),
+    "sidekiq.queue.size": MetricInfo("gauge", "job"),
+    "sidekiq.queue.latency": MetricInfo("gauge", "second"),
+    "sidekiq.jobs.count": MetricInfo("count", "job"),
+    "sidekiq.jobs.failure": MetricInfo("count", "job"),
+    "sidekiq.jobs.enqueued": MetricInfo("count", "job"),
+    "sidekiq.busy": MetricInfo("gauge", "job"),
+    "trace.rack.request.hits": MetricInfo("count", "hit"),
+    "trace.rack.request.errors": MetricInfo("count", "error"),
+    "trace.rack.request.duration": MetricInfo("gauge", "second"),
+}
+
+
+def metric_info(name: str) -> MetricInfo:
+    return METRICS.get(name, MetricInfo("gauge", None))
+
+
+def make_tags(tags: Iterable[str]) -> Tags:
+    return tuple(sorted(set(tags)))
+
+
+class MetricStore:
+    """Series keyed by (metric, tags) holding (unix second, value) points in time order."""
+
+    def __init__(self, max_points: int = 3600) -> None:
+        self.max_points = max_points
+        self._series: dict[str, dict[Tags, deque[tuple[int, float]]]] = {}
+
+    def add(self, metric: str, tags: Iterable[str], ts: int, value: float) -> None:
+        """Record one point; a second point for the same second replaces (gauge) or adds (count)."""
+        by_tags = self._series.setdefault(metric, {})
+        key = make_tags(tags)
+        points = by_tags.get(key)
+        if points is None:
+            points = by_tags[key] = deque(maxlen=self.max_points)
+        if points and points[-1][0] == ts:
+            prev = points.pop()[1]
+            value = prev + value if metric_info(metric).kind == "count" else value
+        elif points and points[-1][0] > ts:  # late point: rare; insert in order
+            items = sorted([*points, (ts, value)])
+            points.clear()
+            points.extend(items[-self.max_points :])
+            return
+        points.append((int(ts), float(value)))
+
+    def series(self, metric: str) -> Iterator[tuple[Tags, deque[tuple[int, float]]]]:
+        yield from self._series.get(metric, {}).items()
+
+    def metrics(self) -> list[str]:
+        return sorted(self._series)
+
+    def point_count(self) -> int:
+        return sum(len(p) for by in self._series.values() for p in by.values())

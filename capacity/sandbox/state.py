@@ -1,0 +1,105 @@
+"""What the stand-in's database and Redis hold: known appointments, check-ins, statuses, the job queue.
+
+Shared by all app tasks (it lives in the supervisor), so a second check-in of an appointment is a
+409 whichever task serves it. Pure data structures: no I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from capacity.sandbox.records import Record, synthetic_records
+
+MAX_PATIENTS = 100_000
+"""Demographics statuses kept (least recently used dropped): any DFN is accepted, memory stays bounded."""
+MAX_QUEUE = 1_000_000
+"""Jobs waiting beyond this are dropped (and counted): the queue may grow, not without bound."""
+
+
+@dataclass
+class ClinicData:
+    """Synthetic appointments from ``synthetic_records(seed, count)`` plus what requests changed."""
+
+    seed: int
+    count: int
+    appointments: dict[str, Record] = field(init=False)
+    checked_in: dict[str, float] = field(default_factory=dict)
+    statuses: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        self.appointments = {r.ien: r for r in synthetic_records(self.seed, self.count)}
+
+    def appointment(self, ien: str) -> Record | None:
+        return self.appointments.get(ien)
+
+    def check_in(self, ien: str) -> bool:
+        """Mark checked in; False when it already was."""
+        if ien in self.checked_in:
+            return False
+        self.checked_in[ien] = time.time()
+        return True
+
+    def status(self, dfn: str) -> dict[str, Any]:
+        st = self.statuses.get(dfn)
+        if st is None:
+            return {"demographicsNeedsUpdate": True, "demographicsConfirmedAt": None, "confirmation": {}}
+        self.statuses.move_to_end(dfn)
+        return st
+
+    def set_status(self, dfn: str, payload: dict[str, Any]) -> dict[str, Any]:
+        st = {
+            "demographicsNeedsUpdate": False,
+            "demographicsConfirmedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "confirmation": payload,
+        }
+        self.statuses[dfn] = st
+        self.statuses.move_to_end(dfn)
+        while len(self.statuses) > MAX_PATIENTS:
+            self.statuses.popitem(last=False)
+        return st
+
+
+@dataclass
+class JobQueue:
+    """A FIFO of (enqueue time, job id), like Sidekiq's ``default`` queue in Redis."""
+
+    waiting: deque[tuple[float, int]] = field(default_factory=deque)
+    next_id: int = 1
+    in_flight: int = 0
+    enqueued: int = 0
+    processed: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+    def push(self, now: float) -> int | None:
+        if len(self.waiting) >= MAX_QUEUE:
+            self.dropped += 1
+            return None
+        job_id = self.next_id
+        self.next_id += 1
+        self.waiting.append((now, job_id))
+        self.enqueued += 1
+        return job_id
+
+    def pop(self) -> int:
+        self.in_flight += 1
+        return self.waiting.popleft()[1]
+
+    def done(self, ok: bool) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+        self.processed += 1
+        if not ok:
+            self.failed += 1
+
+    def latency(self, now: float) -> float:
+        """Age of the oldest waiting job in seconds (Sidekiq's queue latency)."""
+        return max(0.0, now - self.waiting[0][0]) if self.waiting else 0.0
+
+    def take_counts(self) -> tuple[int, int, int]:
+        """(processed, failed, enqueued) since the previous call."""
+        out = (self.processed, self.failed, self.enqueued)
+        self.processed = self.failed = self.enqueued = 0
+        return out
