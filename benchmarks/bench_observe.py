@@ -24,8 +24,16 @@ from tests.observe.fake_datadog import FakeDatadog
 
 
 def _source(fake: FakeDatadog, queries: dict[str, str], rollup: int, deadline: float) -> DatadogSource:
-    return DatadogSource(host=fake.url, api_key=API_KEY, app_key=APP_KEY, queries=queries, rollup_s=rollup,
-                         poll_deadline_s=deadline, poll_interval_s=0.5, max_threads=5.0)
+    return DatadogSource(
+        host=fake.url,
+        api_key=API_KEY,
+        app_key=APP_KEY,
+        queries=queries,
+        rollup_s=rollup,
+        poll_deadline_s=deadline,
+        poll_interval_s=0.5,
+        max_threads=5.0,
+    )
 
 
 def calls_per_stage() -> None:
@@ -47,8 +55,10 @@ def calls_per_stage() -> None:
         print(f"  batched v1 calls per stage fetch: {batched.calls}  ({t_batched * 1000:.0f} ms)")
         print(f"  one-query-per-call baseline:      {single}  ({t_single * 1000:.0f} ms)")
         print(f"  ratio calls baseline/batched:     {single / batched.calls:.1f}x")
-        print(f"  at 1600 queries/h per org: {1600 // batched.calls} stage fetches/h batched "
-              f"vs {1600 // single} unbatched")
+        print(
+            f"  at 1600 queries/h per org: {1600 // batched.calls} stage fetches/h batched "
+            f"vs {1600 // single} unbatched"
+        )
 
 
 def completion_delay() -> None:

@@ -28,9 +28,7 @@ STAGE_S, WARMUP_S = 10.0, 3.0
 
 
 def ours(t: Target, rate: float) -> float:
-    wl = Workload.model_validate(
-        {"endpoints": [{"name": "a", "path": "/a"}], "test_data": {"source": "none"}}
-    )
+    wl = Workload.model_validate({"endpoints": [{"name": "a", "path": "/a"}], "test_data": {"source": "none"}})
     with LoadDriver(t.url, wl) as d:
         g = gevent.spawn(_window_count, t)
         d.run_stage(StageSpec(0, rate, STAGE_S, WARMUP_S, max_inflight=int(rate)))
@@ -66,16 +64,11 @@ def plain_locust(t: Target, rate: float) -> float:
 def main() -> None:
     t = Target(0.3)
     try:
-        print(
-            f"{'target':>8} {'ours':>9} {'err':>7} {'locust':>9} {'err':>7}  (req/s at server, 300 ms)"
-        )
+        print(f"{'target':>8} {'ours':>9} {'err':>7} {'locust':>9} {'err':>7}  (req/s at server, 300 ms)")
         for rate in RATES:
             a = ours(t, rate)
             b = plain_locust(t, rate)
-            print(
-                f"{rate:8.1f} {a:9.2f} {100 * (a - rate) / rate:+6.2f}%"
-                f" {b:9.2f} {100 * (b - rate) / rate:+6.2f}%"
-            )
+            print(f"{rate:8.1f} {a:9.2f} {100 * (a - rate) / rate:+6.2f}% {b:9.2f} {100 * (b - rate) / rate:+6.2f}%")
     finally:
         t.close()
 

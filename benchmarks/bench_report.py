@@ -102,9 +102,7 @@ def main() -> None:
             html = write_report(run)
             report_t.append(time.perf_counter() - t)
         lb, rb = min(load_t), min(report_t)
-        print(
-            f"run: {args.stages} stages x {args.stage_seconds} s = {args.stages * args.stage_seconds} seconds"
-        )
+        print(f"run: {args.stages} stages x {args.stage_seconds} s = {args.stages * args.stage_seconds} seconds")
         print(f"load_run (baseline):   {lb * 1000:8.1f} ms")
         print(f"write_report:          {rb * 1000:8.1f} ms   ({rb / lb:.1f}x load_run)")
         print(f"report.html size:      {html.stat().st_size / 1024:8.1f} KiB (5 inline PNGs)")

@@ -75,8 +75,13 @@ def measure(url: str, pids: list[int], seconds: float, connections: int, generat
     gen_cores = sum(r[3] for r in results)
     cores = sum(sum(p.cpu_times()[:2]) - b for p, b in zip(procs, before, strict=True)) / elapsed
     rps = ok / wall
-    return {"rps": rps, "errors": bad, "server_cores": cores, "rps_per_core": rps / max(cores, 1e-9),
-            "generator_cores": gen_cores}
+    return {
+        "rps": rps,
+        "errors": bad,
+        "server_cores": cores,
+        "rps_per_core": rps / max(cores, 1e-9),
+        "generator_cores": gen_cores,
+    }
 
 
 def _baseline_server(port: int) -> None:
@@ -112,9 +117,11 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=64, help="per generator process")
     ap.add_argument("--generators", type=int, default=2, help="generator processes")
     args = ap.parse_args()
-    print(f"{psutil.cpu_count()} CPUs; {args.generators} closed-loop aiohttp generator process(es) x "
-          f"{args.connections} keep-alive connections, "
-          f"{args.seconds:g} s per case\n")
+    print(
+        f"{psutil.cpu_count()} CPUs; {args.generators} closed-loop aiohttp generator process(es) x "
+        f"{args.connections} keep-alive connections, "
+        f"{args.seconds:g} s per case\n"
+    )
     rows: list[tuple[str, dict[str, float]]] = []
 
     port = _free_port()
@@ -122,19 +129,33 @@ def main() -> None:
     base.start()
     try:
         _wait(f"http://127.0.0.1:{port}/")
-        rows.append(("baseline: bare aiohttp server", measure(f"http://127.0.0.1:{port}/", [base.pid or 0],
-                                                             args.seconds, args.connections, args.generators)))
+        rows.append(
+            (
+                "baseline: bare aiohttp server",
+                measure(f"http://127.0.0.1:{port}/", [base.pid or 0], args.seconds, args.connections, args.generators),
+            )
+        )
     finally:
         base.terminate()
         base.join()
 
     status = "/api/v1/vista-sites/442/patient_demographics_status?patientDfn=1234"
-    cases: list[tuple[str, int, str]] = [("sandbox /health, 1 app task", 1, "/health"),
-                                         ("sandbox GET status, 1 app task", 1, status),
-                                         ("sandbox GET status, 2 app tasks", 2, status)]
+    cases: list[tuple[str, int, str]] = [
+        ("sandbox /health, 1 app task", 1, "/health"),
+        ("sandbox GET status, 1 app task", 1, status),
+        ("sandbox GET status, 2 app tasks", 2, status),
+    ]
     for label, tasks, path in cases:
-        cfg = SandboxConfig(app_tasks=tasks, threads=256, backlog=10_000, service_ms=0.001, cpu_ms=0.0,
-                            service_dist="const", sidekiq_tasks=0, records=10)
+        cfg = SandboxConfig(
+            app_tasks=tasks,
+            threads=256,
+            backlog=10_000,
+            service_ms=0.001,
+            cpu_ms=0.0,
+            service_dist="const",
+            sidekiq_tasks=0,
+            records=10,
+        )
         with run_sandbox(cfg) as sb:
             result = measure(sb.base_url + path, list(sb.pids), args.seconds, args.connections, args.generators)
             rows.append((label, result))
@@ -148,8 +169,10 @@ def main() -> None:
     for name, r in rows:
         print(fmt(name, r))
     best = max(r["rps"] for n, r in rows[1:] if "status" in n)
-    print(f"\nsandbox ceiling on the workload path: {best:.0f} req/s on this machine "
-          f"(capacities under test should stay well below, e.g. <= {best / 5:.0f} req/s)")
+    print(
+        f"\nsandbox ceiling on the workload path: {best:.0f} req/s on this machine "
+        f"(capacities under test should stay well below, e.g. <= {best / 5:.0f} req/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -39,21 +39,40 @@ def main() -> None:
         sb = base.sandbox.model_copy(update={**setting, "service_dist": "const"})
         t = truth(SandboxConfig.from_settings(sb)).pool_rps
         for strategy in ("adaptive", "linear"):
-            stages = {"strategy": strategy, "start_rps": round(t * 0.25, 1), "max_rps": t * 3,
-                      "stage_seconds": args.stage_seconds, "warmup_seconds": 1.0, "resolution": args.resolution,
-                      "growth": 1.6, "step_rps": round(t * args.resolution, 2), "max_stages": 60,
-                      "max_duration_s": 1800.0, "recovery_timeout_s": 20.0}
-            exp = base.with_changes(sandbox=sb.model_dump(), stages=stages,
-                                    guards={"slo_p95_ms": 200.0, "max_queue_latency_s": None})
+            stages = {
+                "strategy": strategy,
+                "start_rps": round(t * 0.25, 1),
+                "max_rps": t * 3,
+                "stage_seconds": args.stage_seconds,
+                "warmup_seconds": 1.0,
+                "resolution": args.resolution,
+                "growth": 1.6,
+                "step_rps": round(t * args.resolution, 2),
+                "max_stages": 60,
+                "max_duration_s": 1800.0,
+                "recovery_timeout_s": 20.0,
+            }
+            exp = base.with_changes(
+                sandbox=sb.model_dump(), stages=stages, guards={"slo_p95_ms": 200.0, "max_queue_latency_s": None}
+            )
             t0 = time.monotonic()
-            s = run_search(exp, options=SearchOptions(results_root=root, json_mode=True, write_report=False),
-                           console=Console(quiet=True))
+            s = run_search(
+                exp,
+                options=SearchOptions(results_root=root, json_mode=True, write_report=False),
+                console=Console(quiet=True),
+            )
             wall = time.monotonic() - t0
             rows.append((setting, t, strategy, s.saturation_rps, s.slo_capacity_rps, len(s.stages), wall))
-            print(f"{strategy:8s} truth {t:6.1f}/s  saturation {s.saturation_rps}  slo {s.slo_capacity_rps}  "
-                  f"stages {len(s.stages)}  wall {wall:.0f}s", flush=True)
+            print(
+                f"{strategy:8s} truth {t:6.1f}/s  saturation {s.saturation_rps}  slo {s.slo_capacity_rps}  "
+                f"stages {len(s.stages)}  wall {wall:.0f}s",
+                flush=True,
+            )
     print()
-    print(f"{'truth/s':>8} {'strategy':>9} {'sat/s':>8} {'err':>7} {'slo cap/s':>9} {'stages':>6} {'wall s':>7} {'ratio':>6}")
+    print(
+        f"{'truth/s':>8} {'strategy':>9} {'sat/s':>8} {'err':>7} {'slo cap/s':>9} "
+        f"{'stages':>6} {'wall s':>7} {'ratio':>6}"
+    )
     for i in range(0, len(rows), 2):
         a, lin = rows[i], rows[i + 1]
         for r in (a, lin):

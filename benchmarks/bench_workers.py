@@ -90,10 +90,7 @@ def main() -> None:
     try:
         for n in (1, 2):
             o, p = ours(t, n), plain(t, n, f.name)
-            print(
-                f"{n} worker(s): capacity {o:8.0f} req/s   Locust --processes {p:8.0f} req/s"
-                f"   ratio {o / p:.3f}"
-            )
+            print(f"{n} worker(s): capacity {o:8.0f} req/s   Locust --processes {p:8.0f} req/s   ratio {o / p:.3f}")
         with LoadDriver(t.url, WL, workers=2) as d:
             m = d.run_stage(StageSpec(0, 2000.0, 6.0, 1.0, max_inflight=200))
         errs = [100 * (w["offered_rps"] - 1000.0) / 1000.0 for w in m.per_worker.values()]

@@ -17,9 +17,7 @@ import numpy as np
 from capacity.analyse.saturation import saturated_mask
 from capacity.analyse.table import StageTable
 
-C_GRID = np.array(
-    [*range(1, 17), 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 256], dtype=float
-)
+C_GRID = np.array([*range(1, 17), 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 256], dtype=float)
 S_GRID = np.exp(np.linspace(np.log(0.1), np.log(4.0), 48))
 QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
 

@@ -123,9 +123,7 @@ def analyse_run(
 
     # saturation
     value, reached, signal = saturation_point(table, min_ratio)
-    lo, hi, used = boot(
-        lambda t: saturation_point(t, min_ratio)[0] if saturation_point(t, min_ratio)[1] else None
-    )
+    lo, hi, used = boot(lambda t: saturation_point(t, min_ratio)[0] if saturation_point(t, min_ratio)[1] else None)
     saturation = Estimate(
         value=value,
         lo=lo if reached else None,
@@ -233,9 +231,7 @@ def _queueing(table: StageTable, replicates: list[StageTable], notes: list[str])
     """
     util = utilisation_fit(table)
     if util is not None and util[1] == "cpu_pct":
-        notes.append(
-            f"utilisation law: CPU would reach 100% at {util[0]:.4g} rps (an upper bound on saturation)"
-        )
+        notes.append(f"utilisation law: CPU would reach 100% at {util[0]:.4g} rps (an upper bound on saturation)")
         util = None
     if util is not None:
         lo, hi, _ = bootstrap_interval(
@@ -289,9 +285,7 @@ def analyse_scaling(frame: pd.DataFrame, *, source: str = "scaling table") -> US
     n_col = next((c for c in ("nodes", "concurrency", "load", "processors") if c in cols), None)
     x_col = next((c for c in ("throughput", "tput", "achieved_rps") if c in cols), None)
     if n_col is None or x_col is None:
-        raise CapacityError(
-            f"{source}: a scaling table needs columns 'nodes' or 'concurrency', and 'throughput'"
-        )
+        raise CapacityError(f"{source}: a scaling table needs columns 'nodes' or 'concurrency', and 'throughput'")
     n = pd.to_numeric(frame[n_col], errors="coerce")
     x = pd.to_numeric(frame[x_col], errors="coerce")
     if n.isna().any() or x.isna().any():

@@ -74,9 +74,7 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
         cap = sat * max(0.05, 1.0 - spec.degrade * over)
         offered = rng.poisson(rate, spec.measure_s).astype(float)
         if rate >= 0.985 * sat:  # saturated: a backlog queue served at the service rate; overflow gets 503
-            capacity = rng.poisson(cap, spec.measure_s) * np.clip(
-                1 + rng.normal(0, spec.noise, spec.measure_s), 0, 2
-            )
+            capacity = rng.poisson(cap, spec.measure_s) * np.clip(1 + rng.normal(0, spec.noise, spec.measure_s), 0, 2)
             served = np.zeros(spec.measure_s)
             queue = float(spec.backlog)  # the warm-up filled it
             for j in range(spec.measure_s):
@@ -147,9 +145,7 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
             "m_cpu_pct": float(min(100.0, 100 * 0.3 * min(rate, sat) / sat + rng.normal(0, 2))),
         }
         if spec.pool_metric:
-            row["m_pool_busy_pct"] = float(
-                min(100.0, 100 * min(rate, sat) / sat * (1 + rng.normal(0, spec.noise)))
-            )
+            row["m_pool_busy_pct"] = float(min(100.0, 100 * min(rate, sat) / sat * (1 + rng.normal(0, spec.noise))))
         stages.append(row)
         if verdict == "fail" and failed_after is None:
             failed_after = index
@@ -164,9 +160,7 @@ def random_spec(rng: np.random.Generator, seed: int) -> SyntheticSpec:
     servers = int(rng.choice([1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64]))
     truth = float(rng.uniform(40, 500))
     service_s = servers / truth
-    unloaded_p95 = (
-        float(sojourn_quantile(0.95, np.array(servers), np.array(service_s), np.array(1e-6))) * 1000
-    )
+    unloaded_p95 = float(sojourn_quantile(0.95, np.array(servers), np.array(service_s), np.array(1e-6))) * 1000
     return SyntheticSpec(
         servers=servers,
         service_s=service_s,

@@ -79,11 +79,7 @@ def normalise_stages(stages: pd.DataFrame, *, source: str = "stages") -> StageTa
     for name in RESOURCE_COLUMNS:
         if name in df.columns and f"m_{name}" not in df.columns:
             df = df.rename(columns={name: f"m_{name}"})
-    rate_col = (
-        "offered_rps"
-        if "offered_rps" in df.columns
-        else ("target_rps" if "target_rps" in df.columns else None)
-    )
+    rate_col = "offered_rps" if "offered_rps" in df.columns else ("target_rps" if "target_rps" in df.columns else None)
     missing = [
         c
         for c, ok in (("target_rps or offered_rps", rate_col), ("achieved_rps", "achieved_rps" in df.columns))
@@ -108,9 +104,7 @@ def normalise_stages(stages: pd.DataFrame, *, source: str = "stages") -> StageTa
     if n_invalid:
         notes.append(f"{n_invalid} stage(s) invalid or interrupted: excluded")
     df = df[valid]
-    usable = np.isfinite(df["rate"].to_numpy(dtype=float)) & np.isfinite(
-        df["achieved_rps"].to_numpy(dtype=float)
-    )
+    usable = np.isfinite(df["rate"].to_numpy(dtype=float)) & np.isfinite(df["achieved_rps"].to_numpy(dtype=float))
     usable &= df["rate"].to_numpy(dtype=float) > 0
     if (~usable).any():
         notes.append(f"{int((~usable).sum())} stage(s) without a rate or goodput (NaN): excluded")

@@ -107,9 +107,7 @@ class USL:
         tq = float(stats.t.ppf(0.5 + self.confidence / 2, dof)) if dof > 0 else math.nan
         se = np.sqrt(np.clip(np.diag(cov), 0, None))
         names = ("sigma", "kappa", "lambda")
-        self.ci_ = {
-            nm: (float(v - tq * e), float(v + tq * e)) for nm, v, e in zip(names, best.x, se, strict=True)
-        }
+        self.ci_ = {nm: (float(v - tq * e), float(v + tq * e)) for nm, v, e in zip(names, best.x, se, strict=True)}
         # R package `usl` (3.x) prints "95%" intervals as coef +- qt(0.95, n - 1) * se (a one-sided
         # quantile with n - 1 dof); kept separately so its published figures can be compared.
         rq = float(stats.t.ppf(self.confidence, len(na) - 1))
@@ -148,9 +146,7 @@ class USL:
         if not shown or not np.all(np.isfinite(cov)):
             return
         rng = np.random.default_rng(self.seed)
-        draws = rng.multivariate_normal(
-            [self.sigma_, self.kappa_, self.lambda_], cov, size=4000, check_valid="ignore"
-        )
+        draws = rng.multivariate_normal([self.sigma_, self.kappa_, self.lambda_], cov, size=4000, check_valid="ignore")
         draws = draws[(draws[:, 1] > 0) & (draws[:, 0] < 1) & (draws[:, 2] > 0)]
         if len(draws) < 100:
             return

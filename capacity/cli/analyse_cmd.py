@@ -165,9 +165,7 @@ def analyse(
 @app.command("size", help=SIZE_HELP)
 def size(
     path: Path = typer.Argument(..., help="Run folder or CSV stage table."),
-    peak_rpm: float | None = typer.Option(
-        None, "--peak-rpm", min=0.001, help="Production peak, requests/min (total)."
-    ),
+    peak_rpm: float | None = typer.Option(None, "--peak-rpm", min=0.001, help="Production peak, requests/min (total)."),
     target_util: float | None = typer.Option(
         None,
         "--target-util",
@@ -180,15 +178,9 @@ def size(
     ),
     growth: float | None = typer.Option(None, "--growth", min=1.0, help="Growth factor on the peak."),
     n_plus_one: bool | None = typer.Option(None, "--n-plus-one/--no-n-plus-one", help="Keep one spare task."),
-    app_tasks: int | None = typer.Option(
-        None, "--app-tasks", min=1, help="Staging app tasks measured (CSV input)."
-    ),
-    sidekiq_tasks: int | None = typer.Option(
-        None, "--sidekiq-tasks", min=0, help="Staging Sidekiq tasks measured."
-    ),
-    scenario: str | None = typer.Option(
-        None, "--scenario", help="Size for this scenario instead of the 1x peak."
-    ),
+    app_tasks: int | None = typer.Option(None, "--app-tasks", min=1, help="Staging app tasks measured (CSV input)."),
+    sidekiq_tasks: int | None = typer.Option(None, "--sidekiq-tasks", min=0, help="Staging Sidekiq tasks measured."),
+    scenario: str | None = typer.Option(None, "--scenario", help="Size for this scenario instead of the 1x peak."),
     signal: str | None = typer.Option(
         None, "--signal", help="saturation | slo_capacity | knee (default: SLO capacity)."
     ),
@@ -202,9 +194,7 @@ def size(
     cluster = exp.cluster if exp else Cluster()  # type: ignore[call-arg]
     production = exp.production if exp else Production()  # type: ignore[call-arg]
     workload: Workload | None = exp.workload if exp else None
-    cluster_changes = {
-        k: v for k, v in (("app_tasks", app_tasks), ("sidekiq_tasks", sidekiq_tasks)) if v is not None
-    }
+    cluster_changes = {k: v for k, v in (("app_tasks", app_tasks), ("sidekiq_tasks", sidekiq_tasks)) if v is not None}
     if cluster_changes:
         cluster = cluster.model_copy(update=cluster_changes)
     prod_changes = {
@@ -243,8 +233,6 @@ def size(
         f"{rec.per_task_rps:.4g} rps; peak {rec.peak_rps:.4g} rps x growth {rec.inputs['growth']:g}"
     )
     for name, sc in rec.scenarios.items():
-        typer.echo(
-            f"  {name:<22} {sc['peak_rps']:>8.4g} rps -> {sc['app_tasks']} app, {sc['sidekiq_tasks']} sidekiq"
-        )
+        typer.echo(f"  {name:<22} {sc['peak_rps']:>8.4g} rps -> {sc['app_tasks']} app, {sc['sidekiq_tasks']} sidekiq")
     for note in rec.notes:
         typer.echo(f"note: {note}")

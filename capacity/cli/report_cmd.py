@@ -155,9 +155,7 @@ def print_comparison(comparison: Any) -> None:
 )
 def results_compare(
     a: str = typer.Argument(..., help="Baseline run folder (or run id under --results).", show_default=False),
-    b: str = typer.Argument(
-        ..., help="Candidate run folder (or run id under --results).", show_default=False
-    ),
+    b: str = typer.Argument(..., help="Candidate run folder (or run id under --results).", show_default=False),
     max_drop: float = typer.Option(10.0, "--max-drop", help="Drop (percent) beyond which a change counts."),
     results_root: Path = typer.Option(Path("results"), "--results", help="Results root for run ids."),
     json_out: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
@@ -216,9 +214,7 @@ def nightly(
     from capacity.report.nightly import run_nightly
 
     exp = load_experiment(experiment if experiment is not None else _default_experiment_path())
-    outcome = run_nightly(
-        exp, baseline=baseline, max_drop_pct=max_drop, results_root=results_root, json_mode=json_out
-    )
+    outcome = run_nightly(exp, baseline=baseline, max_drop_pct=max_drop, results_root=results_root, json_mode=json_out)
     if json_out:
         _echo_json(outcome.to_dict())
     else:

@@ -69,8 +69,12 @@ def _explain_text(t: dict[str, object]) -> str:
         f"thread-pool saturation: {t['pool_rps']:.1f} req/s   ({f['pool_rps']})",
         f"mean service time over the mix: {t['mean_service_ms']:.2f} ms",
         f"Sidekiq drain rate: {t['queue_jobs_per_s']:.1f} jobs/s   ({f['queue_jobs_per_s']})",
-        "queue grows above: " + (f"{qb:.1f} req/s   ({f['queue_bound_rps']})" if isinstance(qb, float)
-                                 else "never (no request enqueues a job)"),
+        "queue grows above: "
+        + (
+            f"{qb:.1f} req/s   ({f['queue_bound_rps']})"
+            if isinstance(qb, float)
+            else "never (no request enqueues a job)"
+        ),
         f"first limit a rising load meets: {t['bottleneck']}",
         "default mix: " + ", ".join(f"{k} {v:.1%}" for k, v in mix.items()),
     ]
@@ -117,11 +121,21 @@ def sandbox(
     if as_json and not explain:
         raise CapacityError("--json applies only with --explain")
     cfg = SandboxConfig(
-        app_tasks=app_tasks, threads=threads, backlog=backlog,
-        service_ms=50.0 if service_ms is None else service_ms, service_dist=service_dist,  # type: ignore[arg-type]
-        cpu_ms=cpu_ms, sidekiq_tasks=sidekiq_tasks, sidekiq_concurrency=sidekiq_concurrency, job_ms=job_ms,
-        error_rate=error_rate, mem_growth_kb=mem_growth_kb, mem_limit_mb=mem_limit_mb, seed=seed,
-        records=records, require_keys=_keys_from_env() if require_keys else None,
+        app_tasks=app_tasks,
+        threads=threads,
+        backlog=backlog,
+        service_ms=50.0 if service_ms is None else service_ms,
+        service_dist=service_dist,  # type: ignore[arg-type]
+        cpu_ms=cpu_ms,
+        sidekiq_tasks=sidekiq_tasks,
+        sidekiq_concurrency=sidekiq_concurrency,
+        job_ms=job_ms,
+        error_rate=error_rate,
+        mem_growth_kb=mem_growth_kb,
+        mem_limit_mb=mem_limit_mb,
+        seed=seed,
+        records=records,
+        require_keys=_keys_from_env() if require_keys else None,
         endpoint_ms=_endpoint_ms(endpoint_ms),
     )
     facts = truth(cfg).as_dict()
@@ -142,8 +156,10 @@ def _serve(cfg: object, port: int, duration: float | None, facts: dict[str, obje
         now = int(time.time())
         example = quote("avg:ecs.fargate.cpu.percent{*} by {task_arn}")
         typer.echo(f"sandbox listening on {base}  (pids {', '.join(str(p) for p in [os.getpid(), *sup.pids])})")
-        typer.echo(f"  app: {cfg.app_tasks} tasks x {cfg.threads} threads, {cfg.service_dist} service times; "
-                   f"saturation by formula {facts['pool_rps']:.1f} req/s")
+        typer.echo(
+            f"  app: {cfg.app_tasks} tasks x {cfg.threads} threads, {cfg.service_dist} service times; "
+            f"saturation by formula {facts['pool_rps']:.1f} req/s"
+        )
         typer.echo(f"  metrics (Datadog v1 query API): {base}/api/v1/query?from={now - 60}&to={now}&query={example}")
         typer.echo("  stop with Ctrl-C" + (f" (or after {duration:g} s)" if duration else ""))
 

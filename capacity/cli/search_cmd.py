@@ -26,7 +26,8 @@ Examples:
 
   capacity search experiments/clinician-workflow-staging.toml --dry-run
 
-  capacity search --target http://127.0.0.1:8080 --endpoint "GET /health" --endpoint "POST /p 0.2" --slo-p95-ms 500 --max-rps 400 --stage-seconds 20 --metrics none
+  capacity search --target http://127.0.0.1:8080 --endpoint "GET /health" --endpoint "POST /p 0.2"
+      --slo-p95-ms 500 --max-rps 400 --stage-seconds 20 --metrics none
 
   capacity search experiments/sandbox.toml --json > summary.json
 """
@@ -36,7 +37,7 @@ def parse_endpoint(spec: str, i: int) -> dict[str, Any]:
     """``"METHOD PATH [WEIGHT]"`` -> endpoint table; a bad spec names the flag and the value."""
     parts = spec.split()
     if len(parts) not in (2, 3):
-        raise ExperimentError(f"--endpoint {spec!r}: expected \"METHOD PATH [WEIGHT]\"")
+        raise ExperimentError(f'--endpoint {spec!r}: expected "METHOD PATH [WEIGHT]"')
     method, path = parts[0].upper(), parts[1]
     entry: dict[str, Any] = {"name": f"{method.lower()} {path}", "method": method, "path": path}
     if len(parts) == 3:
@@ -62,15 +63,17 @@ def build_experiment(
     """The experiment as it will run: the file (or sandbox default, or flags only) plus overrides."""
     if file is None and target is not None:
         if not endpoints:
-            raise ExperimentError("--target needs at least one --endpoint \"METHOD PATH [WEIGHT]\"")
+            raise ExperimentError('--target needs at least one --endpoint "METHOD PATH [WEIGHT]"')
         from urllib.parse import urlsplit
 
         host = urlsplit(target).hostname or ""
         data: dict[str, Any] = {
             "name": "ad-hoc",
             "target": {"base_url": target, "allowed_hosts": [host] if host else []},
-            "workload": {"endpoints": [parse_endpoint(e, i) for i, e in enumerate(endpoints)],
-                         "test_data": {"source": "sandbox"}},
+            "workload": {
+                "endpoints": [parse_endpoint(e, i) for i, e in enumerate(endpoints)],
+                "test_data": {"source": "sandbox"},
+            },
             "metrics": {"source": "none"},
         }
         exp = parse_experiment(data, source="command line")
@@ -79,8 +82,10 @@ def build_experiment(
         if target is not None:
             overrides.setdefault("target", {})["base_url"] = target
         if endpoints:
-            overrides["workload"] = {**exp.workload.model_dump(), "endpoints": [
-                parse_endpoint(e, i) for i, e in enumerate(endpoints)]}
+            overrides["workload"] = {
+                **exp.workload.model_dump(),
+                "endpoints": [parse_endpoint(e, i) for i, e in enumerate(endpoints)],
+            }
     clean = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in overrides.items()}
     clean = {k: v for k, v in clean.items() if v}
     return exp.with_changes(label="command-line flags", **clean) if clean else exp
@@ -88,8 +93,9 @@ def build_experiment(
 
 @app.command("search", help=SEARCH_HELP)
 def search(
-    experiment: Path | None = typer.Argument(None, help="Experiment TOML file (default: the built-in sandbox).",
-                                             show_default=False),
+    experiment: Path | None = typer.Argument(
+        None, help="Experiment TOML file (default: the built-in sandbox).", show_default=False
+    ),
     target: str | None = typer.Option(None, "--target", help="Base URL of the target (overrides the file)."),
     endpoint: list[str] = typer.Option([], "--endpoint", help='Request kind "METHOD PATH [WEIGHT]"; repeatable.'),
     strategy: str | None = typer.Option(None, help="adaptive | linear | geometric."),
@@ -111,13 +117,18 @@ def search(
     out: Path = typer.Option(Path("results"), "--out", help="Results root folder."),
     json_out: bool = typer.Option(False, "--json", help="Print only the run summary JSON on stdout."),
     workers: int = typer.Option(0, "--workers", min=0, max=64, help="Local Locust worker processes (0: in-process)."),
-    expect_workers: int = typer.Option(0, "--expect-workers", min=0,
-                                       help="Remote workers (capacity worker --master HOST) to wait for."),
+    expect_workers: int = typer.Option(
+        0, "--expect-workers", min=0, help="Remote workers (capacity worker --master HOST) to wait for."
+    ),
     master_bind: str = typer.Option("127.0.0.1", help="Address the Locust master listens on for workers."),
     master_port: int = typer.Option(0, help="Port the Locust master listens on (0: free port)."),
-    locustfile: str | None = typer.Option(None, "--locustfile", help="Existing locustfile: each arrival runs one task."),
+    locustfile: str | None = typer.Option(
+        None, "--locustfile", help="Existing locustfile: each arrival runs one task."
+    ),
     allow_host: list[str] = typer.Option([], "--allow-host", help="Allow a target host not in the file's allow-list."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (stages, max rate, worst-case time); send nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan (stages, max rate, worst-case time); send nothing."
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
 ) -> None:
     if strategy is not None and strategy not in ("adaptive", "linear", "geometric"):
@@ -131,10 +142,19 @@ def search(
         target=target,
         endpoints=endpoint,
         overrides={
-            "stages": {"strategy": strategy, "start_rps": start_rps, "max_rps": max_rps, "step_rps": step_rps,
-                       "growth": growth, "resolution": resolution, "stage_seconds": stage_seconds,
-                       "warmup_seconds": warmup_seconds, "max_stages": max_stages, "max_duration_s": max_duration,
-                       "arrival": arrival},
+            "stages": {
+                "strategy": strategy,
+                "start_rps": start_rps,
+                "max_rps": max_rps,
+                "step_rps": step_rps,
+                "growth": growth,
+                "resolution": resolution,
+                "stage_seconds": stage_seconds,
+                "warmup_seconds": warmup_seconds,
+                "max_stages": max_stages,
+                "max_duration_s": max_duration,
+                "arrival": arrival,
+            },
             "guards": {"slo_p95_ms": slo_p95_ms, "slo_p99_ms": slo_p99_ms, "max_error_ratio": max_error_ratio},
             "metrics": {"source": metrics},
         },
@@ -145,9 +165,16 @@ def search(
     from capacity.search.runner import SearchOptions, run_search
 
     opts = SearchOptions(
-        results_root=out, json_mode=json_out, workers=workers, expect_remote_workers=expect_workers,
-        master_bind=master_bind, master_port=master_port, allow_hosts=tuple(allow_host),
-        locustfile=locustfile, max_inflight=max_inflight, write_report=not no_report,
+        results_root=out,
+        json_mode=json_out,
+        workers=workers,
+        expect_remote_workers=expect_workers,
+        master_bind=master_bind,
+        master_port=master_port,
+        allow_hosts=tuple(allow_host),
+        locustfile=locustfile,
+        max_inflight=max_inflight,
+        write_report=not no_report,
         command="capacity " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
     summary = run_search(exp, options=opts, console=Console(stderr=True))
@@ -172,18 +199,23 @@ def _print_plan(exp: Experiment, json_out: bool) -> None:
         "stage_seconds": exp.stages.stage_seconds,
         "warmup_seconds": exp.stages.warmup_seconds,
         "worst_case_s": round(p.worst_case_s, 1),
-        "endpoints": [{"name": e.name, "method": e.method, "path": e.path, "weight": e.share_weight}
-                      for e in exp.workload.endpoints],
+        "endpoints": [
+            {"name": e.name, "method": e.method, "path": e.path, "weight": e.share_weight}
+            for e in exp.workload.endpoints
+        ],
         "guards": exp.guards.model_dump(),
     }
     if json_out:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     typer.echo(f"plan for {exp.name} -> {exp.target.base_url} (dry run: nothing is sent)")
-    typer.echo(f"  strategy {p.strategy}; stages of {exp.stages.stage_seconds:g} s "
-               f"({exp.stages.warmup_seconds:g} s warm-up)")
+    typer.echo(
+        f"  strategy {p.strategy}; stages of {exp.stages.stage_seconds:g} s ({exp.stages.warmup_seconds:g} s warm-up)"
+    )
     typer.echo("  ramp rates (req/s): " + ", ".join(f"{r:.1f}" for r in p.ramp_rates))
     if p.strategy == "adaptive":
         typer.echo(f"  then bisection to {exp.stages.resolution:.0%} resolution; never above the first failing rate")
-    typer.echo(f"  max rate {p.max_rps:g} req/s; at most {p.max_stages} stages; worst case {p.worst_case_s:.0f} s "
-               f"(+ recovery waits up to {exp.stages.recovery_timeout_s:g} s each)")
+    typer.echo(
+        f"  max rate {p.max_rps:g} req/s; at most {p.max_stages} stages; worst case {p.worst_case_s:.0f} s "
+        f"(+ recovery waits up to {exp.stages.recovery_timeout_s:g} s each)"
+    )

@@ -55,13 +55,18 @@ def judge_window(samples: Sequence[SecondSample], guards: Guards, *, skip_first_
     cpus = [s.generator_cpu_pct for s in win if s.generator_cpu_pct is not None]
     if cpus and min(cpus) > guards.max_generator_cpu_pct:
         breaches.append(
-            Breach("generator", f"load generator CPU {min(cpus):.0f}% > {guards.max_generator_cpu_pct:.0f}% "
-                   f"for {w} s: add workers (--workers)")
+            Breach(
+                "generator",
+                f"load generator CPU {min(cpus):.0f}% > {guards.max_generator_cpu_pct:.0f}% "
+                f"for {w} s: add workers (--workers)",
+            )
         )
     if completed >= MIN_WINDOW_REQUESTS and _ratio(errors, completed) > guards.max_error_ratio:
         breaches.append(
-            Breach("errors", f"error ratio {_ratio(errors, completed):.1%} > {guards.max_error_ratio:.1%} "
-                   f"over the last {w} s")
+            Breach(
+                "errors",
+                f"error ratio {_ratio(errors, completed):.1%} > {guards.max_error_ratio:.1%} over the last {w} s",
+            )
         )
     for q, slo in (("p95", guards.slo_p95_ms), ("p99", guards.slo_p99_ms)):
         if slo is None:
@@ -73,13 +78,15 @@ def judge_window(samples: Sequence[SecondSample], guards: Guards, *, skip_first_
     arrivals = offered + dropped
     if arrivals >= MIN_WINDOW_REQUESTS and _ratio(dropped, arrivals) > guards.max_dropped_ratio:
         breaches.append(
-            Breach("dropped", f"{_ratio(dropped, arrivals):.1%} of arrivals dropped (no free slot) over the "
-                   f"last {w} s")
+            Breach("dropped", f"{_ratio(dropped, arrivals):.1%} of arrivals dropped (no free slot) over the last {w} s")
         )
     if offered >= MIN_WINDOW_REQUESTS and _ratio(ok, offered) < guards.min_goodput_ratio:
         breaches.append(
-            Breach("goodput", f"goodput {ok / w:.1f}/s is {_ratio(ok, offered):.0%} of offered "
-                   f"{offered / w:.1f}/s < {guards.min_goodput_ratio:.0%}")
+            Breach(
+                "goodput",
+                f"goodput {ok / w:.1f}/s is {_ratio(ok, offered):.0%} of offered "
+                f"{offered / w:.1f}/s < {guards.min_goodput_ratio:.0%}",
+            )
         )
     return breaches
 
@@ -107,11 +114,16 @@ def judge_stage(t: StageTotals, guards: Guards) -> list[Breach]:
     completed = t.ok + t.errors
     if t.generator_cpu_pct is not None and t.generator_cpu_pct > guards.max_generator_cpu_pct:
         breaches.append(
-            Breach("generator", f"load generator CPU averaged {t.generator_cpu_pct:.0f}% > "
-                   f"{guards.max_generator_cpu_pct:.0f}%: add workers (--workers)")
+            Breach(
+                "generator",
+                f"load generator CPU averaged {t.generator_cpu_pct:.0f}% > "
+                f"{guards.max_generator_cpu_pct:.0f}%: add workers (--workers)",
+            )
         )
     if completed > 0 and _ratio(t.errors, completed) > guards.max_error_ratio:
-        breaches.append(Breach("errors", f"error ratio {_ratio(t.errors, completed):.2%} > {guards.max_error_ratio:.2%}"))
+        breaches.append(
+            Breach("errors", f"error ratio {_ratio(t.errors, completed):.2%} > {guards.max_error_ratio:.2%}")
+        )
     if guards.slo_p95_ms is not None and t.p95_ms is not None and t.p95_ms > guards.slo_p95_ms:
         breaches.append(Breach("p95", f"p95 {t.p95_ms:.0f} ms > SLO {guards.slo_p95_ms:g} ms"))
     if guards.slo_p99_ms is not None and t.p99_ms is not None and t.p99_ms > guards.slo_p99_ms:
@@ -121,8 +133,11 @@ def judge_stage(t: StageTotals, guards: Guards) -> list[Breach]:
         breaches.append(Breach("dropped", f"{_ratio(t.dropped, arrivals):.1%} of arrivals dropped (no free slot)"))
     if t.offered_rps > 0 and t.achieved_rps / t.offered_rps < guards.min_goodput_ratio:
         breaches.append(
-            Breach("goodput", f"goodput {t.achieved_rps:.1f}/s is {t.achieved_rps / t.offered_rps:.0%} of "
-                   f"offered {t.offered_rps:.1f}/s < {guards.min_goodput_ratio:.0%}")
+            Breach(
+                "goodput",
+                f"goodput {t.achieved_rps:.1f}/s is {t.achieved_rps / t.offered_rps:.0%} of "
+                f"offered {t.offered_rps:.1f}/s < {guards.min_goodput_ratio:.0%}",
+            )
         )
     if t.requests == 0 and t.target_rps > 0:
         breaches.append(Breach("no-traffic", "no request was sent in the measured part of the stage"))

@@ -32,11 +32,14 @@ def totals_from(meas: StageMeasurement) -> tuple[StageTotals, bool]:
     measured = [s for s in meas.seconds if s.phase == "measure"]
     cpu = _mean([s.generator_cpu_pct for s in measured])
     if meas.requests > 0 or meas.dropped > 0:
+        # goodput is successful completions per second *by completion time* over the measured seconds;
+        # the stage totals also count requests finishing after the stage (an overloaded stage's backlog)
+        achieved = sum(s.ok for s in measured) / len(measured) if measured else meas.achieved_rps
         return (
             StageTotals(
                 target_rps=spec.target_rps,
                 offered_rps=meas.offered_rps,
-                achieved_rps=meas.achieved_rps,
+                achieved_rps=achieved,
                 requests=meas.requests,
                 ok=meas.ok,
                 errors=meas.errors,
@@ -71,9 +74,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def decide(
-    breaches: Sequence[Breach], *, interrupted: bool = False, worker_lost: bool = False
-) -> Verdict:
+def decide(breaches: Sequence[Breach], *, interrupted: bool = False, worker_lost: bool = False) -> Verdict:
     if interrupted:
         return "interrupted"
     if worker_lost:

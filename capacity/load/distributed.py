@@ -95,8 +95,8 @@ class Master:
 
     def _on_second(self, environment: Environment, msg: Any) -> None:
         self.last_seen[msg.node_id] = time.time()
-        self.seconds.setdefault((int(msg.data["stage"]), int(msg.data["k"])), {})[msg.node_id] = (
-            second_from_wire(msg.data)
+        self.seconds.setdefault((int(msg.data["stage"]), int(msg.data["k"])), {})[msg.node_id] = second_from_wire(
+            msg.data
         )
 
     def _on_done(self, environment: Environment, msg: Any) -> None:
@@ -128,9 +128,7 @@ class Master:
                 raise CapacityError(f"load worker setup failed: {self.errors[0]}")
             dead = [p for p in self.procs if p.poll() is not None]
             if dead:
-                raise CapacityError(
-                    f"a local load worker exited during start-up (exit code {dead[0].returncode})"
-                )
+                raise CapacityError(f"a local load worker exited during start-up (exit code {dead[0].returncode})")
             if time.monotonic() > deadline:
                 raise CapacityError(
                     f"only {len(self.ready)} of {self.expected} load worker(s) joined the master on port "
@@ -246,9 +244,7 @@ class Master:
             del self.seconds[key]
         raws = [done[c] for c in sorted(done)]
         window = max(1e-9, spec.duration_s - spec.warmup_s)
-        per_worker = {
-            c: {"requests": float(r.requests), "offered_rps": r.requests / window} for c, r in done.items()
-        }
+        per_worker = {c: {"requests": float(r.requests), "offered_rps": r.requests / window} for c, r in done.items()}
         for r in raws:
             if r.stopped == "interrupted":
                 stopped = stopped or "interrupted"

@@ -81,11 +81,18 @@ class StageMeasurement:
     per_worker: dict[str, dict[str, float]] = field(default_factory=dict)
     """Worker id -> requests and offered_rps over the measured window (distributed runs)."""
     warnings: list[str] = field(default_factory=list)
+    load_ended_at: datetime | None = None
+    """When arrivals stopped (the stage's end, or its abort), before in-flight requests drained."""
 
     @property
     def measured_s(self) -> float:
-        """Length of the measured window actually run (shorter when the stage was stopped)."""
-        end = min(self.ended_at.timestamp(), self.started_at.timestamp() + self.spec.duration_s)
+        """Length of the measured window actually offered (shorter when the stage was stopped).
+
+        Ends when arrivals stopped, not after in-flight requests drained: dividing by the drain too
+        would understate the offered rate of every aborted stage.
+        """
+        stop = self.load_ended_at.timestamp() if self.load_ended_at is not None else self.ended_at.timestamp()
+        end = min(stop, self.started_at.timestamp() + self.spec.duration_s)
         return max(0.0, end - self.measure_from.timestamp())
 
     @property
@@ -121,18 +128,18 @@ def build_measurement(
         for c, n in r.status_codes.items():
             codes[c] = codes.get(c, 0) + n
     ended = max((r.ended_wall for r in raws), default=time.time())
+    load_ended = max((r.load_stopped_wall or r.ended_wall for r in raws), default=ended)
     cpus = [s.generator_cpu_pct for s in seconds if s.generator_cpu_pct is not None]
     exhausted = sum(r.records_exhausted for r in raws)
     warnings = []
     if exhausted:
-        warnings.append(
-            f"stage {spec.index}: test data exhausted, {exhausted} arrival(s) had no unused record"
-        )
+        warnings.append(f"stage {spec.index}: test data exhausted, {exhausted} arrival(s) had no unused record")
     return StageMeasurement(
         spec=spec,
         started_at=datetime.fromtimestamp(started_wall, UTC),
         measure_from=datetime.fromtimestamp(started_wall + spec.warmup_s, UTC),
         ended_at=datetime.fromtimestamp(ended, UTC),
+        load_ended_at=datetime.fromtimestamp(load_ended, UTC),
         seconds=seconds,
         histogram=hist,
         requests=sum(r.requests for r in raws),

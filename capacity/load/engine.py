@@ -69,6 +69,8 @@ class StageRaw:
     records_exhausted: int
     stopped: str | None
     killed: int
+    load_stopped_wall: float = 0.0
+    """When arrivals stopped (before in-flight requests drained): the end of the offered window."""
 
 
 class StageEngine:
@@ -251,6 +253,7 @@ class StageEngine:
             if stopped is not None:
                 break
         st.stop = True
+        load_stopped = time.time()
         sched.join(timeout=1.0)
         sched.kill(block=False)
         # let in-flight requests finish: fully on a normal end, briefly after an abort
@@ -265,14 +268,8 @@ class StageEngine:
             ex.reset()
         else:
             gevent.joinall(workers, timeout=1.0)
-        if seconds and stopped is None:
-            # completions during the drain belong to the last second's counts
-            last = seconds[-1]
-            last.ok += okc[nsec]
-            last.errors += errc[nsec]
-            drain_h = hists[nsec]
-            if drain_h is not None and drain_h.get_total_count():
-                last.hist.add(drain_h)
+        # completions during the drain are in the stage totals, not in any second: adding them to the
+        # last second would inflate its goodput by the whole backlog of an overloaded stage
         status_codes: dict[str, int] = {str(c): n for c, n in codes.items()}
         if killed:
             status_codes["aborted"] = status_codes.get("aborted", 0) + killed
@@ -281,6 +278,7 @@ class StageEngine:
         return StageRaw(
             started_wall=start_wall,
             ended_wall=time.time(),
+            load_stopped_wall=load_stopped,
             seconds=seconds,
             requests=st.requests,
             ok=total_ok,

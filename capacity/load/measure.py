@@ -53,6 +53,7 @@ def stage_to_wire(stage: int, r: StageRaw) -> dict[str, Any]:
         "stage": stage,
         "started_wall": r.started_wall,
         "ended_wall": r.ended_wall,
+        "load_stopped_wall": r.load_stopped_wall,
         "requests": r.requests,
         "ok": r.ok,
         "errors": r.errors,
@@ -73,6 +74,7 @@ def stage_from_wire(d: dict[str, Any]) -> StageRaw:
     return StageRaw(
         started_wall=float(d["started_wall"]),
         ended_wall=float(d["ended_wall"]),
+        load_stopped_wall=float(d.get("load_stopped_wall") or d["ended_wall"]),
         seconds=[],
         requests=int(d["requests"]),
         ok=int(d["ok"]),

@@ -18,9 +18,7 @@ CHUNK = 4096
 Arrival = Literal["uniform", "poisson"]
 
 
-def suggest_max_inflight(
-    rate: float, slo_ms: float | None, timeout_s: float, p99_ms: float | None = None
-) -> int:
+def suggest_max_inflight(rate: float, slo_ms: float | None, timeout_s: float, p99_ms: float | None = None) -> int:
     """In-flight cap from Little's law with slack: rate x max(SLO, observed p99) x 2, in [16, 5000].
 
     Too small a cap drops arrivals a healthy target would have served; too large lets a stalled
@@ -73,9 +71,7 @@ def arrival_chunks(
         yield times.tolist()
 
 
-def mix_chunks(
-    weights: Sequence[float], *, seed: int = 0, chunk: int = CHUNK, block: int = 128
-) -> Iterator[list[int]]:
+def mix_chunks(weights: Sequence[float], *, seed: int = 0, chunk: int = CHUNK, block: int = 128) -> Iterator[list[int]]:
     """Endless request-kind indices whose counts follow ``weights`` exactly, in shuffled order.
 
     Counts per block of ``block`` arrivals come from cumulative rounding (the running count of each

@@ -303,7 +303,9 @@ class DatadogSource:
             frame = in_window(raw, start_s, end_s, intervals).reset_index(drop=True)
             comp = completeness(frame, names, start_s, end_s, intervals)
             waited = [
-                n for n in names if not is_late(self.queries[n], self.late_prefixes) and n not in answer.failed and n not in self._absent
+                n
+                for n in names
+                if not is_late(self.queries[n], self.late_prefixes) and n not in answer.failed and n not in self._absent
             ]
             pending = [n for n in waited if comp[n] < 1.0]
             if not pending:

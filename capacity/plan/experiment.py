@@ -159,8 +159,7 @@ class StagePlanSettings(_Strict):
             raise ValueError(f"start_rps ({self.start_rps:g}) is above max_rps ({self.max_rps:g})")
         if self.warmup_seconds >= self.stage_seconds:
             raise ValueError(
-                f"warmup_seconds ({self.warmup_seconds:g}) must be shorter than "
-                f"stage_seconds ({self.stage_seconds:g})"
+                f"warmup_seconds ({self.warmup_seconds:g}) must be shorter than stage_seconds ({self.stage_seconds:g})"
             )
         return self
 
@@ -205,7 +204,8 @@ class MetricQueries(_Strict):
     """Memory as a percentage (CloudWatch's memory_utilization); Fargate derives it from usage/limit."""
     running_tasks: str | None = None
     apm_hits: str | None = None
-    """APM (ddtrace) request metrics are opt-in, e.g. ``sum:trace.rack.request.hits{$app_scope} by {task_arn}.as_count()``."""
+    """APM (ddtrace) request metrics are opt-in, e.g.
+    ``sum:trace.rack.request.hits{$app_scope} by {task_arn}.as_count()``."""
     apm_errors: str | None = None
     """Datadog stores no points for zero errors, so a quiet window reads as incomplete: use as a guard input only."""
     apm_latency_s: str | None = None

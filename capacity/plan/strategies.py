@@ -34,7 +34,10 @@ class Strategy(Protocol):
 
 @dataclass
 class StepStrategy:
-    """Linear (``start + k*step``) or geometric (``start * growth**k``) up to ``max_rps``; stops at the first failure."""
+    """Linear (``start + k*step``) or geometric (``start * growth**k``) up to ``max_rps``.
+
+    Stops at the first failure.
+    """
 
     settings: StagePlanSettings
     geometric: bool = False

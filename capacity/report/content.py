@@ -73,9 +73,7 @@ class ReportContent:
 
     def estimates_json(self) -> dict[str, dict[str, Any]]:
         """Estimates as plain dicts (what the plotting functions take)."""
-        return {
-            e.key: {"value": e.value, "lo": e.lo, "hi": e.hi, "reached": e.reached} for e in self.estimates
-        }
+        return {e.key: {"value": e.value, "lo": e.lo, "hi": e.hi, "reached": e.reached} for e in self.estimates}
 
 
 def _row(
@@ -128,9 +126,7 @@ def _estimates(summary: RunSummary | None, analysis: dict[str, Any] | None) -> l
         if row is not None:
             rows.append(row)
         elif key != "queueing":
-            rows.append(
-                EstimateRow(key, label, None, None, None, "", "", False, False, "no analysis in this run")
-            )
+            rows.append(EstimateRow(key, label, None, None, None, "", "", False, False, "no analysis in this run"))
     return rows
 
 
@@ -174,9 +170,7 @@ def gather(run: LoadedRun) -> ReportContent:
     stopped = s.stopped_reason if s is not None else "unknown (no summary.json: the run did not finish)"
     return ReportContent(
         run_id=run.run_id,
-        experiment=(
-            s.experiment if s is not None else str(m.get("experiment_name") or exp_data.get("name", ""))
-        ),
+        experiment=(s.experiment if s is not None else str(m.get("experiment_name") or exp_data.get("name", ""))),
         target=(s.target if s is not None else str(m.get("target") or "")),
         started_at=str((s.started_at if s is not None and s.started_at else m.get("started_at")) or ""),
         ended_at=str((s.ended_at if s is not None and s.ended_at else m.get("ended_at")) or ""),

@@ -73,18 +73,14 @@ def resolve_baseline(spec: str, root: str | Path, experiment_name: str) -> Loade
     if not path.is_dir() and (Path(root) / spec).is_dir():
         path = Path(root) / spec
     if not path.is_dir():
-        raise CapacityError(
-            f"--baseline {spec!r}: no such run folder (give 'last' or a results/<run_id> folder)"
-        )
+        raise CapacityError(f"--baseline {spec!r}: no such run folder (give 'last' or a results/<run_id> folder)")
     run = load_run(path)
     if run.summary is None:
         raise CapacityError(f"--baseline {spec!r}: the run has no summary.json (it did not finish)")
     return run
 
 
-def default_search(
-    exp: Experiment, results_root: Path, json_mode: bool, console: Console | None
-) -> RunSummary:
+def default_search(exp: Experiment, results_root: Path, json_mode: bool, console: Console | None) -> RunSummary:
     """The real search (imported late: it pulls in Locust, which must patch sockets before ssl loads)."""
     from capacity.search import SearchOptions, run_search
 

@@ -136,16 +136,12 @@ def latency_figure(
 def resource_columns(stages: pd.DataFrame) -> dict[str, list[str]]:
     """Panel title -> the ``m_*`` columns (with data) that belong in it."""
     metric_cols = [
-        c
-        for c in stages.columns
-        if c.startswith("m_") and pd.to_numeric(stages[c], errors="coerce").notna().any()
+        c for c in stages.columns if c.startswith("m_") and pd.to_numeric(stages[c], errors="coerce").notna().any()
     ]
     panels: dict[str, list[str]] = {}
     for title, keys in RESOURCE_PANELS:
         panels[title] = [
-            c
-            for c in metric_cols
-            if any(k in c.lower() for k in keys) and not any(c in v for v in panels.values())
+            c for c in metric_cols if any(k in c.lower() for k in keys) and not any(c in v for v in panels.values())
         ]
     if (
         "generator_cpu_pct" in stages.columns
@@ -224,9 +220,7 @@ def timeline_figure(seconds: pd.DataFrame, stages: pd.DataFrame) -> Figure:
     )
     ax.plot(*broken(sec["offered"].to_numpy()), color="#424242", lw=0.6, alpha=0.5, label="offered / s")
     c_arr = np.array(cols, dtype=object)
-    ax.scatter(
-        rel[~warm], sec["ok"].to_numpy()[~warm], c=list(c_arr[~warm]), s=10, zorder=3, label="goodput / s"
-    )
+    ax.scatter(rel[~warm], sec["ok"].to_numpy()[~warm], c=list(c_arr[~warm]), s=10, zorder=3, label="goodput / s")
     if warm.any():
         ax.scatter(
             rel[warm],

@@ -23,13 +23,11 @@ MAX_POINTS_PER_SERIES = 1500
 """Above this many buckets the default interval is widened, as Datadog does for long windows."""
 
 UNITS: dict[str, dict[str, Any]] = {
-    "percent": {"family": "percentage", "name": "percent", "plural": "percent", "scale_factor": 1.0,
-                "short_name": "%"},
+    "percent": {"family": "percentage", "name": "percent", "plural": "percent", "scale_factor": 1.0, "short_name": "%"},
     "byte": {"family": "bytes", "name": "byte", "plural": "bytes", "scale_factor": 1.0, "short_name": "B"},
     "second": {"family": "time", "name": "second", "plural": "seconds", "scale_factor": 1.0, "short_name": "s"},
     "thread": {"family": "system", "name": "thread", "plural": "threads", "scale_factor": 1.0},
-    "request": {"family": "network", "name": "request", "plural": "requests", "scale_factor": 1.0,
-                "short_name": "req"},
+    "request": {"family": "network", "name": "request", "plural": "requests", "scale_factor": 1.0, "short_name": "req"},
     "job": {"family": "general", "name": "job", "plural": "jobs", "scale_factor": 1.0},
     "hit": {"family": "general", "name": "hit", "plural": "hits", "scale_factor": 1.0},
     "error": {"family": "general", "name": "error", "plural": "errors", "scale_factor": 1.0},
@@ -149,8 +147,9 @@ def parse_query(text: str) -> ParsedQuery:
             pass
         else:
             raise QueryError(f"Error parsing query: unsupported function .{name}() in {text!r}")
-    return ParsedQuery(text.strip(), agg, m.group("metric"), scope, filters, by, rollup_fn, rollup_s, as_rate,
-                       tuple(fns))
+    return ParsedQuery(
+        text.strip(), agg, m.group("metric"), scope, filters, by, rollup_fn, rollup_s, as_rate, tuple(fns)
+    )
 
 
 def _combine(fn: str, values: list[float]) -> float:
@@ -206,21 +205,23 @@ def evaluate(store: MetricStore, q: ParsedQuery, from_s: int, to_s: int, index: 
         if q.rollup_fn or q.rollup_s:
             args = ", ".join(str(a) for a in (q.rollup_fn, q.rollup_s) if a)
             suffix = f".rollup({args})" + suffix
-        out.append({
-            "metric": q.metric,
-            "display_name": q.metric,
-            "pointlist": pointlist,
-            "start": int(pointlist[0][0]),
-            "end": int(pointlist[-1][0]) + interval * 1000 - 1,
-            "interval": interval,
-            "length": len(pointlist),
-            "aggr": q.space_agg,
-            "scope": scope,
-            "tag_set": list(group),
-            "expression": f"{q.space_agg}:{q.metric}{{{scope}}}{suffix}",
-            "unit": [dict(unit) if unit else None, None],
-            "query_index": index,
-        })
+        out.append(
+            {
+                "metric": q.metric,
+                "display_name": q.metric,
+                "pointlist": pointlist,
+                "start": int(pointlist[0][0]),
+                "end": int(pointlist[-1][0]) + interval * 1000 - 1,
+                "interval": interval,
+                "length": len(pointlist),
+                "aggr": q.space_agg,
+                "scope": scope,
+                "tag_set": list(group),
+                "expression": f"{q.space_agg}:{q.metric}{{{scope}}}{suffix}",
+                "unit": [dict(unit) if unit else None, None],
+                "query_index": index,
+            }
+        )
     return out
 
 

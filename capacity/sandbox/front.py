@@ -24,9 +24,16 @@ from capacity.sandbox.state import ClinicData
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-           422: "Unprocessable Entity", 500: "Internal Server Error", 502: "Bad Gateway",
-           503: "Service Unavailable"}
+_TITLES = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    422: "Unprocessable Entity",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
 class Backend(Protocol):
@@ -70,8 +77,13 @@ async def _json_body(request: web.Request, *, required: bool) -> tuple[dict[str,
 
 
 def _status_doc(dfn: str, sta3n: str, st: dict[str, Any]) -> dict[str, Any]:
-    return {"data": {"id": dfn, "type": "patient_demographics_status",
-                     "attributes": {"patientDfn": dfn, "sta3n": sta3n, **st}}}
+    return {
+        "data": {
+            "id": dfn,
+            "type": "patient_demographics_status",
+            "attributes": {"patientDfn": dfn, "sta3n": sta3n, **st},
+        }
+    }
 
 
 def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
@@ -133,8 +145,13 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
         if job_id is None:
             return error(503, "job queue full")
         return web.json_response(
-            {"data": {"id": ien, "type": "appointment_summary", "attributes": {"jobId": str(job_id),
-                                                                              "status": "queued"}}},
+            {
+                "data": {
+                    "id": ien,
+                    "type": "appointment_summary",
+                    "attributes": {"jobId": str(job_id), "status": "queued"},
+                }
+            },
             status=202,
         )
 
@@ -152,15 +169,21 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
         if not backend.data.check_in(ien):
             return error(409, f"appointment {ien} is already checked in")
         return web.json_response(
-            {"data": {"id": ien, "type": "appointment_checkin",
-                      "attributes": {"status": "CHECKED_IN", "sta3n": rec.sta3n, "clinic": rec.clinic}}},
+            {
+                "data": {
+                    "id": ien,
+                    "type": "appointment_checkin",
+                    "attributes": {"status": "CHECKED_IN", "sta3n": rec.sta3n, "clinic": rec.clinic},
+                }
+            },
             status=201,
         )
 
     async def health(request: web.Request) -> web.Response:
         status = await backend.health()
-        return web.json_response({"status": "ok" if status == 200 else "degraded",
-                                  "app_tasks": cfg.app_tasks}, status=status)
+        return web.json_response(
+            {"status": "ok" if status == 200 else "degraded", "app_tasks": cfg.app_tasks}, status=status
+        )
 
     # --------------------------------------------------------------------------- Datadog API
     def forbidden(request: web.Request) -> web.Response | None:
@@ -207,8 +230,14 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
         if bad is not None or body is None:
             return web.json_response({"errors": ["Invalid event body"]}, status=400)
         events[0] += 1
-        event = {"id": events[0], "title": str(body.get("title", "")), "text": str(body.get("text", "")),
-                 "tags": list(body.get("tags") or []), "date_happened": int(time.time()), "url": ""}
+        event = {
+            "id": events[0],
+            "title": str(body.get("title", "")),
+            "text": str(body.get("text", "")),
+            "tags": list(body.get("tags") or []),
+            "date_happened": int(time.time()),
+            "url": "",
+        }
         return web.json_response({"status": "ok", "event": event}, status=202)
 
     app = web.Application(middlewares=[json_errors], client_max_size=1024 * 1024)

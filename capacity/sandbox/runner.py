@@ -130,7 +130,10 @@ def run_sandbox(config: SandboxConfig, port: int = 0) -> Iterator[RunningSandbox
         with err_path.open("wb") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "capacity.sandbox.supervisor", str(port), str(os.getpid())],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=env,
             )
         task_pids: tuple[int, ...] = ()
         try:

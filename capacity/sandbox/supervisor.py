@@ -107,8 +107,15 @@ class Supervisor:
             roles += [("sidekiq", i) for i in range(self.cfg.sidekiq_tasks)]
             for role, i in roles:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "capacity.sandbox.tasks", role, str(i), path, str(os.getpid()),
-                    cfg_json, stdin=asyncio.subprocess.DEVNULL,
+                    sys.executable,
+                    "-m",
+                    "capacity.sandbox.tasks",
+                    role,
+                    str(i),
+                    path,
+                    str(os.getpid()),
+                    cfg_json,
+                    stdin=asyncio.subprocess.DEVNULL,
                 )
                 self._procs.append(proc)
             await self._await_tasks(len(roles))

@@ -168,8 +168,17 @@ class WorkerTask:
 async def run_task(role: str, index: int, sock_path: str, cfg: SandboxConfig) -> None:
     reader, writer = await asyncio.open_unix_connection(sock_path)
     task: AppTask | WorkerTask = AppTask(cfg, index, writer) if role == "app" else WorkerTask(cfg, index, writer)
-    writer.write(encode({"op": "hello", "role": role, "index": index, "pid": os.getpid(),
-                         "task_arn": task.tags[-1].split(":", 1)[1]}))
+    writer.write(
+        encode(
+            {
+                "op": "hello",
+                "role": role,
+                "index": index,
+                "pid": os.getpid(),
+                "task_arn": task.tags[-1].split(":", 1)[1],
+            }
+        )
+    )
     sampler = ProcessSampler()
     running: set[asyncio.Task[None]] = set()
 

@@ -19,6 +19,14 @@ def _fmt(v: float | None, spec: str = ".0f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _short_verdict(r: StageResult) -> str:
+    """``fail: p95 over SLO 250 ms…``: the verdict and the start of its first reason."""
+    if r.verdict == "pass" or not r.reasons:
+        return r.verdict
+    reason = r.reasons[0]
+    return f"{r.verdict}: {reason[:24]}…" if len(reason) > 25 else f"{r.verdict}: {reason}"
+
+
 class Progress:
     """Finished stages as rows, the running stage as a live row; silent when ``enabled`` is False."""
 
@@ -63,14 +71,21 @@ class Progress:
 
     def _render(self) -> Group:
         table = Table(title=self.title or None, expand=False)
-        for col in ("stage", "probe", "target/s", "offered/s", "goodput/s", "p95 ms", "errors", "dropped", "verdict"):
-            table.add_column(col, justify="right" if col not in ("probe", "verdict") else "left")
+        for col in ("stage", "probe", "target/s", "offered/s", "goodput/s", "p95 ms", "errors", "dropped"):
+            table.add_column(col, justify="right" if col != "probe" else "left", no_wrap=True)
+        table.add_column("verdict", no_wrap=True)
         for r in self.rows:
             style = _VERDICT_STYLE.get(r.verdict, "magenta")
             table.add_row(
-                str(r.index), r.probe, _fmt(r.target_rps, ".1f"), _fmt(r.offered_rps, ".1f"),
-                _fmt(r.achieved_rps, ".1f"), _fmt(r.p95_ms), f"{r.error_ratio:.1%}", str(r.dropped),
-                Text(r.verdict + (f" ({r.reasons[0]})" if r.reasons and r.verdict != "pass" else ""), style=style),
+                str(r.index),
+                r.probe,
+                _fmt(r.target_rps, ".1f"),
+                _fmt(r.offered_rps, ".1f"),
+                _fmt(r.achieved_rps, ".1f"),
+                _fmt(r.p95_ms),
+                f"{r.error_ratio:.1%}",
+                str(r.dropped),
+                Text(_short_verdict(r), style=style),
             )
         if self.current is not None:
             index, target, probe, samples = self.current
@@ -83,8 +98,14 @@ class Progress:
             p95 = last[-1].p95_ms if last else None
             phase = last[-1].phase if last else "warmup"
             table.add_row(
-                str(index), probe, _fmt(target, ".1f"), _fmt(offered, ".1f"), _fmt(ok, ".1f"), _fmt(p95),
-                f"{(errs / done if done else 0):.1%}", str(sum(s.dropped for s in samples)),
+                str(index),
+                probe,
+                _fmt(target, ".1f"),
+                _fmt(offered, ".1f"),
+                _fmt(ok, ".1f"),
+                _fmt(p95),
+                f"{(errs / done if done else 0):.1%}",
+                str(sum(s.dropped for s in samples)),
                 Text(f"running ({phase}, {len(samples)} s)", style="cyan"),
             )
         return Group(table, Text(self.status, style="dim")) if self.status else Group(table)

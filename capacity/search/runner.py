@@ -105,9 +105,7 @@ def _with_records(config: Any, exp: Experiment) -> Any:
 
 
 # ------------------------------------------------------------------------------------ the search
-def run_search(
-    exp: Experiment, *, options: SearchOptions | None = None, console: Console | None = None
-) -> RunSummary:
+def run_search(exp: Experiment, *, options: SearchOptions | None = None, console: Console | None = None) -> RunSummary:
     """Run an experiment end to end; the run folder holds every finished stage whatever happens."""
     opts = options or SearchOptions()
     console = console if console is not None else Console(stderr=True)
@@ -117,7 +115,11 @@ def run_search(
         base_url, truth = stack.enter_context(resolve_target(exp))
         check_allowed_host(exp, base_url, opts.allow_hosts if not exp.target.is_sandbox else ("127.0.0.1",))
         store = RunStore.create(
-            opts.results_root, exp, run_id=opts.run_id, command=opts.command, target=base_url,
+            opts.results_root,
+            exp,
+            run_id=opts.run_id,
+            command=opts.command,
+            target=base_url,
             extra={"truth": truth, "workers": opts.workers},
         )
         handler = _attach_log(store.path / "run.log")
@@ -148,7 +150,7 @@ def _search(
     console: Console,
     stack: ExitStack,
 ) -> None:
-    from capacity.load.driver import LoadDriver, StageSpec, suggest_max_inflight
+    from capacity.load.driver import LoadDriver
 
     source = _metrics_source(exp, base_url)
     if source is not None:
@@ -166,6 +168,7 @@ def _search(
         master_bind=opts.master_bind,
         master_port=opts.master_port,
         expect_remote_workers=opts.expect_remote_workers,
+        health_path=exp.target.health_path,
     )
     stack.enter_context(driver)
     driver.start()
@@ -173,11 +176,30 @@ def _search(
     baseline_ms = driver.probe_latency_ms(n=5)
     log.info("baseline probe latency %s ms", baseline_ms)
 
+    progress = Progress(console, enabled=not opts.json_mode, title=f"{exp.name}: {exp.stages.strategy} search")
+    with progress:
+        _stage_loop(exp, opts, driver, source, store, state, flag, progress, baseline_ms)
+    if source is not None and exp.metrics.catch_up and not flag:
+        _catch_up(source, store, state)
+
+
+def _stage_loop(
+    exp: Experiment,
+    opts: SearchOptions,
+    driver: Any,
+    source: Any,
+    store: RunStore,
+    state: _RunState,
+    flag: InterruptFlag,
+    progress: Progress,
+    baseline_ms: float | None,
+) -> None:
+    """Stage after stage until the strategy, a guard, a budget, recovery or the user says stop."""
+    from capacity.load.driver import StageSpec, suggest_max_inflight
+
     plan = exp.stages
     strategy = make_strategy(plan)
     t0 = time.monotonic()
-    progress = Progress(console, enabled=not opts.json_mode, title=f"{exp.name}: {plan.strategy} search")
-    stack.enter_context(progress)
     index = 0
     while True:
         if flag:
@@ -190,12 +212,12 @@ def _search(
         elapsed = time.monotonic() - t0
         if elapsed + plan.stage_seconds > plan.max_duration_s:
             state.stopped_reason = "max_duration"
-            state.warnings.append(
-                f"stopped: the next stage would pass max_duration_s ({plan.max_duration_s:g} s)"
-            )
+            state.warnings.append(f"stopped: the next stage would pass max_duration_s ({plan.max_duration_s:g} s)")
             break
-        inflight = opts.max_inflight or plan.max_inflight or suggest_max_inflight(
-            probe.rate, exp.guards.slo_p95_ms or 1000.0, exp.target.timeout_s
+        inflight = (
+            opts.max_inflight
+            or plan.max_inflight
+            or suggest_max_inflight(probe.rate, exp.guards.slo_p95_ms or 1000.0, exp.target.timeout_s)
         )
         spec = StageSpec(
             index=index,
@@ -210,12 +232,24 @@ def _search(
         state.results.append(result)
         passed = result.verdict == "pass"
         state.search_path.append(
-            {"index": index, "rate": round(probe.rate, 3), "probe": probe.kind, "why": probe.why,
-             "verdict": result.verdict, "reason": result.reasons[0] if result.reasons else ""}
+            {
+                "index": index,
+                "rate": round(probe.rate, 3),
+                "probe": probe.kind,
+                "why": probe.why,
+                "verdict": result.verdict,
+                "reason": result.reasons[0] if result.reasons else "",
+            }
         )
         if source is not None:
-            _event(source, exp, store, f"stage {index}",
-                   f"stage {index} at {probe.rate:.1f}/s: {result.verdict}", [f"stage:{index}"])
+            _event(
+                source,
+                exp,
+                store,
+                f"stage {index}",
+                f"stage {index} at {probe.rate:.1f}/s: {result.verdict}",
+                [f"stage:{index}"],
+            )
         index += 1
         if result.verdict == "interrupted" or flag:
             state.stopped_reason = "interrupted"
@@ -247,8 +281,7 @@ def _search(
         fails = [r for r in state.results if r.verdict == "fail"]
         if fails and state.stopped_reason == "resolution":
             state.stopped_reason = f"resolution ({_guard_reason(fails[0])} at {fails[0].target_rps:g}/s)"
-    if source is not None and exp.metrics.catch_up and not flag:
-        _catch_up(source, store, state)
+    progress.note("")
 
 
 def _guard_reason(result: StageResult) -> str:
@@ -304,8 +337,13 @@ def _run_one_stage(
     if getattr(meas, "records_exhausted", 0):
         state.warnings.append(f"stage {spec.index}: test records ran out ({meas.records_exhausted} arrivals)")
     result, _ = judge_measurement(
-        meas, exp.guards, probe=probe.kind, live_breaches=live, metric_reasons=metric_reasons,
-        metrics=metrics, completeness=completeness,
+        meas,
+        exp.guards,
+        probe=probe.kind,
+        live_breaches=live,
+        metric_reasons=metric_reasons,
+        metrics=metrics,
+        completeness=completeness,
     )
     if extra:
         result = result.model_copy(update={"reasons": result.reasons + extra})
@@ -326,7 +364,11 @@ def _encode_histogram(meas: Any) -> str | None:
 
 # ------------------------------------------------------------------------------------- recovery
 def wait_for_recovery(
-    driver: Any, source: Any, baseline_ms: float | None, exp: Experiment, flag: InterruptFlag,
+    driver: Any,
+    source: Any,
+    baseline_ms: float | None,
+    exp: Experiment,
+    flag: InterruptFlag,
     progress: Progress | None = None,
 ) -> tuple[bool, str]:
     """Wait until the target is back to its baseline: probe latency and (with metrics) drained queues.
@@ -346,7 +388,9 @@ def wait_for_recovery(
             return True, ""
         last = (
             f"latency {latency if latency is not None else float('nan'):.0f} ms (baseline "
-            f"{baseline_ms if baseline_ms is not None else float('nan'):.0f} ms)" if not lat_ok else queue_detail
+            f"{baseline_ms if baseline_ms is not None else float('nan'):.0f} ms)"
+            if not lat_ok
+            else queue_detail
         )
         if progress is not None:
             progress.note(f"waiting for recovery: {last}")
@@ -418,8 +462,10 @@ def _catch_up(source: Any, store: RunStore, state: _RunState) -> None:
         if sum(sm.completeness.values()) > sum(r.metrics_completeness.values()):
             store.update_stage_metrics(r.index, sm.frame, sm.aggregates, sm.completeness)
             state.results[i] = r.model_copy(
-                update={"metrics": {**r.metrics, **sm.aggregates},
-                        "metrics_completeness": {**r.metrics_completeness, **sm.completeness}}
+                update={
+                    "metrics": {**r.metrics, **sm.aggregates},
+                    "metrics_completeness": {**r.metrics_completeness, **sm.completeness},
+                }
             )
 
 
@@ -482,25 +528,47 @@ def _with_analysis(exp: Experiment, store: RunStore, summary: RunSummary) -> Run
     run = load_run(store.path)
     analysis = analyse_run(run.stages, run.seconds, exp.guards)
     store.write_json("analysis.json", analysis.to_dict())
+    saturation = _headline_saturation(analysis.saturation, analysis.queueing)
     estimates: dict[str, Estimate] = {
-        "saturation": analysis.saturation,
+        "saturation": saturation,
+        "saturation_measured": analysis.saturation,
         "slo_capacity": analysis.slo_capacity,
         "knee": analysis.knee,
     }
     if analysis.queueing is not None:
         estimates["queueing"] = analysis.queueing
     update: dict[str, Any] = {
-        "saturation_rps": analysis.saturation.value,
+        "saturation_rps": saturation.value,
         "slo_capacity_rps": analysis.slo_capacity.value,
         "knee_rps": analysis.knee.value,
         "capacity_interval": [analysis.slo_capacity.lo, analysis.slo_capacity.hi],
         "estimates": estimates,
     }
     if analysis.slo_capacity.value is not None:
-        rec = recommend(analysis, run.stages if isinstance(run.stages, pd.DataFrame) else pd.DataFrame(),
-                        exp.cluster, exp.production, exp.workload)
+        rec = recommend(
+            analysis,
+            run.stages if isinstance(run.stages, pd.DataFrame) else pd.DataFrame(),
+            exp.cluster,
+            exp.production,
+            exp.workload,
+        )
         update["recommendation"] = rec.to_dict()
     return summary.model_copy(update=update)
+
+
+def _headline_saturation(measured: Estimate, queueing: Estimate | None) -> Estimate:
+    """Measured saturation when the run reached it; otherwise the queueing extrapolation (marked as
+    such) unless the measured lower bound already contradicts it; otherwise the lower bound."""
+    if measured.reached and measured.value is not None:
+        return measured
+    if (
+        queueing is not None
+        and queueing.value is not None
+        and (measured.value is None or queueing.value >= measured.value)
+    ):
+        bound = f"measured lower bound {measured.value:.1f} rps" if measured.value is not None else ""
+        return queueing.model_copy(update={"note": "; ".join(p for p in (queueing.note, bound) if p)})
+    return measured
 
 
 def _attach_log(path: Path) -> logging.Handler:

@@ -151,14 +151,10 @@ def _sidekiq(table: StageTable, cluster: Cluster, workload: Workload | None) -> 
             out["jobs_per_request_source"] = "median of m_jobs_per_s / achieved_rps over stages"
             if cluster.sidekiq_tasks > 0:
                 growth = table.column("queue_growth_per_s")
-                grew = (
-                    ok & (np.nan_to_num(growth, nan=0.0) > 0.5) if growth is not None else np.zeros_like(ok)
-                )
+                grew = ok & (np.nan_to_num(growth, nan=0.0) > 0.5) if growth is not None else np.zeros_like(ok)
                 if grew.any():
                     out["drain_jobs_per_s_per_task"] = float(np.max(jobs[grew]) / cluster.sidekiq_tasks)
-                    out["drain_source"] = (
-                        "most jobs/s per Sidekiq task at a stage whose queue grew (measured limit)"
-                    )
+                    out["drain_source"] = "most jobs/s per Sidekiq task at a stage whose queue grew (measured limit)"
                 else:
                     out["drain_jobs_per_s_per_task"] = float(np.max(jobs[ok]) / cluster.sidekiq_tasks)
                     out["drain_source"] = (
@@ -195,19 +191,13 @@ def _size_one(
         raw, binding = raw_cpu, "cpu"
     tasks = round_to_zones(raw, zones, n_plus_one=n_plus_one, min_tasks=min_tasks)
     zone_loss = (
-        round_to_zones(raw * zones / (zones - 1), zones, n_plus_one=False, min_tasks=min_tasks)
-        if zones > 1
-        else None
+        round_to_zones(raw * zones / (zones - 1), zones, n_plus_one=False, min_tasks=min_tasks) if zones > 1 else None
     )
     util = demand / (tasks * per_task)
     jpr, drain = sidekiq.get("jobs_per_request"), sidekiq.get("drain_jobs_per_s_per_task")
     if jpr is not None and drain:
         jobs = demand * jpr
-        sk = (
-            round_to_zones(jobs / (drain * target), zones, n_plus_one=n_plus_one, min_tasks=1)
-            if jobs > 0
-            else 0
-        )
+        sk = round_to_zones(jobs / (drain * target), zones, n_plus_one=n_plus_one, min_tasks=1) if jobs > 0 else 0
         sk_how = "peak jobs/s / (drain per task x target utilisation)"
     else:
         sk = math.ceil(tasks * cluster.sidekiq_tasks / cluster.app_tasks) if cluster.sidekiq_tasks else 0
@@ -256,9 +246,7 @@ def recommend(
             cpu_per_task = at_target / cluster.app_tasks
     sidekiq = _sidekiq(table, cluster, workload)
     base_peak, peak_source = (
-        (peak_rps, "--peak-rpm / peak_rps argument")
-        if peak_rps is not None
-        else default_peak_rps(production, workload)
+        (peak_rps, "--peak-rpm / peak_rps argument") if peak_rps is not None else default_peak_rps(production, workload)
     )
     scenarios_in: dict[str, float] = {}
     if base_peak is not None:
@@ -273,9 +261,7 @@ def recommend(
     elif base_peak is not None:
         main_name = "1x peak"
     else:
-        raise CapacityError(
-            "sizing: no production peak (set production.peak_rpm or endpoint rpm, or --peak-rpm)"
-        )
+        raise CapacityError("sizing: no production peak (set production.peak_rpm or endpoint rpm, or --peak-rpm)")
     common = dict(
         growth=production.growth,
         per_task=per_task,
@@ -329,8 +315,7 @@ def recommend(
     }
     scen_out = {
         name: {
-            k: r[k]
-            for k in ("peak_rps", "app_tasks", "sidekiq_tasks", "expected_utilisation", "binding_constraint")
+            k: r[k] for k in ("peak_rps", "app_tasks", "sidekiq_tasks", "expected_utilisation", "binding_constraint")
         }
         for name, r in results.items()
     }

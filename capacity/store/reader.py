@@ -61,7 +61,9 @@ def load_run(path: str | Path) -> LoadedRun:
         try:
             summary = RunSummary.model_validate(summary_data)
         except ValidationError as exc:
-            raise CapacityError(f"{p / 'summary.json'}: does not match the run summary ({exc.errors()[0]['msg']})") from None
+            raise CapacityError(
+                f"{p / 'summary.json'}: does not match the run summary ({exc.errors()[0]['msg']})"
+            ) from None
     experiment = None
     if isinstance(manifest.get("experiment"), dict):
         try:

@@ -75,9 +75,7 @@ def test_run_folder_writes_analysis_json(tmp_path: Path, capsys: pytest.CaptureF
     from capacity.plan.experiment import builtin_experiment_path, load_experiment
     from capacity.store import RunStore
 
-    stages, seconds = synthetic_run(
-        SyntheticSpec(servers=8, service_s=0.05, start_frac=0.3, growth=1.3, seed=4)
-    )
+    stages, seconds = synthetic_run(SyntheticSpec(servers=8, service_s=0.05, start_frac=0.3, growth=1.3, seed=4))
     store = RunStore.create(tmp_path, load_experiment(builtin_experiment_path()), run_id="t-run")
     for row in stages.to_dict("records"):
         result = StageResult(

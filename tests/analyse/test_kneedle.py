@@ -40,9 +40,7 @@ def test_agrees_with_kneed_on_noisy_curves() -> None:
         for curve in ("convex", "concave"):
             for direction in ("increasing", "decreasing"):
                 base = x**2 if curve == "convex" else np.sqrt(x) * 100
-                y = (base if direction == "increasing" else -base) + rng.normal(
-                    0, rng.uniform(0, 300), len(x)
-                )
+                y = (base if direction == "increasing" else -base) + rng.normal(0, rng.uniform(0, 300), len(x))
                 for interp in ("interp1d", "polynomial"):
                     ours = kneedle(x, y, curve=curve, direction=direction, interp=interp)  # type: ignore[arg-type]
                     theirs = kneed_knee(x, y, curve=curve, direction=direction, interp=interp)  # type: ignore[arg-type]

@@ -117,9 +117,7 @@ def test_missing_columns_name_what_is_missing() -> None:
     [
         pd.DataFrame({"target_rps": [10.0], "achieved_rps": [10.0], "p95_ms": [20.0]}),
         pd.DataFrame({"target_rps": [10.0, 20.0], "achieved_rps": [np.nan, np.nan]}),
-        pd.DataFrame(
-            {"target_rps": [10.0, 20.0], "achieved_rps": [10, 20], "verdict": ["interrupted", "invalid: x"]}
-        ),
+        pd.DataFrame({"target_rps": [10.0, 20.0], "achieved_rps": [10, 20], "verdict": ["interrupted", "invalid: x"]}),
         pd.DataFrame({"target_rps": [], "achieved_rps": []}),
     ],
 )

@@ -71,9 +71,7 @@ def test_raytracer_all_rows_has_no_peak() -> None:
 def test_refuses_a_peak_before_the_data_bend(rows: int) -> None:
     m = _fit("usl_cisco_practical_scalability.csv", rows=rows)
     assert m.n_peak_ is None
-    assert m.x_max_ == pytest.approx(
-        pd.read_csv(REF / "usl_cisco_practical_scalability.csv").throughput[rows - 1]
-    )
+    assert m.x_max_ == pytest.approx(pd.read_csv(REF / "usl_cisco_practical_scalability.csv").throughput[rows - 1])
 
 
 def test_synthetic_coefficients_exact() -> None:

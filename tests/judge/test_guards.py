@@ -8,11 +8,24 @@ from capacity.models import SecondSample
 from capacity.plan.experiment import Guards
 
 
-def sec(i: int, offered: int = 100, ok: int = 100, errors: int = 0, dropped: int = 0,
-        p95: float = 50.0, cpu: float = 20.0) -> SecondSample:
-    return SecondSample(stage=0, t=float(i), phase="measure", target_rps=100, offered=offered, ok=ok,
-                        errors=errors, dropped=dropped, inflight=5, p50_ms=p95 / 2, p95_ms=p95,
-                        p99_ms=p95 * 1.5, generator_cpu_pct=cpu)
+def sec(
+    i: int, offered: int = 100, ok: int = 100, errors: int = 0, dropped: int = 0, p95: float = 50.0, cpu: float = 20.0
+) -> SecondSample:
+    return SecondSample(
+        stage=0,
+        t=float(i),
+        phase="measure",
+        target_rps=100,
+        offered=offered,
+        ok=ok,
+        errors=errors,
+        dropped=dropped,
+        inflight=5,
+        p50_ms=p95 / 2,
+        p95_ms=p95,
+        p99_ms=p95 * 1.5,
+        generator_cpu_pct=cpu,
+    )
 
 
 G = Guards(window_seconds=3, slo_p95_ms=200, max_error_ratio=0.01)
@@ -54,13 +67,33 @@ def test_low_rate_noise_is_not_judged() -> None:
 
 
 def test_whole_stage_rules() -> None:
-    t = StageTotals(target_rps=100, offered_rps=100, achieved_rps=80, requests=1000, ok=800, errors=200,
-                    dropped=0, p95_ms=300, p99_ms=400, generator_cpu_pct=30)
+    t = StageTotals(
+        target_rps=100,
+        offered_rps=100,
+        achieved_rps=80,
+        requests=1000,
+        ok=800,
+        errors=200,
+        dropped=0,
+        p95_ms=300,
+        p99_ms=400,
+        generator_cpu_pct=30,
+    )
     codes = {b.code for b in judge_stage(t, G)}
     assert codes == {"errors", "p95", "goodput"}
     assert decide(judge_stage(t, G)) == "fail"
-    good = StageTotals(target_rps=100, offered_rps=100, achieved_rps=99.5, requests=1000, ok=1000, errors=0,
-                       dropped=0, p95_ms=100, p99_ms=150, generator_cpu_pct=30)
+    good = StageTotals(
+        target_rps=100,
+        offered_rps=100,
+        achieved_rps=99.5,
+        requests=1000,
+        ok=1000,
+        errors=0,
+        dropped=0,
+        p95_ms=100,
+        p99_ms=150,
+        generator_cpu_pct=30,
+    )
     assert judge_stage(good, G) == []
     assert decide([]) == "pass"
     assert decide([], interrupted=True) == "interrupted"

@@ -89,9 +89,7 @@ def test_worker_killed_mid_stage_marks_lost_and_next_stage_runs_on_the_rest() ->
 def test_master_waits_for_expected_workers_then_fails_clearly() -> None:
     d = LoadDriver("http://127.0.0.1:9", WL, expect_remote_workers=1, worker_timeout_s=1.0)
     t0 = time.monotonic()
-    with pytest.raises(
-        CapacityError, match=r"only 0 of 1 load worker\(s\) joined the master on port \d+ within 1s"
-    ):
+    with pytest.raises(CapacityError, match=r"only 0 of 1 load worker\(s\) joined the master on port \d+ within 1s"):
         d.start()
     assert time.monotonic() - t0 < 5
     d.close()
@@ -100,6 +98,4 @@ def test_master_waits_for_expected_workers_then_fails_clearly() -> None:
 def test_worker_cli_bad_master_exit_2() -> None:
     r = run_cli("worker", "--master", "127.0.0.1:notaport", timeout=60)
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == [
-        "capacity: error: --master '127.0.0.1:notaport': port must be a number"
-    ]
+    assert r.stderr.strip().splitlines() == ["capacity: error: --master '127.0.0.1:notaport': port must be a number"]

@@ -17,23 +17,35 @@ from tests.observe.fake_datadog import FakeDatadog
 API_KEY = "sentinel-api-key-7f3a9c"
 APP_KEY = "sentinel-app-key-b41e2d"
 ARN = "arn:aws:ecs:us-gov-west-1:123456789012:task/staging/"
-TASKS = {"aaaa1111": {"cpu": 40.0, "mem_mib": 400.0, "pool": 2.0, "backlog": 0.0},
-         "bbbb2222": {"cpu": 60.0, "mem_mib": 600.0, "pool": 1.0, "backlog": 3.0}}
+TASKS = {
+    "aaaa1111": {"cpu": 40.0, "mem_mib": 400.0, "pool": 2.0, "backlog": 0.0},
+    "bbbb2222": {"cpu": 60.0, "mem_mib": 600.0, "pool": 1.0, "backlog": 3.0},
+}
 LIMIT_MIB = 1024.0
 MAX_THREADS = 5.0
 QUEUE_GROWTH = 3.2  # jobs/s on queue "default"
 
 
 def make_exp(url: str, **metrics: Any) -> Experiment:
-    return parse_experiment({
-        "name": "observe test",
-        "target": {"base_url": "http://127.0.0.1:9"},
-        "workload": {"endpoints": [{"name": "a", "path": "/a"}]},
-        "cluster": {"puma_threads": 5},
-        "metrics": {"source": "datadog", "url": url, "cluster": "staging", "app_service": "cw-app",
-                    "sidekiq_service": "cw-sidekiq", "rollup_seconds": 5, "poll_deadline_s": 3,
-                    "poll_interval_s": 0.2, **metrics},
-    })
+    return parse_experiment(
+        {
+            "name": "observe test",
+            "target": {"base_url": "http://127.0.0.1:9"},
+            "workload": {"endpoints": [{"name": "a", "path": "/a"}]},
+            "cluster": {"puma_threads": 5},
+            "metrics": {
+                "source": "datadog",
+                "url": url,
+                "cluster": "staging",
+                "app_service": "cw-app",
+                "sidekiq_service": "cw-sidekiq",
+                "rollup_seconds": 5,
+                "poll_deadline_s": 3,
+                "poll_interval_s": 0.2,
+                **metrics,
+            },
+        }
+    )
 
 
 def populate(fake: FakeDatadog, t0: float, t1: float, *, mem_unit: str = "byte") -> None:

@@ -26,16 +26,39 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 UNITS = {
-    "percent": {"family": "percentage", "name": "percent", "plural": "percent", "scale_factor": 1.0,
-                "short_name": "%", "id": 17},
-    "byte": {"family": "bytes", "name": "byte", "plural": "bytes", "scale_factor": 1.0, "short_name": "B",
-             "id": 2},
-    "mebibyte": {"family": "bytes", "name": "mebibyte", "plural": "mebibytes", "scale_factor": 1048576.0,
-                 "short_name": "MiB", "id": 5},
-    "millisecond": {"family": "time", "name": "millisecond", "plural": "milliseconds", "scale_factor": 0.001,
-                    "short_name": "ms", "id": 11},
-    "second": {"family": "time", "name": "second", "plural": "seconds", "scale_factor": 1.0, "short_name": "s",
-               "id": 12},
+    "percent": {
+        "family": "percentage",
+        "name": "percent",
+        "plural": "percent",
+        "scale_factor": 1.0,
+        "short_name": "%",
+        "id": 17,
+    },
+    "byte": {"family": "bytes", "name": "byte", "plural": "bytes", "scale_factor": 1.0, "short_name": "B", "id": 2},
+    "mebibyte": {
+        "family": "bytes",
+        "name": "mebibyte",
+        "plural": "mebibytes",
+        "scale_factor": 1048576.0,
+        "short_name": "MiB",
+        "id": 5,
+    },
+    "millisecond": {
+        "family": "time",
+        "name": "millisecond",
+        "plural": "milliseconds",
+        "scale_factor": 0.001,
+        "short_name": "ms",
+        "id": 11,
+    },
+    "second": {
+        "family": "time",
+        "name": "second",
+        "plural": "seconds",
+        "scale_factor": 1.0,
+        "short_name": "s",
+        "id": 12,
+    },
     "thread": {"family": "system", "name": "thread", "plural": "threads", "scale_factor": 1.0, "id": 33},
     "job": {"family": "general", "name": "job", "plural": "jobs", "scale_factor": 1.0, "id": 50},
 }
@@ -135,8 +158,14 @@ class FakeDatadog:
         self._server.server_close()
         self._thread.join(5)
 
-    def _send(self, h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None,
-              raw: bytes | None = None) -> None:
+    def _send(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> None:
         data = raw if raw is not None else json.dumps(body).encode()
         h.send_response(status)
         h.send_header("Content-Type", "application/json")
@@ -153,8 +182,16 @@ class FakeDatadog:
         length = int(h.headers.get("Content-Length") or 0)
         body_raw = h.rfile.read(length) if length else b""
         with self._lock:
-            self.requests.append({"path": parts.path, "method": method, "params": params,
-                                  "headers": dict(h.headers), "body": body_raw, "at": time.time()})
+            self.requests.append(
+                {
+                    "path": parts.path,
+                    "method": method,
+                    "params": params,
+                    "headers": dict(h.headers),
+                    "body": body_raw,
+                    "at": time.time(),
+                }
+            )
             queue = self.faults.get(parts.path)
             fault = queue.pop(0) if queue else None
         if fault is not None:
@@ -164,8 +201,9 @@ class FakeDatadog:
                 self._send(h, 200, None, raw=b'{"status": "ok", "series": [')
                 return
             else:
-                self._send(h, fault.status, fault.body if fault.body is not None else {"errors": ["fault"]},
-                           fault.headers)
+                self._send(
+                    h, fault.status, fault.body if fault.body is not None else {"errors": ["fault"]}, fault.headers
+                )
                 return
         api_ok = h.headers.get("DD-API-KEY") == self.api_key
         app_ok = h.headers.get("DD-APPLICATION-KEY") == self.app_key
@@ -187,9 +225,16 @@ class FakeDatadog:
             ev = json.loads(body_raw or b"{}")
             with self._lock:
                 eid = 7_000_000_000_000_000_000 + len(self.events) + 1  # 64-bit ids: why id_str exists
-                event = {"id": eid, "id_str": str(eid), "title": ev.get("title"), "text": ev.get("text"),
-                         "tags": ev.get("tags", []), "date_happened": int(time.time()), "priority": None,
-                         "url": f"https://app.datadoghq.com/event/event?id={eid}"}
+                event = {
+                    "id": eid,
+                    "id_str": str(eid),
+                    "title": ev.get("title"),
+                    "text": ev.get("text"),
+                    "tags": ev.get("tags", []),
+                    "date_happened": int(time.time()),
+                    "priority": None,
+                    "url": f"https://app.datadoghq.com/event/event?id={eid}",
+                }
                 self.events.append(event)
             self._send(h, 202, {"status": "ok", "event": event})
         else:
@@ -223,17 +268,36 @@ class FakeDatadog:
                             rollup_fn = a
             series.extend(self._evaluate(metric, agg, rollup_fn, filters, by, interval, frm, to, idx, text))
         return 200, {
-            "status": "ok", "res_type": "time_series", "resp_version": 1, "query": params["query"],
-            "from_date": frm * 1000, "to_date": to * 1000, "series": series, "values": [], "times": [],
-            "message": "", "group_by": sorted(group_by),
+            "status": "ok",
+            "res_type": "time_series",
+            "resp_version": 1,
+            "query": params["query"],
+            "from_date": frm * 1000,
+            "to_date": to * 1000,
+            "series": series,
+            "values": [],
+            "times": [],
+            "message": "",
+            "group_by": sorted(group_by),
         }
 
     def _visible_until(self, metric: str) -> float:
         lag = max((v for p, v in self.lag_s.items() if metric.startswith(p)), default=0.0)
         return time.time() - lag
 
-    def _evaluate(self, metric: str, agg: str, rollup_fn: str, filters: list[str], by: list[str], interval: int,
-                  frm: int, to: int, idx: int, text: str) -> list[dict[str, Any]]:
+    def _evaluate(
+        self,
+        metric: str,
+        agg: str,
+        rollup_fn: str,
+        filters: list[str],
+        by: list[str],
+        interval: int,
+        frm: int,
+        to: int,
+        idx: int,
+        text: str,
+    ) -> list[dict[str, Any]]:
         comb = {"avg": lambda v: sum(v) / len(v), "sum": sum, "max": max, "min": min}
         visible = self._visible_until(metric)
         groups: dict[tuple[str, ...], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -258,12 +322,21 @@ class FakeDatadog:
             grid = range(first, to + 1, interval) if self.nulls else sorted(buckets)
             pointlist = [[float(b * 1000), comb[agg](buckets[b]) if b in buckets else None] for b in grid]
             scope = ",".join([*filters, *group]) or "*"
-            out.append({
-                "metric": metric, "display_name": metric, "pointlist": pointlist,
-                "start": int(pointlist[0][0]) if pointlist else frm * 1000,
-                "end": int(pointlist[-1][0]) + interval * 1000 - 1 if pointlist else to * 1000,
-                "interval": interval, "length": len(pointlist), "aggr": agg, "scope": scope,
-                "tag_set": list(group), "expression": text, "unit": [dict(unit) if unit else None, None],
-                "query_index": idx,
-            })
+            out.append(
+                {
+                    "metric": metric,
+                    "display_name": metric,
+                    "pointlist": pointlist,
+                    "start": int(pointlist[0][0]) if pointlist else frm * 1000,
+                    "end": int(pointlist[-1][0]) + interval * 1000 - 1 if pointlist else to * 1000,
+                    "interval": interval,
+                    "length": len(pointlist),
+                    "aggr": agg,
+                    "scope": scope,
+                    "tag_set": list(group),
+                    "expression": text,
+                    "unit": [dict(unit) if unit else None, None],
+                    "query_index": idx,
+                }
+            )
         return out

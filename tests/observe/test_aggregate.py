@@ -21,14 +21,19 @@ def series(idx: int | None, metric: str, tags: list[str], points: list[list[floa
 
 def test_parse_v1_nulls_units_groups_and_query_index() -> None:
     mib = [{"family": "bytes", "name": "mebibyte", "scale_factor": 1048576.0}, None]
-    body = {"status": "ok", "series": [
-        series(0, "ecs.fargate.mem.usage", ["task_arn:a"], [[1000.0, 2.0], [11000.0, None]], unit=mib),
-        series(1, "sidekiq.queue.size", ["queue:default"], [[1000.0, 5.0]]),
-        series(1, "sidekiq.queue.size", ["queue:mailers"], [[1000.0, "x"], [2000.0]]),
-    ]}
+    body = {
+        "status": "ok",
+        "series": [
+            series(0, "ecs.fargate.mem.usage", ["task_arn:a"], [[1000.0, 2.0], [11000.0, None]], unit=mib),
+            series(1, "sidekiq.queue.size", ["queue:default"], [[1000.0, 5.0]]),
+            series(1, "sidekiq.queue.size", ["queue:mailers"], [[1000.0, "x"], [2000.0]]),
+        ],
+    }
     a = parse_v1(body, ["mem_usage", "queue_size"], Q)
     assert [(p.name, p.group, p.t, p.value) for p in a.points] == [
-        ("mem_usage", "task_arn:a", 1.0, 2.0 * 1048576), ("queue_size", "queue:default", 1.0, 5.0)]
+        ("mem_usage", "task_arn:a", 1.0, 2.0 * 1048576),
+        ("queue_size", "queue:default", 1.0, 5.0),
+    ]
     assert a.intervals == {"mem_usage": 10, "queue_size": 10}
     assert a.warnings == ["queue_size: ignored 2 malformed point(s)"]
     # without query_index, series are matched by metric name
@@ -36,11 +41,14 @@ def test_parse_v1_nulls_units_groups_and_query_index() -> None:
     assert parse_v1(body2, ["mem_usage", "queue_size"], Q).points[0].group == "*"
 
 
-@pytest.mark.parametrize("body,why", [
-    ({"status": "error", "error": "Rate limited by org quota"}, "Rate limited"),
-    ({"status": "ok"}, "no 'series' list"),
-    ([1, 2], "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "body,why",
+    [
+        ({"status": "error", "error": "Rate limited by org quota"}, "Rate limited"),
+        ({"status": "ok"}, "no 'series' list"),
+        ([1, 2], "not a JSON object"),
+    ],
+)
 def test_parse_v1_unusable_answers_fail_every_query(body: object, why: str) -> None:
     a = parse_v1(body, ["mem_usage", "queue_size"], Q)
     assert set(a.failed) == {"mem_usage", "queue_size"} and why in a.failed["mem_usage"]
@@ -54,20 +62,24 @@ def test_window_buckets_and_completeness() -> None:
     w = in_window(f, 100.0, 140.0, {"cpu_pct": 10})
     assert list(w["t"]) == [100.0, 110.0, 130.0] and set(w["stage"]) == {3}
     assert completeness(w, ["cpu_pct", "backlog"], 100.0, 140.0, {"cpu_pct": 10, "backlog": 10}) == {
-        "cpu_pct": 0.75, "backlog": 0.0}
+        "cpu_pct": 0.75,
+        "backlog": 0.0,
+    }
 
 
 def test_aggregates_known_truth() -> None:
     rows = []
     for t in range(0, 60, 10):
-        rows += [("cpu_pct", "task_arn:arn:aws:ecs:r:1:task/c/aa", t, 20.0 + t),   # 20..70, mean 45
-                 ("cpu_pct", "task_arn:arn:aws:ecs:r:1:task/c/bb", t, 10.0),
-                 ("mem_usage", "task_arn:arn:aws:ecs:r:1:task/c/aa", t, 512 * 2**20),
-                 ("mem_limit", "*", t, 1024 * 2**20),                               # limit without task tag
-                 ("pool_capacity", "task_arn:arn:aws:ecs:r:1:task/c/aa", t, 1.0),
-                 ("queue_size", "queue:default", t, 100.0 - 0.5 * t),              # draining
-                 ("jobs_processed", "queue:default", t, 30.0),
-                 ("apm_latency_s", "*", t, 0.2)]
+        rows += [
+            ("cpu_pct", "task_arn:arn:aws:ecs:r:1:task/c/aa", t, 20.0 + t),  # 20..70, mean 45
+            ("cpu_pct", "task_arn:arn:aws:ecs:r:1:task/c/bb", t, 10.0),
+            ("mem_usage", "task_arn:arn:aws:ecs:r:1:task/c/aa", t, 512 * 2**20),
+            ("mem_limit", "*", t, 1024 * 2**20),  # limit without task tag
+            ("pool_capacity", "task_arn:arn:aws:ecs:r:1:task/c/aa", t, 1.0),
+            ("queue_size", "queue:default", t, 100.0 - 0.5 * t),  # draining
+            ("jobs_processed", "queue:default", t, 30.0),
+            ("apm_latency_s", "*", t, 0.2),
+        ]
     a = stage_aggregates(tidy(rows, 0), {"jobs_processed": 10}, extra_names=["apm_latency_s"], max_threads=4)
     assert a["cpu_pct"] == pytest.approx(27.5) and a["cpu_pct[aa]"] == pytest.approx(45.0)
     assert a["cpu_pct_max"] == 70.0 and a["cpu_pct[bb]"] == 10.0
@@ -81,13 +93,26 @@ def test_aggregates_known_truth() -> None:
 
 
 def test_metric_guard_reasons_name_metric_and_group() -> None:
-    g = Guards(max_cpu_pct=85, max_mem_pct=90, min_pool_capacity=1, max_backlog=10,
-               max_queue_latency_s=30, max_queue_growth_per_s=1)
+    g = Guards(
+        max_cpu_pct=85,
+        max_mem_pct=90,
+        min_pool_capacity=1,
+        max_backlog=10,
+        max_queue_latency_s=30,
+        max_queue_growth_per_s=1,
+    )
     agg: dict[str, float | None] = {
-        "cpu_pct": 80.0, "cpu_pct[aa]": 91.0, "cpu_pct[bb]": 69.0,
-        "mem_pct_max": 50.0, "pool_capacity": 0.4, "pool_capacity[aa]": 0.4,
-        "backlog_max": None, "queue_latency_s_max": 12.0,
-        "queue_growth_per_s": 3.2, "queue_growth_per_s[default]": 3.2, "queue_growth_per_s[mailers]": 0.1,
+        "cpu_pct": 80.0,
+        "cpu_pct[aa]": 91.0,
+        "cpu_pct[bb]": 69.0,
+        "mem_pct_max": 50.0,
+        "pool_capacity": 0.4,
+        "pool_capacity[aa]": 0.4,
+        "backlog_max": None,
+        "queue_latency_s_max": 12.0,
+        "queue_growth_per_s": 3.2,
+        "queue_growth_per_s[default]": 3.2,
+        "queue_growth_per_s[mailers]": 0.1,
     }
     assert metric_guard_reasons(agg, g) == [
         "cpu 91% > 85% (task aa)",

@@ -24,8 +24,11 @@ def _run_with_late_metric(fake: FakeDatadog, tmp_path: Path, monkeypatch: pytest
     """One stored stage whose CloudWatch metric had not arrived when the stage ended."""
     w = past_window(ago=3)
     populate(fake, w.start_s - 30, w.end_s + 10)
-    fake.add("aws.ecs.service.running", ["clustername:staging", "servicename:cw-app"],
-             [(t, 2.0) for t in range(int(w.start_s) - 30, int(w.end_s) + 10)])
+    fake.add(
+        "aws.ecs.service.running",
+        ["clustername:staging", "servicename:cw-app"],
+        [(t, 2.0) for t in range(int(w.start_s) - 30, int(w.end_s) + 10)],
+    )
     fake.lag_s = {"aws.": 3600}
     monkeypatch.setenv("DD_API_KEY", API_KEY)
     monkeypatch.setenv("DD_APP_KEY", APP_KEY)
@@ -35,17 +38,31 @@ def _run_with_late_metric(fake: FakeDatadog, tmp_path: Path, monkeypatch: pytest
     sm = src.fetch_stage(w)
     assert sm.completeness["running_tasks"] == 0.0
     store = RunStore.create(tmp_path, exp)
-    result = StageResult(index=0, target_rps=20, offered_rps=20, achieved_rps=20, dropped=0, p50_ms=5, p95_ms=9,
-                         p99_ms=12, error_ratio=0.0, verdict="pass", metrics=sm.aggregates,
-                         metrics_completeness=sm.completeness, started_at=w.start, measure_from=w.start,
-                         ended_at=w.end)
+    result = StageResult(
+        index=0,
+        target_rps=20,
+        offered_rps=20,
+        achieved_rps=20,
+        dropped=0,
+        p50_ms=5,
+        p95_ms=9,
+        p99_ms=12,
+        error_ratio=0.0,
+        verdict="pass",
+        metrics=sm.aggregates,
+        metrics_completeness=sm.completeness,
+        started_at=w.start,
+        measure_from=w.start,
+        ended_at=w.end,
+    )
     store.write_stage(result, [], sm.frame)
     fake.lag_s = {}  # ... and now CloudWatch has caught up
     return store.path
 
 
-def test_backfill_fills_late_metrics_into_the_store(fake: FakeDatadog, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backfill_fills_late_metrics_into_the_store(
+    fake: FakeDatadog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _run_with_late_metric(fake, tmp_path, monkeypatch)
     report = backfill_run(path)
     assert report.checked == [0] and report.updated == [0] and report.calls == 1
@@ -57,8 +74,7 @@ def test_backfill_fills_late_metrics_into_the_store(fake: FakeDatadog, tmp_path:
 
 
 @pytest.mark.slow  # three CLI subprocesses
-def test_backfill_cli_and_no_key_anywhere(fake: FakeDatadog, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backfill_cli_and_no_key_anywhere(fake: FakeDatadog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _run_with_late_metric(fake, tmp_path, monkeypatch)
     env = {"DD_API_KEY": API_KEY, "DD_APP_KEY": APP_KEY, "CAPACITY_DATADOG_URL": fake.url}
     done = run_cli("metrics", "backfill", str(path), "--json", env=env, timeout=60)
@@ -72,14 +88,18 @@ def test_backfill_cli_and_no_key_anywhere(fake: FakeDatadog, tmp_path: Path,
     assert API_KEY not in done.stdout + done.stderr and APP_KEY not in done.stdout + done.stderr
     bad = run_cli("metrics", "backfill", str(tmp_path / "nope"), env=env, timeout=60)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "no such run folder" in bad.stderr
-    nokey = run_cli("metrics", "check", env={"DD_API_KEY": "", "CAPACITY_DATADOG_URL": fake.url},
-                    cwd=tmp_path, timeout=60)
+    nokey = run_cli(
+        "metrics", "check", env={"DD_API_KEY": "", "CAPACITY_DATADOG_URL": fake.url}, cwd=tmp_path, timeout=60
+    )
     assert nokey.returncode == 2 and "DD_API_KEY is not set" in nokey.stderr and "Traceback" not in nokey.stderr
 
 
-def test_keys_never_logged_even_at_debug(fake: FakeDatadog, caplog: pytest.LogCaptureFixture,
-                                         capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keys_never_logged_even_at_debug(
+    fake: FakeDatadog,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     caplog.set_level(logging.DEBUG)  # every logger: ours, the client's, urllib3's
     w = past_window()
     populate(fake, w.start_s - 30, w.end_s + 10)
@@ -109,8 +129,22 @@ def test_keys_never_logged_even_at_debug(fake: FakeDatadog, caplog: pytest.LogCa
 def test_backfill_refuses_runs_without_metrics(tmp_path: Path) -> None:
     store = RunStore.create(tmp_path, make_exp("http://127.0.0.1:9", source="none"))
     t = datetime(2026, 1, 1, tzinfo=UTC)
-    store.write_stage(StageResult(index=0, target_rps=1, offered_rps=1, achieved_rps=1, dropped=0, p50_ms=1,
-                                  p95_ms=1, p99_ms=1, error_ratio=0, verdict="pass", measure_from=t, ended_at=t),
-                      [])
+    store.write_stage(
+        StageResult(
+            index=0,
+            target_rps=1,
+            offered_rps=1,
+            achieved_rps=1,
+            dropped=0,
+            p50_ms=1,
+            p95_ms=1,
+            p99_ms=1,
+            error_ratio=0,
+            verdict="pass",
+            measure_from=t,
+            ended_at=t,
+        ),
+        [],
+    )
     with pytest.raises(CapacityError, match=r"metrics\.source = 'none'"):
         backfill_run(store.path)

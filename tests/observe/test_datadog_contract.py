@@ -24,9 +24,19 @@ def source(fake: FakeDatadog, *, sleeps: list[float] | None = None, **kw: Any) -
         time.sleep(min(s, 0.05))
 
     opts: dict[str, Any] = {"max_retries": 2, "backoff_s": 0.01, "read_timeout_s": 2.0, **kw}
-    return DatadogSource(host=fake.url, api_key=API_KEY, app_key=APP_KEY, queries=resolve_queries(m),
-                         rollup_s=m.rollup_seconds, poll_deadline_s=m.poll_deadline_s,
-                         poll_interval_s=m.poll_interval_s, events=m.events, max_threads=5.0, sleep=sleep, **opts)
+    return DatadogSource(
+        host=fake.url,
+        api_key=API_KEY,
+        app_key=APP_KEY,
+        queries=resolve_queries(m),
+        rollup_s=m.rollup_seconds,
+        poll_deadline_s=m.poll_deadline_s,
+        poll_interval_s=m.poll_interval_s,
+        events=m.events,
+        max_threads=5.0,
+        sleep=sleep,
+        **opts,
+    )
 
 
 def test_default_query_set_is_one_call_and_aggregates_match_truth(fake: FakeDatadog) -> None:
@@ -100,9 +110,19 @@ def test_partial_window_past_deadline_records_completeness(fake: FakeDatadog) ->
 def test_429_then_success_honours_capped_reset(fake: FakeDatadog) -> None:
     w = past_window()
     populate(fake, w.start_s - 30, w.end_s + 10)
-    fake.fail("/api/v1/query", Fault(429, {"X-RateLimit-Limit": "1600", "X-RateLimit-Period": "3600",
-                                           "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1200"},
-                                     {"errors": ["Rate limit of 1600 requests in 3600 seconds reached."]}))
+    fake.fail(
+        "/api/v1/query",
+        Fault(
+            429,
+            {
+                "X-RateLimit-Limit": "1600",
+                "X-RateLimit-Period": "3600",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": "1200",
+            },
+            {"errors": ["Rate limit of 1600 requests in 3600 seconds reached."]},
+        ),
+    )
     sleeps: list[float] = []
     src = source(fake, sleeps=sleeps, rate_limit_cap_s=0.4)
     sm = src.fetch_stage(w)
@@ -195,8 +215,11 @@ def test_events_keep_id_str_and_are_opt_in(fake: FakeDatadog) -> None:
 def test_late_cloudwatch_metric_is_not_waited_for(fake: FakeDatadog) -> None:
     w = past_window(ago=2)
     populate(fake, w.start_s - 30, w.end_s + 10)
-    fake.add("aws.ecs.service.running", ["clustername:staging", "servicename:cw-app"],
-             [(t, 2.0) for t in range(int(w.start_s) - 30, int(w.end_s) + 10)])
+    fake.add(
+        "aws.ecs.service.running",
+        ["clustername:staging", "servicename:cw-app"],
+        [(t, 2.0) for t in range(int(w.start_s) - 30, int(w.end_s) + 10)],
+    )
     fake.lag_s = {"aws.": 600}
     src = source(fake, metrics={"queries": {"extra": {"running_tasks": "avg:aws.ecs.service.running{*}"}}})
     t = time.monotonic()
@@ -213,8 +236,14 @@ def test_unreachable_datadog_fails_preflight_in_one_line() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    src = DatadogSource(host=f"http://127.0.0.1:{port}", api_key=API_KEY, app_key=APP_KEY,
-                        queries={"cpu_pct": "avg:x{*}"}, max_retries=1, backoff_s=0.01)
+    src = DatadogSource(
+        host=f"http://127.0.0.1:{port}",
+        api_key=API_KEY,
+        app_key=APP_KEY,
+        queries={"cpu_pct": "avg:x{*}"},
+        max_retries=1,
+        backoff_s=0.01,
+    )
     with pytest.raises(CapacityError, match=r"unavailable: validate: connection failed .* after 2 attempts") as err:
         src.preflight()
     assert "\n" not in str(err.value) and API_KEY not in str(err.value) and src.calls == 2

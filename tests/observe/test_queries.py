@@ -11,18 +11,25 @@ from tests.observe.conftest import make_exp
 
 
 def test_scope_expansion_uses_configured_tag_names() -> None:
-    exp = make_exp("http://127.0.0.1:9", service_tag="ecs_service_name", cluster_tag="cluster",
-                   extra_scope="env:staging")
+    exp = make_exp(
+        "http://127.0.0.1:9", service_tag="ecs_service_name", cluster_tag="cluster", extra_scope="env:staging"
+    )
     q = resolve_queries(exp.metrics)
-    assert q["cpu_pct"] == ("avg:ecs.fargate.cpu.percent{cluster:staging,ecs_service_name:cw-app,env:staging}"
-                            " by {task_arn}.rollup(avg, 5)")
+    assert q["cpu_pct"] == (
+        "avg:ecs.fargate.cpu.percent{cluster:staging,ecs_service_name:cw-app,env:staging} by {task_arn}.rollup(avg, 5)"
+    )
     assert q["queue_size"].startswith("max:sidekiq.queue.size{cluster:staging,ecs_service_name:cw-sidekiq,env:staging}")
     assert q["backlog"].endswith(".rollup(max, 5)") and q["jobs_processed"].endswith(".rollup(sum, 5)")
 
 
 def test_empty_scope_is_star_and_none_skips_a_metric() -> None:
-    exp = make_exp("http://127.0.0.1:9", cluster="", app_service="", sidekiq_service="",
-                   queries={"backlog": None, "extra": {"hits": "sum:trace.rack.request.hits{$app_scope}.as_count()"}})
+    exp = make_exp(
+        "http://127.0.0.1:9",
+        cluster="",
+        app_service="",
+        sidekiq_service="",
+        queries={"backlog": None, "extra": {"hits": "sum:trace.rack.request.hits{$app_scope}.as_count()"}},
+    )
     q = resolve_queries(exp.metrics)
     assert q["cpu_pct"].startswith("avg:ecs.fargate.cpu.percent{*} by")
     assert "backlog" not in q

@@ -97,8 +97,21 @@ def test_flag_errors_name_the_flag() -> None:
 
 def test_dry_run_sends_nothing_and_prints_plan() -> None:
     # port 9 (discard) on loopback: nothing listens; a dry run must not even try to connect
-    proc = run_cli("search", "--target", "http://127.0.0.1:9", "--endpoint", "GET /x",
-                   "--max-rps", "100", "--start-rps", "10", "--growth", "2", "--dry-run", "--json")
+    proc = run_cli(
+        "search",
+        "--target",
+        "http://127.0.0.1:9",
+        "--endpoint",
+        "GET /x",
+        "--max-rps",
+        "100",
+        "--start-rps",
+        "10",
+        "--growth",
+        "2",
+        "--dry-run",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     import json
 

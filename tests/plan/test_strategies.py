@@ -19,8 +19,9 @@ def drive(strategy, edge: float, limit: int = 100) -> list[tuple[float, bool]]:
 
 @pytest.mark.parametrize("edge", [37.0, 160.0, 333.0])
 def test_adaptive_converges_to_resolution_and_never_exceeds_first_bad(edge: float) -> None:
-    s = StagePlanSettings(start_rps=10, max_rps=1000, growth=2.0, resolution=0.05, stage_seconds=10,
-                          warmup_seconds=1, max_stages=30)
+    s = StagePlanSettings(
+        start_rps=10, max_rps=1000, growth=2.0, resolution=0.05, stage_seconds=10, warmup_seconds=1, max_stages=30
+    )
     strat = AdaptiveStrategy(s)
     visited = drive(strat, edge)
     first_bad = next(r for r, ok in visited if not ok)
@@ -32,8 +33,7 @@ def test_adaptive_converges_to_resolution_and_never_exceeds_first_bad(edge: floa
 
 
 def test_goodput_hint_is_probed_not_assumed() -> None:
-    s = StagePlanSettings(start_rps=10, max_rps=1000, growth=2.0, resolution=0.05, stage_seconds=10,
-                          warmup_seconds=1)
+    s = StagePlanSettings(start_rps=10, max_rps=1000, growth=2.0, resolution=0.05, stage_seconds=10, warmup_seconds=1)
     strat = AdaptiveStrategy(s)
     for rate in (10, 20, 40, 80):
         assert strat.next_stage().rate == rate  # type: ignore[union-attr]
@@ -50,11 +50,13 @@ def test_goodput_hint_is_probed_not_assumed() -> None:
 
 
 def test_adaptive_needs_fewer_stages_than_fine_linear() -> None:
-    s = StagePlanSettings(start_rps=10, max_rps=400, growth=2.0, resolution=0.05, stage_seconds=10,
-                          warmup_seconds=1, max_stages=100)
+    s = StagePlanSettings(
+        start_rps=10, max_rps=400, growth=2.0, resolution=0.05, stage_seconds=10, warmup_seconds=1, max_stages=100
+    )
     adaptive = drive(AdaptiveStrategy(s), 160)
-    lin = StagePlanSettings(strategy="linear", start_rps=10, max_rps=400, step_rps=8, stage_seconds=10,
-                            warmup_seconds=1, max_stages=100)
+    lin = StagePlanSettings(
+        strategy="linear", start_rps=10, max_rps=400, step_rps=8, stage_seconds=10, warmup_seconds=1, max_stages=100
+    )
     linear = drive(StepStrategy(lin), 160)
     assert len(adaptive) * 2 <= len(linear)
 
@@ -76,8 +78,9 @@ def test_first_stage_failure_stops() -> None:
 
 
 def test_confirm_repeat_failing_moves_good_down() -> None:
-    s = StagePlanSettings(start_rps=10, max_rps=1000, growth=2.0, resolution=0.1, confirm=True,
-                          stage_seconds=10, warmup_seconds=1)
+    s = StagePlanSettings(
+        start_rps=10, max_rps=1000, growth=2.0, resolution=0.1, confirm=True, stage_seconds=10, warmup_seconds=1
+    )
     strat = AdaptiveStrategy(s)
     calls = 0
 
@@ -87,7 +90,7 @@ def test_confirm_repeat_failing_moves_good_down() -> None:
         return rate <= 100
 
     while (p := strat.next_stage()) is not None:
-        ok = flaky_edge(p.rate) and not (p.kind == "confirm")  # the confirmation fails
+        ok = flaky_edge(p.rate) and p.kind != "confirm"  # the confirmation fails
         strat.record(p.rate, ok)
     kinds = [p.kind for p, _ in strat.history]
     assert "confirm" in kinds
@@ -95,18 +98,19 @@ def test_confirm_repeat_failing_moves_good_down() -> None:
 
 
 def test_linear_and_geometric_stop_at_first_failure_and_clamp_to_max() -> None:
-    lin = StepStrategy(StagePlanSettings(strategy="linear", start_rps=10, step_rps=30, max_rps=100,
-                                         stage_seconds=10, warmup_seconds=1))
+    lin = StepStrategy(
+        StagePlanSettings(strategy="linear", start_rps=10, step_rps=30, max_rps=100, stage_seconds=10, warmup_seconds=1)
+    )
     assert [r for r, _ in drive(lin, 1e9)] == [10, 40, 70, 100]
     assert lin.stop_reason == "max_rps"
-    geo = make_strategy(StagePlanSettings(strategy="geometric", start_rps=10, growth=3, max_rps=100,
-                                          stage_seconds=10, warmup_seconds=1))
+    geo = make_strategy(
+        StagePlanSettings(strategy="geometric", start_rps=10, growth=3, max_rps=100, stage_seconds=10, warmup_seconds=1)
+    )
     assert [r for r, _ in drive(geo, 50)] == [10, 30, 90]
 
 
 def test_preview_worst_case_bounded_by_budget() -> None:
-    s = StagePlanSettings(start_rps=10, max_rps=1000, growth=2, stage_seconds=60, warmup_seconds=5,
-                          max_duration_s=300)
+    s = StagePlanSettings(start_rps=10, max_rps=1000, growth=2, stage_seconds=60, warmup_seconds=5, max_duration_s=300)
     p = preview(s)
     assert p.ramp_rates[0] == 10 and p.ramp_rates[-1] == 1000
     assert p.worst_case_s == 300

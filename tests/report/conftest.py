@@ -138,9 +138,7 @@ def make_run(
             method="highest rate at which every guard holds",
             reached=reached,
         )
-    sat = Estimate(
-        value=cap * 1.05, lo=cap * 1.0, hi=cap * 1.1, signal="goodput", method="goodput vs offered"
-    )
+    sat = Estimate(value=cap * 1.05, lo=cap * 1.0, hi=cap * 1.1, signal="goodput", method="goodput vs offered")
     knee = Estimate(value=cap * 0.9, lo=cap * 0.85, hi=cap * 0.95, signal="p95_ms", method="kneedle")
     rec: dict[str, Any] | None = None
     if capacity is not None:

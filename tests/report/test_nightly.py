@@ -58,17 +58,13 @@ def no_datadog_keys_and_quick_plots(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         writer,
         "render_plots",
-        lambda c: dict.fromkeys(
-            ("goodput", "latency", "resources", "timeline", "search-path"), b"\x89PNG\r\n\x1a\n"
-        ),
+        lambda c: dict.fromkeys(("goodput", "latency", "resources", "timeline", "search-path"), b"\x89PNG\r\n\x1a\n"),
     )
 
 
 def test_regression_against_last_run_exits_1_and_writes_report(tmp_path: Path) -> None:
     base = make_run(tmp_path, 120.0, started=DAY1)
-    make_run(
-        tmp_path, 500.0, name="another-experiment", started=DAY1 + timedelta(hours=1)
-    )  # never a baseline
+    make_run(tmp_path, 500.0, name="another-experiment", started=DAY1 + timedelta(hours=1))  # never a baseline
     out = N.run_nightly(experiment(), results_root=tmp_path, search=fake_search(90.0))
     assert (out.verdict, out.exit_code) == ("regression", 1)
     assert out.baseline_dir == base
@@ -111,9 +107,7 @@ def test_explicit_baseline_folder_and_bad_ones(tmp_path: Path) -> None:
         )
     unfinished = make_run(tmp_path / "other", 100.0, with_summary=False)
     with pytest.raises(CapacityError, match=r"no summary\.json"):
-        N.run_nightly(
-            experiment(), baseline=str(unfinished), results_root=tmp_path, search=fake_search(1.0, calls)
-        )
+        N.run_nightly(experiment(), baseline=str(unfinished), results_root=tmp_path, search=fake_search(1.0, calls))
     assert calls == []  # bad input is refused before any load is sent
 
 

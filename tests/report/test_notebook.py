@@ -24,9 +24,7 @@ def root(tmp_path: Path, synthetic_run: Callable[..., Path]) -> Path:
     r = tmp_path / "results"
     synthetic_run(r, 120.0, run_id="20261126T030000Z-nightly-test-aaaa", started=DAY1)
     synthetic_run(r, 90.0, run_id="20261127T030000Z-nightly-test-bbbb", started=DAY1 + timedelta(days=1))
-    synthetic_run(
-        r, 40.0, name="other", run_id="20261125T030000Z-other-cccc", started=DAY1 - timedelta(days=1)
-    )
+    synthetic_run(r, 40.0, name="other", run_id="20261125T030000Z-other-cccc", started=DAY1 - timedelta(days=1))
     return r
 
 

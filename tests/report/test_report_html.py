@@ -138,9 +138,7 @@ def test_not_a_run_folder_is_a_one_line_error(tmp_path: Path) -> None:
         write_report(tmp_path)
 
 
-@pytest.mark.skipif(
-    shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)"
-)
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)")
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> None:
     html = write_report(run_dir)

@@ -20,15 +20,9 @@ def history(tmp_path: Path, synthetic_run: Callable[..., Path]) -> dict[str, Pat
     root = tmp_path / "results"
     return {
         "base": synthetic_run(root, 120.0, run_id="20261126T030000Z-nightly-test-aaaa", started=DAY1),
-        "same": synthetic_run(
-            root, 120.0, run_id="20261127T030000Z-nightly-test-bbbb", started=DAY1 + timedelta(1)
-        ),
-        "low": synthetic_run(
-            root, 90.0, run_id="20261128T030000Z-nightly-test-cccc", started=DAY1 + timedelta(2)
-        ),
-        "none": synthetic_run(
-            root, None, run_id="20261129T030000Z-nightly-test-dddd", started=DAY1 + timedelta(3)
-        ),
+        "same": synthetic_run(root, 120.0, run_id="20261127T030000Z-nightly-test-bbbb", started=DAY1 + timedelta(1)),
+        "low": synthetic_run(root, 90.0, run_id="20261128T030000Z-nightly-test-cccc", started=DAY1 + timedelta(2)),
+        "none": synthetic_run(root, None, run_id="20261129T030000Z-nightly-test-dddd", started=DAY1 + timedelta(3)),
     }
 
 
@@ -90,15 +84,11 @@ def test_list_shows_every_run_newest_first(history: dict[str, Path], tmp_path: P
     lines = res.stdout.splitlines()
     assert lines[0].startswith("date (UTC)") and "SLO capacity" in lines[0] and "recommendation" in lines[0]
     assert [ln.split()[2] for ln in lines[1:]] == [history[k].name for k in ("none", "low", "same", "base")]
-    assert (
-        "2026-11-28 03:00:00" in lines[2] and "90.0 [85.5, 94.5]" in lines[2] and "21 app tasks" in lines[2]
-    )
+    assert "2026-11-28 03:00:00" in lines[2] and "90.0 [85.5, 94.5]" in lines[2] and "21 app tasks" in lines[2]
     assert " - " in lines[1]  # undetermined capacity
 
 
-def test_list_json_and_errors(
-    history: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_list_json_and_errors(history: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = history["base"].parent
     code, out, _ = run_main(["results", "list", str(root), "--json"], capsys)
     rows = json.loads(out)
@@ -115,9 +105,7 @@ def test_list_json_and_errors(
     assert code == 0 and "no runs in" in out
 
 
-def test_report_command_writes_the_files(
-    history: dict[str, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_report_command_writes_the_files(history: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     run = history["low"]
     code, out, _ = run_main(["report", str(run), "--json"], capsys)
     assert code == 0

@@ -91,8 +91,7 @@ def only(path: str, method: str = "POST", body: bytes | None = b"{}") -> Callabl
     return lambda k: (method, path.format(k=k), body)
 
 
-async def _run(base_url: str, rate: float, duration: float, make: Callable[[int], Request],
-               timeout_s: float) -> Run:
+async def _run(base_url: str, rate: float, duration: float, make: Callable[[int], Request], timeout_s: float) -> Run:
     run = Run(rate, duration)
     conn = aiohttp.TCPConnector(limit=0, limit_per_host=0)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -125,8 +124,9 @@ async def _run(base_url: str, rate: float, duration: float, make: Callable[[int]
     return run
 
 
-def open_loop(base_url: str, rate: float, duration: float, make: Callable[[int], Request],
-              timeout_s: float = 10.0) -> Run:
+def open_loop(
+    base_url: str, rate: float, duration: float, make: Callable[[int], Request], timeout_s: float = 10.0
+) -> Run:
     """Offer ``rate`` req/s for ``duration`` s (bounded: at most rate*duration requests), then wait for all."""
     started = time.monotonic()
     run = asyncio.run(_run(base_url, rate, duration, make, timeout_s))
@@ -134,16 +134,33 @@ def open_loop(base_url: str, rate: float, duration: float, make: Callable[[int],
     return run
 
 
-def open_loop_subprocess(base_url: str, rate: float, duration: float, *, first: int = 0, count: int = 5000,
-                         path: str | None = None, timeout_s: float = 10.0) -> Run:
+def open_loop_subprocess(
+    base_url: str,
+    rate: float,
+    duration: float,
+    *,
+    first: int = 0,
+    count: int = 5000,
+    path: str | None = None,
+    timeout_s: float = 10.0,
+) -> Run:
     """``open_loop`` in a fresh interpreter: the test process may be gevent-patched by Locust imports,
     and a separate process keeps the client's CPU apart from pytest's."""
     import json
     import subprocess
     import sys
 
-    args = [sys.executable, __file__, base_url, str(rate), str(duration), str(first), str(count), path or "",
-            str(timeout_s)]
+    args = [
+        sys.executable,
+        __file__,
+        base_url,
+        str(rate),
+        str(duration),
+        str(first),
+        str(count),
+        path or "",
+        str(timeout_s),
+    ]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=duration + timeout_s + 30, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"open-loop client failed: {proc.stderr.strip()[-500:]}")
@@ -159,5 +176,8 @@ if __name__ == "__main__":
     url, rate_s, dur_s, first_s, count_s, path_s, timeout_text = sys.argv[1:8]
     maker = only(path_s) if path_s else mix_requests(count=int(count_s), first=int(first_s))
     result = open_loop(url, float(rate_s), float(dur_s), maker, float(timeout_text))
-    print(json.dumps({"late_starts": result.late_starts,
-                      "outcomes": [[o.intended, o.done, o.status] for o in result.outcomes]}))
+    print(
+        json.dumps(
+            {"late_starts": result.late_starts, "outcomes": [[o.intended, o.done, o.status] for o in result.outcomes]}
+        )
+    )

@@ -17,8 +17,18 @@ from tests.sandbox.openloop import open_loop_subprocess
 
 pytestmark = pytest.mark.slow
 
-CFG = SandboxConfig(app_tasks=2, threads=4, backlog=16, service_ms=50, service_dist="const", cpu_ms=0.5,
-                    sidekiq_tasks=1, sidekiq_concurrency=20, job_ms=50, records=20_000)
+CFG = SandboxConfig(
+    app_tasks=2,
+    threads=4,
+    backlog=16,
+    service_ms=50,
+    service_dist="const",
+    cpu_ms=0.5,
+    sidekiq_tasks=1,
+    sidekiq_concurrency=20,
+    job_ms=50,
+    records=20_000,
+)
 FORMULA = truth(CFG).pool_rps
 WARMUP, DURATION = 1.5, 5.0
 END = DURATION - 0.5  # leave the tail out: arrivals stop at DURATION
@@ -50,16 +60,21 @@ def test_above_capacity_goodput_plateaus_at_the_formula(sb: RunningSandbox, fact
     # latency: full backlog (16 per task) ahead of each served request -> ~ (16/80 + 0.05) s
     assert run.latency_pct(0.5, WARMUP) > 0.15
     wait_for_second(time.time())
-    backlog = query(sb.base_url, "max:puma.backlog{ecs_service:clinician-workflow-app}",
-                    int(started) + 2, int(started + DURATION) - 1)["series"][0]
+    backlog = query(
+        sb.base_url,
+        "max:puma.backlog{ecs_service:clinician-workflow-app}",
+        int(started) + 2,
+        int(started + DURATION) - 1,
+    )["series"][0]
     assert max(values(backlog)) >= 12
     cap = query(sb.base_url, "min:puma.pool_capacity{*}", int(started) + 2, int(started + DURATION) - 1)
     assert max(values(cap["series"][0])) == 0  # no free thread in any second
 
 
 def test_default_lognormal_service_plateaus_too() -> None:
-    cfg = SandboxConfig(app_tasks=2, threads=4, backlog=16, service_ms=50, service_dist="lognormal",
-                        records=5000, sidekiq_tasks=0)
+    cfg = SandboxConfig(
+        app_tasks=2, threads=4, backlog=16, service_ms=50, service_dist="lognormal", records=5000, sidekiq_tasks=0
+    )
     with run_sandbox(cfg) as sb:
         run = open_loop_subprocess(sb.base_url, 1.3 * FORMULA, 8.0, first=0, count=5000)
     assert run.goodput(WARMUP, 7.5) == pytest.approx(FORMULA, rel=0.05)

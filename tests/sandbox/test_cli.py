@@ -43,8 +43,18 @@ def test_explain_prints_the_formula_numbers(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_explain_json_matches_truth(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = cli(capsys, "sandbox", "--explain", "--json", "--sidekiq-tasks", "2",
-                         "--sidekiq-concurrency", "4", "--job-ms", "200")
+    code, out, err = cli(
+        capsys,
+        "sandbox",
+        "--explain",
+        "--json",
+        "--sidekiq-tasks",
+        "2",
+        "--sidekiq-concurrency",
+        "4",
+        "--job-ms",
+        "200",
+    )
     assert code == 0, err
     data = json.loads(out)
     assert data["pool_rps"] == pytest.approx(160.0)
@@ -67,8 +77,9 @@ def test_explain_json_matches_truth(capsys: pytest.CaptureFixture[str]) -> None:
         (["--duration", "0"], "--duration"),
     ],
 )
-def test_bad_values_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                           args: list[str], needle: str) -> None:
+def test_bad_values_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, args: list[str], needle: str
+) -> None:
     monkeypatch.delenv("CAPACITY_SANDBOX_KEYS", raising=False)
     code, _, err = cli(capsys, "sandbox", "--explain", *args)
     assert code == 2
@@ -91,9 +102,24 @@ def test_run_sandbox_reports_a_port_in_use(busy_port: int) -> None:
 
 def test_served_run_prints_url_answers_and_stops_by_itself() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "capacity", "sandbox", "--duration", "3", "--app-tasks", "1", "--sidekiq-tasks", "0",
-         "--records", "10"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "capacity",
+            "sandbox",
+            "--duration",
+            "3",
+            "--app-tasks",
+            "1",
+            "--sidekiq-tasks",
+            "0",
+            "--records",
+            "10",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None

@@ -15,8 +15,17 @@ from capacity.sandbox.records import synthetic_records
 from tests.sandbox.conftest import http, wait_for_second
 
 KEYS = ("test-api-key", "test-app-key")  # dummies for the sandbox, not credentials
-CFG = SandboxConfig(app_tasks=2, threads=3, service_ms=5, service_dist="const", cpu_ms=0.1, sidekiq_tasks=1,
-                    mem_limit_mb=300, records=100, require_keys=KEYS)
+CFG = SandboxConfig(
+    app_tasks=2,
+    threads=3,
+    service_ms=5,
+    service_dist="const",
+    cpu_ms=0.1,
+    sidekiq_tasks=1,
+    mem_limit_mb=300,
+    records=100,
+    require_keys=KEYS,
+)
 N_CHECKINS = 7
 
 
@@ -55,18 +64,22 @@ def test_query_metrics_returns_values_and_groups(sb: tuple[RunningSandbox, int, 
             assert all(start * 1000 <= p.value[0] <= end * 1000 for p in s.pointlist)
 
         resp = MetricsApi(client).query_metrics(
-            _from=start, to=end,
+            _from=start,
+            to=end,
             query="sum:puma.max_threads{*} by {ecs_service}, avg:ecs.fargate.mem.limit{*} by {ecs_service}",
         )
         by_query = {(s.query_index, tuple(s.tag_set)): s for s in resp.series}
         app_threads = by_query[(0, ("ecs_service:clinician-workflow-app",))]
         assert {p.value[1] for p in app_threads.pointlist} == {6.0}  # 2 tasks x 3 threads
         limits = {k[1][0]: {p.value[1] for p in s.pointlist} for k, s in by_query.items() if k[0] == 1}
-        assert limits == {"ecs_service:clinician-workflow-app": {300 * 2**20},
-                          "ecs_service:clinician-workflow-sidekiq": {300 * 2**20}}
+        assert limits == {
+            "ecs_service:clinician-workflow-app": {300 * 2**20},
+            "ecs_service:clinician-workflow-sidekiq": {300 * 2**20},
+        }
 
         resp = MetricsApi(client).query_metrics(
-            _from=start, to=end,
+            _from=start,
+            to=end,
             query="sum:trace.rack.request.hits{resource_name:appointment_checkin}.rollup(sum, 3600)",
         )
         assert sum(p.value[1] for s in resp.series for p in s.pointlist) == N_CHECKINS

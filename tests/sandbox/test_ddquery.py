@@ -80,11 +80,14 @@ def test_several_queries_in_one_request() -> None:
     r = query_response(_store(), "avg:cpu{task:a}, sum:sidekiq.jobs.count{*}", T0, T0 + 9)
     assert [s["query_index"] for s in r["series"]] == [0, 1]
     assert split_queries("a:m{x:1,y:2} by {t},b:n{*}.rollup(avg, 5)") == [
-        "a:m{x:1,y:2} by {t}", "b:n{*}.rollup(avg, 5)"]
+        "a:m{x:1,y:2} by {t}",
+        "b:n{*}.rollup(avg, 5)",
+    ]
 
 
-@pytest.mark.parametrize("bad", ["cpu", "median:cpu{*}", "avg:cpu{}", "avg:cpu{*}.top(5)",
-                                 "avg:cpu{*}.rollup(avg, x)", "avg:cpu{*},"])
+@pytest.mark.parametrize(
+    "bad", ["cpu", "median:cpu{*}", "avg:cpu{}", "avg:cpu{*}.top(5)", "avg:cpu{*}.rollup(avg, x)", "avg:cpu{*},"]
+)
 def test_bad_queries_raise(bad: str) -> None:
     with pytest.raises(QueryError):
         query_response(_store(), bad, T0, T0 + 9)

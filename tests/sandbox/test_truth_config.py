@@ -51,9 +51,21 @@ def test_no_workers_means_queue_always_grows() -> None:
 
 
 def test_from_settings_copies_every_field() -> None:
-    s = SandboxSettings(app_tasks=3, threads=6, backlog=9, service_ms=20, service_dist="exp", cpu_ms=0.2,
-                        sidekiq_tasks=2, sidekiq_concurrency=7, job_ms=30, error_rate=0.1, mem_growth_kb=4,
-                        mem_limit_mb=256, seed=5)
+    s = SandboxSettings(
+        app_tasks=3,
+        threads=6,
+        backlog=9,
+        service_ms=20,
+        service_dist="exp",
+        cpu_ms=0.2,
+        sidekiq_tasks=2,
+        sidekiq_concurrency=7,
+        job_ms=30,
+        error_rate=0.1,
+        mem_growth_kb=4,
+        mem_limit_mb=256,
+        seed=5,
+    )
     c = SandboxConfig.from_settings(s)
     assert (c.app_tasks, c.threads, c.backlog, c.service_ms, c.service_dist, c.cpu_ms) == (3, 6, 9, 20, "exp", 0.2)
     assert (c.sidekiq_tasks, c.sidekiq_concurrency, c.job_ms, c.error_rate) == (2, 7, 30, 0.1)
@@ -63,10 +75,18 @@ def test_from_settings_copies_every_field() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "flag"),
-    [({"threads": 0}, "--threads"), ({"app_tasks": 0}, "--app-tasks"), ({"backlog": -1}, "--backlog"),
-     ({"service_ms": 0}, "--service-ms"), ({"cpu_ms": 60}, "--cpu-ms"), ({"error_rate": 1.5}, "--error-rate"),
-     ({"service_dist": "normal"}, "--service-dist"), ({"endpoint_ms": (("nope", 1.0),)}, "--endpoint-ms"),
-     ({"job_ms": 0}, "--job-ms"), ({"records": 0}, "--records")],
+    [
+        ({"threads": 0}, "--threads"),
+        ({"app_tasks": 0}, "--app-tasks"),
+        ({"backlog": -1}, "--backlog"),
+        ({"service_ms": 0}, "--service-ms"),
+        ({"cpu_ms": 60}, "--cpu-ms"),
+        ({"error_rate": 1.5}, "--error-rate"),
+        ({"service_dist": "normal"}, "--service-dist"),
+        ({"endpoint_ms": (("nope", 1.0),)}, "--endpoint-ms"),
+        ({"job_ms": 0}, "--job-ms"),
+        ({"records": 0}, "--records"),
+    ],
 )
 def test_bad_values_name_the_flag(kwargs: dict[str, object], flag: str) -> None:
     with pytest.raises(CapacityError, match=flag):

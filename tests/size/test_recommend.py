@@ -129,9 +129,7 @@ def test_named_scenario_and_errors() -> None:
     stages = _stages()
     analysis = analyse_run(stages, n_boot=0)
     production = Production(scenarios=[Scenario(name="double", rps=300.0)])
-    rec = recommend(
-        analysis, stages, Cluster(app_tasks=2), production, scenario="double", signal="saturation"
-    )
+    rec = recommend(analysis, stages, Cluster(app_tasks=2), production, scenario="double", signal="saturation")
     assert rec.peak_rps == 300.0 and rec.inputs["scenario"] == "double"
     with pytest.raises(CapacityError, match="no production peak"):
         recommend(analysis, stages, Cluster(app_tasks=2), Production())
@@ -144,8 +142,6 @@ def test_named_scenario_and_errors() -> None:
 
 def test_not_reached_capacity_is_flagged() -> None:
     stages = _stages().iloc[:4]
-    rec = recommend(
-        analyse_run(stages, n_boot=0), stages, Cluster(app_tasks=2), Production(peak_rpm=PEAK_RPM)
-    )
+    rec = recommend(analyse_run(stages, n_boot=0), stages, Cluster(app_tasks=2), Production(peak_rpm=PEAK_RPM))
     assert not rec.inputs["capacity_reached"]
     assert any("lower bound" in n for n in rec.notes)

@@ -14,23 +14,51 @@ from capacity.models import RunSummary, SecondSample, StageResult
 from capacity.plan.experiment import parse_experiment
 from capacity.store import RunStore, list_runs, load_run, stage_results
 
-EXP = parse_experiment({
-    "name": "store test",
-    "target": {"base_url": "http://127.0.0.1:1"},
-    "workload": {"endpoints": [{"name": "a", "path": "/a"}]},
-})
+EXP = parse_experiment(
+    {
+        "name": "store test",
+        "target": {"base_url": "http://127.0.0.1:1"},
+        "workload": {"endpoints": [{"name": "a", "path": "/a"}]},
+    }
+)
 
 
 def stage(i: int, verdict: str = "pass") -> tuple[StageResult, list[SecondSample]]:
     t0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC) + timedelta(seconds=20 * i)
-    result = StageResult(index=i, target_rps=10.0 * (i + 1), offered_rps=10.0 * (i + 1),
-                         achieved_rps=10.0 * (i + 1), dropped=0, p50_ms=5, p95_ms=9, p99_ms=12,
-                         error_ratio=0.0, verdict=verdict, reasons=[] if verdict == "pass" else ["p95 900 ms > SLO"],
-                         metrics={"cpu_pct": 10.0 * (i + 1), "queue_size_max": None},
-                         started_at=t0, measure_from=t0 + timedelta(seconds=3), ended_at=t0 + timedelta(seconds=12))
-    secs = [SecondSample(stage=i, t=t0.timestamp() + s, phase="warmup" if s < 3 else "measure",
-                         target_rps=result.target_rps, offered=10 * (i + 1), ok=10 * (i + 1), errors=0,
-                         dropped=0, inflight=1, p50_ms=5, p95_ms=9, p99_ms=12) for s in range(12)]
+    result = StageResult(
+        index=i,
+        target_rps=10.0 * (i + 1),
+        offered_rps=10.0 * (i + 1),
+        achieved_rps=10.0 * (i + 1),
+        dropped=0,
+        p50_ms=5,
+        p95_ms=9,
+        p99_ms=12,
+        error_ratio=0.0,
+        verdict=verdict,
+        reasons=[] if verdict == "pass" else ["p95 900 ms > SLO"],
+        metrics={"cpu_pct": 10.0 * (i + 1), "queue_size_max": None},
+        started_at=t0,
+        measure_from=t0 + timedelta(seconds=3),
+        ended_at=t0 + timedelta(seconds=12),
+    )
+    secs = [
+        SecondSample(
+            stage=i,
+            t=t0.timestamp() + s,
+            phase="warmup" if s < 3 else "measure",
+            target_rps=result.target_rps,
+            offered=10 * (i + 1),
+            ok=10 * (i + 1),
+            errors=0,
+            dropped=0,
+            inflight=1,
+            p50_ms=5,
+            p95_ms=9,
+            p99_ms=12,
+        )
+        for s in range(12)
+    ]
     return result, secs
 
 
@@ -41,8 +69,9 @@ def test_stages_persist_one_by_one_and_read_back(tmp_path: Path) -> None:
     assert manifest["experiment"]["name"] == "store test" and manifest["versions"]["python"]
     for i in range(3):
         r, secs = stage(i, "pass" if i < 2 else "fail")
-        metrics = pd.DataFrame({"stage": [i], "metric": ["cpu_pct"], "group": ["task_arn:a"],
-                                "t": [secs[5].t], "value": [10.0 * (i + 1)]})
+        metrics = pd.DataFrame(
+            {"stage": [i], "metric": ["cpu_pct"], "group": ["task_arn:a"], "t": [secs[5].t], "value": [10.0 * (i + 1)]}
+        )
         store.write_stage(r, secs, metrics, "HISTFAKE")
         # after each stage, everything so far is on disk (an interrupt right now loses nothing)
         run = load_run(store.path)
@@ -63,12 +92,22 @@ def test_summary_and_listing(tmp_path: Path) -> None:
     a = RunStore.create(tmp_path, EXP, run_id="20260101T000000Z-a")
     b = RunStore.create(tmp_path, EXP, run_id="20260102T000000Z-b")
     for s in (a, b):
-        s.write_summary(RunSummary(run_id=s.run_id, results_dir=str(s.path), experiment="store test",
-                                   target="http://127.0.0.1:1", saturation_rps=100.0, stopped_reason="max_rps"))
+        s.write_summary(
+            RunSummary(
+                run_id=s.run_id,
+                results_dir=str(s.path),
+                experiment="store test",
+                target="http://127.0.0.1:1",
+                saturation_rps=100.0,
+                stopped_reason="max_rps",
+            )
+        )
     (tmp_path / "not-a-run").mkdir()
     runs = list_runs(tmp_path)
-    assert [r.run_id for r in runs][:2] in (["20260102T000000Z-b", "20260101T000000Z-a"],
-                                            ["20260101T000000Z-a", "20260102T000000Z-b"])
+    assert [r.run_id for r in runs][:2] in (
+        ["20260102T000000Z-b", "20260101T000000Z-a"],
+        ["20260101T000000Z-a", "20260102T000000Z-b"],
+    )
     assert len(runs) == 2
     assert runs[0].summary is not None and runs[0].summary.saturation_rps == 100.0
 
@@ -77,10 +116,18 @@ def test_backfill_updates_stage_table_and_summary(tmp_path: Path) -> None:
     store = RunStore.create(tmp_path, EXP)
     r, secs = stage(0)
     store.write_stage(r.model_copy(update={"metrics_completeness": {"cpu_pct": 0.2}}), secs)
-    store.write_summary(RunSummary(run_id=store.run_id, results_dir=str(store.path), experiment="x",
-                                   target="t", stages=[r]))
-    late = pd.DataFrame({"stage": [0, 0], "metric": ["cloudwatch_cpu", "cloudwatch_cpu"], "group": ["*", "*"],
-                         "t": [1.0, 2.0], "value": [40.0, 60.0]})
+    store.write_summary(
+        RunSummary(run_id=store.run_id, results_dir=str(store.path), experiment="x", target="t", stages=[r])
+    )
+    late = pd.DataFrame(
+        {
+            "stage": [0, 0],
+            "metric": ["cloudwatch_cpu", "cloudwatch_cpu"],
+            "group": ["*", "*"],
+            "t": [1.0, 2.0],
+            "value": [40.0, 60.0],
+        }
+    )
     store.update_stage_metrics(0, late, {"cloudwatch_cpu": 50.0}, {"cloudwatch_cpu": 1.0})
     run = load_run(store.path)
     assert run.stages.loc[0, "m_cloudwatch_cpu"] == 50.0
