@@ -7,6 +7,7 @@ PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 .venv/bin/python -m ruff check capacity tests benchmarks
+.venv/bin/python -m ruff format --check --quiet capacity tests benchmarks
 .venv/bin/python -m mypy
 set +e
 .venv/bin/python -m pytest "$@"

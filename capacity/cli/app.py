@@ -68,8 +68,20 @@ def fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+LOAD_COMMANDS = frozenset({"search", "nightly", "worker"})
+"""Commands that drive load: Locust (gevent) must patch the standard library before anything else
+imports ssl, or TLS contexts created later recurse forever."""
+
+
+def _prepare_for_load(args: list[str]) -> None:
+    command = next((a for a in args if not a.startswith("-")), "")
+    if command in LOAD_COMMANDS:
+        import locust  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning user errors into one line and exit 2."""
+    _prepare_for_load(sys.argv[1:] if argv is None else argv)
     _register_commands()
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="capacity")

@@ -106,7 +106,12 @@ def _with_records(config: Any, exp: Experiment) -> Any:
 
 # ------------------------------------------------------------------------------------ the search
 def run_search(exp: Experiment, *, options: SearchOptions | None = None, console: Console | None = None) -> RunSummary:
-    """Run an experiment end to end; the run folder holds every finished stage whatever happens."""
+    """Run an experiment end to end; the run folder holds every finished stage whatever happens.
+
+    Everything that can fail without sending load (host allow-list, metrics credentials, workers
+    joining, the target answering) is checked before the run folder is created, so a bad setup
+    leaves nothing behind but one error line.
+    """
     opts = options or SearchOptions()
     console = console if console is not None else Console(stderr=True)
     show = not opts.json_mode
@@ -114,6 +119,12 @@ def run_search(exp: Experiment, *, options: SearchOptions | None = None, console
         flag = stack.enter_context(catch_interrupts())
         base_url, truth = stack.enter_context(resolve_target(exp))
         check_allowed_host(exp, base_url, opts.allow_hosts if not exp.target.is_sandbox else ("127.0.0.1",))
+        source = _metrics_source(exp, base_url)
+        if source is not None:
+            stack.callback(source.close)
+            source.preflight()
+        driver = _start_driver(exp, opts, base_url, stack)
+        baseline_ms = driver.probe_latency_ms(n=5)
         store = RunStore.create(
             opts.results_root,
             exp,
@@ -127,36 +138,32 @@ def run_search(exp: Experiment, *, options: SearchOptions | None = None, console
         state = _RunState(truth=truth)
         started = datetime.now(UTC)
         log.info("run %s: experiment %s against %s", store.run_id, exp.name, base_url)
+        log.info("baseline probe latency %s ms", baseline_ms)
         if show:
             console.print(f"[bold]capacity search[/] {exp.name} -> {base_url}  (results: {store.path})")
+        if source is not None:
+            _event(source, exp, store, "run start", f"capacity search {exp.name} started", [])
         try:
-            _search(exp, opts, base_url, store, state, flag, console, stack)
+            progress = Progress(console, enabled=show, title=f"{exp.name}: {exp.stages.strategy} search")
+            with progress:
+                _stage_loop(exp, opts, driver, source, store, state, flag, progress, baseline_ms)
+            if source is not None and exp.metrics.catch_up and not flag:
+                _catch_up(source, store, state)
         except CapacityError:
             state.stopped_reason = state.stopped_reason or "error"
             _finish(exp, opts, store, state, base_url, started, console, show=False)
             raise
         summary = _finish(exp, opts, store, state, base_url, started, console, show=show)
+        if source is not None:
+            _event(source, exp, store, "result", _result_text(summary), [f"stopped:{summary.stopped_reason}"])
         return summary
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _search(
-    exp: Experiment,
-    opts: SearchOptions,
-    base_url: str,
-    store: RunStore,
-    state: _RunState,
-    flag: InterruptFlag,
-    console: Console,
-    stack: ExitStack,
-) -> None:
+def _start_driver(exp: Experiment, opts: SearchOptions, base_url: str, stack: ExitStack) -> Any:
+    """Start the load driver (and its workers) and check the target answers, before any stage."""
     from capacity.load.driver import LoadDriver
 
-    source = _metrics_source(exp, base_url)
-    if source is not None:
-        stack.callback(source.close)
-        source.preflight()
-        _event(source, exp, store, "run start", f"capacity search {exp.name} started", [])
     driver = LoadDriver(
         base_url,
         exp.workload,
@@ -173,14 +180,17 @@ def _search(
     stack.enter_context(driver)
     driver.start()
     driver.preflight()
-    baseline_ms = driver.probe_latency_ms(n=5)
-    log.info("baseline probe latency %s ms", baseline_ms)
+    return driver
 
-    progress = Progress(console, enabled=not opts.json_mode, title=f"{exp.name}: {exp.stages.strategy} search")
-    with progress:
-        _stage_loop(exp, opts, driver, source, store, state, flag, progress, baseline_ms)
-    if source is not None and exp.metrics.catch_up and not flag:
-        _catch_up(source, store, state)
+
+def _result_text(summary: RunSummary) -> str:
+    def f(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.1f} req/s"
+
+    return (
+        f"saturation {f(summary.saturation_rps)}, SLO capacity {f(summary.slo_capacity_rps)}, "
+        f"knee {f(summary.knee_rps)}; stopped: {summary.stopped_reason}"
+    )
 
 
 def _stage_loop(
@@ -516,7 +526,6 @@ def _finish(
 
 
 def _with_analysis(exp: Experiment, store: RunStore, summary: RunSummary) -> RunSummary:
-    import pandas as pd
 
     from capacity.analyse import analyse_run
     from capacity.size import recommend
@@ -544,15 +553,13 @@ def _with_analysis(exp: Experiment, store: RunStore, summary: RunSummary) -> Run
         "capacity_interval": [analysis.slo_capacity.lo, analysis.slo_capacity.hi],
         "estimates": estimates,
     }
-    if analysis.slo_capacity.value is not None:
-        rec = recommend(
-            analysis,
-            run.stages if isinstance(run.stages, pd.DataFrame) else pd.DataFrame(),
-            exp.cluster,
-            exp.production,
-            exp.workload,
-        )
-        update["recommendation"] = rec.to_dict()
+    if analysis.slo_capacity.value is not None or saturation.value is not None:
+        try:
+            rec = recommend(analysis, run.stages, exp.cluster, exp.production, exp.workload)
+        except CapacityError as exc:  # e.g. no production peak given: the capacity figures still stand
+            summary.warnings.append(f"no recommendation: {exc}")
+        else:
+            update["recommendation"] = rec.to_dict()
     return summary.model_copy(update=update)
 
 
