@@ -11,15 +11,11 @@ driver's own handlers are installed only for the stage's duration.
 
 from __future__ import annotations
 
-import signal
 import statistics
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -37,6 +33,7 @@ from capacity.load.templates import compile_template
 from capacity.load.testdata import FIELDS
 from capacity.models import SecondSample
 from capacity.plan.experiment import Workload
+from capacity.signals import InterruptFlag, catch_interrupts
 
 __all__ = ["LoadDriver", "StageMeasurement", "StageSpec", "suggest_max_inflight"]
 
@@ -158,31 +155,6 @@ def build_measurement(
         per_worker=per_worker or {},
         warnings=warnings,
     )
-
-
-class _Interrupt:
-    def __init__(self) -> None:
-        self.hit: str | None = None
-
-
-@contextmanager
-def stage_signals() -> Iterator[_Interrupt]:
-    """SIGINT/SIGTERM set a flag for the stage's duration; previous handlers come back after."""
-    flag = _Interrupt()
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        flag.hit = signal.Signals(signum).name
-
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.getsignal(sig)
-            signal.signal(sig, handler)
-    try:
-        yield flag
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def snapshot_events(events: Any) -> dict[str, list[Any]]:
@@ -383,12 +355,12 @@ class LoadDriver:
         if spec.target_rps <= 0 or spec.duration_s <= 0 or spec.warmup_s < 0 or spec.max_inflight < 1:
             raise CapacityError(f"stage {spec.index}: rate, duration and max_inflight must be positive")
         self.start()
-        with stage_signals() as flag:
+        with catch_interrupts() as flag:
             if self._master is not None:
                 return self._master.run_stage(spec, on_second, lambda: flag.hit)
             return self._run_local(spec, on_second, flag)
 
-    def _run_local(self, spec: StageSpec, on_second: OnSecond | None, flag: _Interrupt) -> StageMeasurement:
+    def _run_local(self, spec: StageSpec, on_second: OnSecond | None, flag: InterruptFlag) -> StageMeasurement:
         assert self._engine is not None
         samples: list[SecondSample] = []
         start_wall = time.time()

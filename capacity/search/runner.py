@@ -26,8 +26,8 @@ from capacity.judge.verdict import judge_measurement
 from capacity.models import Estimate, RunSummary, SecondSample, StageResult
 from capacity.plan.experiment import Experiment
 from capacity.plan.strategies import Probe, make_strategy
-from capacity.search.interrupts import InterruptFlag, catch_interrupts
 from capacity.search.progress import Progress
+from capacity.signals import InterruptFlag, catch_interrupts
 from capacity.store import RunStore
 
 log = logging.getLogger("capacity.search")

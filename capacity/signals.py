@@ -1,8 +1,8 @@
-"""Ctrl-C and SIGTERM between stages: remember the request, let the runner finish cleanly.
+"""Ctrl-C and SIGTERM: remember the request so the caller can stop cleanly at a point of its choosing.
 
 Raising from a signal handler under gevent lands in whichever greenlet runs, so the handler only
-sets a flag; the runner checks it between steps (the load driver has its own handlers during a
-stage and reports ``interrupted`` on its measurement).
+sets a flag. The search runner checks it between steps; the load driver installs its own for the
+duration of a stage and stops the stage within a second (nested: the previous handlers return after).
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ class InterruptFlag:
 
     def __bool__(self) -> bool:
         return self._event.is_set()
+
+    @property
+    def hit(self) -> str | None:
+        """The signal's name once one arrived, else None."""
+        return self.signal_name if self._event.is_set() else None
 
 
 @contextmanager
