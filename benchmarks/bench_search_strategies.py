@@ -16,9 +16,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from capacity.search import SearchOptions, run_search  # isort: skip  (first: Locust patches ssl)
+
 from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.sandbox import SandboxConfig, truth
-from capacity.search import SearchOptions, run_search
 
 SETTINGS = [
     {"app_tasks": 1, "threads": 4, "service_ms": 40.0},  # 100/s
