@@ -17,7 +17,7 @@ from capacity.analyse.knee import LATENCY_SIGNALS, knee_point, knee_rate_only, k
 from capacity.analyse.kneedle import piecewise_breakpoint
 from capacity.analyse.queueing import mmc_fit, utilisation_fit
 from capacity.analyse.saturation import saturation_point, up_to_first_saturated
-from capacity.analyse.slo import slo_capacity_point
+from capacity.analyse.slo import passes_above_first_failure, slo_capacity_point
 from capacity.analyse.table import StageTable, normalise_stages
 from capacity.analyse.usl import USL, UslFit
 from capacity.errors import CapacityError
@@ -139,6 +139,12 @@ def analyse_run(
     )
     # SLO capacity
     s_value, s_reached, s_signal = slo_capacity_point(table, guards)
+    above = passes_above_first_failure(table, guards)
+    if above:
+        notes.append(
+            f"{len(above)} stage(s) passed above the lowest failing rate ({', '.join(f'{r:.4g}' for r in above)} rps): "
+            "treated as noise; the SLO capacity stays below the lowest failure"
+        )
     s_lo, s_hi, s_used = boot(lambda t: slo_capacity_point(t, guards)[0])
     slo = Estimate(
         value=s_value,

@@ -1,9 +1,15 @@
 """SLO capacity: the highest rate at which every guard holds.
 
-Each guard becomes an *excess* per stage (value / limit; above 1 breaches). The capacity lies
-between the highest passing stage below the first failing one and that failing stage; it is placed
-where the first guard to break crosses 1, by linear interpolation in rate (latency is convex in
-rate, so this errs low: on the safe side).
+Each guard becomes an *excess* per stage (value / limit; above 1 breaches). Stages are taken in rate
+order, whatever order they ran in (the adaptive search ramps, then bisects below the first failure).
+The capacity lies between the highest passing rate below the *lowest* failing rate and that failing
+rate; it is placed where the first guard to break crosses 1, by linear interpolation in rate (latency
+is convex in rate, so this errs low: on the safe side). A failed stage that the runner aborted after a
+few seconds counts like any other failure: its figures cover the seconds it ran.
+
+Contradictions (a stage that passed *above* the lowest failing rate, from noise or a transient) never
+raise the capacity: the lowest failure bounds it, and ``passes_above_first_failure`` lists them so the
+analysis can say so in its notes.
 """
 
 from __future__ import annotations
@@ -91,6 +97,15 @@ def passing_mask(table: StageTable, guards: Guards | None) -> np.ndarray:
     return ok if n else np.zeros(0, dtype=bool)
 
 
+def passes_above_first_failure(table: StageTable, guards: Guards | None) -> list[float]:
+    """Rates of stages that passed above the lowest failing rate (contradictions; they are ignored)."""
+    ok = passing_mask(table, guards)
+    if not (~ok).any():
+        return []
+    lowest_fail = float(table.rate[~ok].min())
+    return [float(r) for r in table.rate[ok] if r > lowest_fail]
+
+
 def slo_capacity_point(table: StageTable, guards: Guards | None) -> tuple[float | None, bool, str]:
     """(value, reached, signal): reached False means no stage failed, value is then a lower bound."""
     rate = table.rate
@@ -100,9 +115,12 @@ def slo_capacity_point(table: StageTable, guards: Guards | None) -> tuple[float 
     if not (~ok).any():
         return float(rate.max()), False, "all stages passed"
     first_fail = int(np.argmax(~ok))
-    if first_fail == 0:
+    # the highest passing rate strictly below the lowest failing one (a pass at the same rate as the
+    # failure, e.g. a repeated stage, is a contradiction and does not count)
+    below = np.flatnonzero(ok & (rate < rate[first_fail]))
+    if below.size == 0:
         return None, True, "no stage met every guard"
-    lo_i, hi_i = first_fail - 1, first_fail
+    lo_i, hi_i = int(below[-1]), first_fail
     lo, hi = float(rate[lo_i]), float(rate[hi_i])
     crossings = []
     for name, excess in guard_excess(table, guards or Guards()).items():  # type: ignore[call-arg]

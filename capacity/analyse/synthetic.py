@@ -2,8 +2,12 @@
 
 They look like what the runner writes (stage table + per-second samples): offered ~ target,
 goodput = min(offered, c/s) with Poisson noise, latency percentiles from M/M/c (Erlang C) below
-saturation and backlog-bound with 503s above it, stages stopping after the first failing stage or
-two. Used by the tests and ``benchmarks/bench_saturation_estimates.py``; truth is ``c / s``.
+saturation and backlog-bound with 503s above it. Two plan shapes: a geometric ramp stopping after the
+first failing stage or two, or (``adaptive=True``) what the real runner now produces with the adaptive
+strategy (``capacity.plan.strategies.AdaptiveStrategy`` itself): ramp x growth to the first failure,
+then bisection (with its goodput hint) below it to ``resolution``, failing stages aborted after
+``abort_s`` measured seconds, and stages out of rate order. Used by the tests and
+``benchmarks/bench_saturation_estimates.py``; truth is ``c / s``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from capacity.analyse.queueing import sojourn_quantile
+from capacity.plan.experiment import StagePlanSettings
+from capacity.plan.strategies import AdaptiveStrategy, Probe
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,11 @@ class SyntheticSpec:
     pool_metric: bool = False
     invalid_stage: bool = False
     error_rate: float = 0.0
+    adaptive: bool = False
+    """Plan the stages with the runner's adaptive strategy (ramp, then bisection to ``resolution``)."""
+    resolution: float = 0.05
+    abort_s: int = 3
+    """Adaptive runs: a stage that breaches a guard is aborted after this many measured seconds."""
     seed: int = 0
 
     @property
@@ -67,17 +78,26 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     stages, seconds = [], []
     failed_after = None
     t0 = 1_800_000_000.0
+    strategy = _adaptive(spec) if spec.adaptive else None
+    probe: Probe | None = None
     for index in range(spec.max_stages):
+        if strategy is not None:
+            probe = strategy.next_stage()
+            if probe is None:
+                break
+            rate = probe.rate
         invalid = spec.invalid_stage and index == 1
         lat = _latency_ms(spec, rate)
         over = max(0.0, rate / sat - 1.0)
         cap = sat * max(0.05, 1.0 - spec.degrade * over)
-        offered = rng.poisson(rate, spec.measure_s).astype(float)
+        breaches = rate >= 0.985 * sat or lat[1] > spec.slo_p95_ms
+        measure_s = min(spec.abort_s, spec.measure_s) if strategy is not None and breaches else spec.measure_s
+        offered = rng.poisson(rate, measure_s).astype(float)
         if rate >= 0.985 * sat:  # saturated: a backlog queue served at the service rate; overflow gets 503
-            capacity = rng.poisson(cap, spec.measure_s) * np.clip(1 + rng.normal(0, spec.noise, spec.measure_s), 0, 2)
-            served = np.zeros(spec.measure_s)
+            capacity = rng.poisson(cap, measure_s) * np.clip(1 + rng.normal(0, spec.noise, measure_s), 0, 2)
+            served = np.zeros(measure_s)
             queue = float(spec.backlog)  # the warm-up filled it
-            for j in range(spec.measure_s):
+            for j in range(measure_s):
                 queue += offered[j]
                 served[j] = min(queue, round(capacity[j]))
                 queue = min(queue - served[j], float(spec.backlog))
@@ -88,9 +108,9 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
             offered = offered * 0.6
             served = np.minimum(served, offered)
         errors = np.maximum(offered - served, 0)
-        lat_noise = np.exp(rng.normal(0, max(spec.noise, 0.01) * 3, (spec.measure_s, 3)))
+        lat_noise = np.exp(rng.normal(0, max(spec.noise, 0.01) * 3, (measure_s, 3)))
         per_sec = np.array(lat)[None, :] * lat_noise
-        for k in range(spec.warmup_s + spec.measure_s):
+        for k in range(spec.warmup_s + measure_s):
             measure = k >= spec.warmup_s
             j = k - spec.warmup_s
             seconds.append(
@@ -112,7 +132,7 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "workers": 1,
                 }
             )
-        t0 += spec.warmup_s + spec.measure_s
+        t0 += spec.warmup_s + measure_s
         offered_rps = float(offered.mean())
         achieved = float(served.mean())
         err_ratio = float(errors.sum() / max(offered.sum(), 1))
@@ -137,8 +157,8 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
             "error_ratio": err_ratio,
             "verdict": verdict,
             "reasons": "; ".join(reasons),
-            "probe": "ramp",
-            "duration_s": float(spec.measure_s + spec.warmup_s),
+            "probe": probe.kind if probe is not None else "ramp",
+            "duration_s": float(measure_s + spec.warmup_s),
             "requests": int(offered.sum()),
             "ok": int(served.sum()),
             "errors": int(errors.sum()),
@@ -147,6 +167,10 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
         if spec.pool_metric:
             row["m_pool_busy_pct"] = float(min(100.0, 100 * min(rate, sat) / sat * (1 + rng.normal(0, spec.noise))))
         stages.append(row)
+        if strategy is not None:
+            if not invalid:
+                strategy.record(rate, verdict == "pass", goodput=achieved)
+            continue
         if verdict == "fail" and failed_after is None:
             failed_after = index
         if failed_after is not None and index - failed_after >= spec.extra_stages_after_fail:
@@ -155,8 +179,24 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(stages), pd.DataFrame(seconds)
 
 
-def random_spec(rng: np.random.Generator, seed: int) -> SyntheticSpec:
-    """A varied spec: servers, service time, noise, plan shape and SLO all drawn at random."""
+def _adaptive(spec: SyntheticSpec) -> AdaptiveStrategy:
+    settings = StagePlanSettings(  # type: ignore[call-arg]
+        strategy="adaptive",
+        start_rps=spec.start_frac * spec.truth,
+        max_rps=spec.truth * 10,
+        growth=spec.growth,
+        resolution=spec.resolution,
+        max_stages=spec.max_stages,
+    )
+    return AdaptiveStrategy(settings)
+
+
+def random_spec(rng: np.random.Generator, seed: int, *, adaptive: bool = False) -> SyntheticSpec:
+    """A varied spec: servers, service time, noise, plan shape and SLO all drawn at random.
+
+    ``adaptive`` plans the stages as the runner's adaptive search does (ramp, first failure, bisection
+    to 5%) instead of a ramp that stops after the first failure; the random draws are the same.
+    """
     servers = int(rng.choice([1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64]))
     truth = float(rng.uniform(40, 500))
     service_s = servers / truth
@@ -173,5 +213,6 @@ def random_spec(rng: np.random.Generator, seed: int) -> SyntheticSpec:
         extra_stages_after_fail=int(rng.integers(0, 2)),
         pool_metric=bool(rng.random() < 0.3),
         invalid_stage=bool(rng.random() < 0.15),
+        adaptive=adaptive,
         seed=seed,
     )

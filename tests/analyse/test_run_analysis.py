@@ -162,3 +162,51 @@ def test_stages_without_seconds_bootstrap_over_stages() -> None:
     a = analyse_run(stages, None, n_boot=BOOT)
     assert a.details["interval_basis"] == "stages"
     assert a.saturation.reached and "over stages" in a.saturation.note
+
+
+def test_adaptive_run_out_of_rate_order_with_a_contradiction() -> None:
+    """Ramp, first failure, bisection below it (stages out of rate order), an aborted failed stage and a noisy
+    pass above the lowest failure: the SLO capacity sits between the highest pass below the *lowest* failure
+    and that failure, and the contradiction is noted, never used."""
+    frame = pd.DataFrame(
+        {
+            "target_rps": [25.0, 40.0, 64.0, 102.4, 163.8, 133.1, 148.5, 156.2, 152.0, 150.0],
+            "achieved_rps": [25.0, 40.0, 64.0, 102.4, 150.0, 133.1, 148.5, 155.0, 151.9, 150.0],
+            "p95_ms": [100.0, 100, 110, 120, 900, 130, 150, 240, 300, 400],
+            "verdict": ["pass"] * 4 + ["fail", "pass", "pass", "pass", "fail", "fail"],
+            "duration_s": [12.0] * 4 + [4.5, 12, 12, 12, 4.0, 4.0],  # failed stages aborted early
+        }
+    )
+    guards = Guards(slo_p95_ms=250, max_cpu_pct=None)  # type: ignore[call-arg]
+    a = analyse_run(frame, guards=guards, n_boot=0)
+    # lowest failure 150 (p95 400 ms); highest pass below it 148.5 (p95 150): p95 crosses 250 ms at 40% of the gap
+    assert a.slo_capacity.reached and a.slo_capacity.signal == "p95_ms"
+    assert a.slo_capacity.value == pytest.approx(148.5 + (250 - 150) / (400 - 150) * 1.5)
+    assert any("passed above the lowest failing rate (156.2 rps)" in n for n in a.notes), a.notes
+    assert a.saturation.reached and a.saturation.value == pytest.approx(155.0)  # best goodput before 163.8 sagged
+
+
+def test_a_pass_and_a_fail_at_the_same_rate_use_the_pass_below() -> None:
+    frame = pd.DataFrame(
+        {
+            "target_rps": [50.0, 100.0, 150.0, 150.0],
+            "achieved_rps": [50.0, 100.0, 150.0, 150.0],
+            "p95_ms": [100.0, 200.0, 240.0, 260.0],
+            "verdict": ["pass", "pass", "pass", "fail"],
+        }
+    )
+    a = analyse_run(frame, guards=Guards(slo_p95_ms=250, max_cpu_pct=None), n_boot=0)  # type: ignore[call-arg]
+    assert 100.0 <= (a.slo_capacity.value or 0) < 150.0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_synthetic_adaptive_runs_find_the_truth(seed: int) -> None:
+    spec = SyntheticSpec(adaptive=True, seed=seed, growth=1.6, start_frac=0.15, slo_p95_ms=1000.0)
+    stages, seconds = synthetic_run(spec)
+    assert (np.diff(stages["target_rps"].to_numpy()) < 0).any()  # bisection ran below the first failure
+    assert (stages.loc[stages.verdict == "fail", "duration_s"] < spec.measure_s + spec.warmup_s).all()
+    a = analyse_run(stages, seconds, guards=Guards(slo_p95_ms=1000.0), n_boot=0)  # type: ignore[call-arg]
+    best = a.best_saturation
+    assert best.value == pytest.approx(spec.truth, rel=0.10)  # aborted 3-s stages: see the benchmark for 5%
+    # rates are offered rates, which the synthetic draws with Poisson noise (a few % over 15 s)
+    assert a.slo_capacity.value is not None and a.slo_capacity.value <= spec.truth * 1.05
