@@ -335,8 +335,11 @@ def _run_one_stage(
         from capacity.observe import StageWindow, metric_guard_reasons
 
         progress.note(f"stage {spec.index}: fetching server metrics")
-        window_start = meas.measure_from if meas.requests > 0 else meas.started_at
-        sm = source.fetch_stage(StageWindow(stage=spec.index, start=window_start, end=meas.ended_at))
+        # the server's window is the time load was offered: after arrivals stop, the pool idles and
+        # a trailing snapshot would pull the stage's utilisation down
+        window_end = getattr(meas, "load_ended_at", None) or meas.ended_at
+        window_start = meas.measure_from if meas.requests > 0 and meas.measure_from < window_end else meas.started_at
+        sm = source.fetch_stage(StageWindow(stage=spec.index, start=window_start, end=window_end))
         metrics, completeness, frame = dict(sm.aggregates), dict(sm.completeness), sm.frame
         metric_reasons = metric_guard_reasons(sm.aggregates, exp.guards)
         for w in sm.warnings:
