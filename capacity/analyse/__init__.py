@@ -1,12 +1,30 @@
 """Analysis: saturation, SLO capacity and knee with bootstrap intervals; queueing and USL fits.
 
 Pure functions over the stage table and the per-second series (no I/O); the CLI and the search
-command read and write files around them.
+command read and write files around them. Names are imported on first use (scipy is slow to
+import and most CLI commands never need it).
 """
 
-from capacity.analyse.kneedle import kneed_knee, kneedle, piecewise_breakpoint
-from capacity.analyse.run_analysis import RunAnalysis, analyse_run, analyse_scaling
-from capacity.analyse.usl import USL, UslFit
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from capacity.analyse.kneedle import kneed_knee, kneedle, piecewise_breakpoint
+    from capacity.analyse.run_analysis import RunAnalysis, analyse_run, analyse_scaling
+    from capacity.analyse.usl import USL, UslFit
+
+_WHERE = {
+    "kneed_knee": "kneedle",
+    "kneedle": "kneedle",
+    "piecewise_breakpoint": "kneedle",
+    "RunAnalysis": "run_analysis",
+    "analyse_run": "run_analysis",
+    "analyse_scaling": "run_analysis",
+    "USL": "usl",
+    "UslFit": "usl",
+}
 
 __all__ = [
     "USL",
@@ -18,3 +36,10 @@ __all__ = [
     "kneedle",
     "piecewise_breakpoint",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'capacity.analyse' has no attribute {name!r}")
+    return getattr(import_module(f"capacity.analyse.{module}"), name)

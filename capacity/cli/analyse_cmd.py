@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import typer
 
-from capacity.analyse import RunAnalysis, analyse_run, analyse_scaling
 from capacity.analyse.table import STAGE_COLUMNS_HELP
 from capacity.cli.app import app
 from capacity.errors import CapacityError
 from capacity.models import Estimate
 from capacity.plan.experiment import Cluster, Experiment, Guards, Production, Workload
+
+if TYPE_CHECKING:
+    from capacity.analyse import RunAnalysis
 
 ANALYZE_HELP = f"""Estimate saturation, SLO capacity and the knee (with intervals) from a run or a CSV.
 
@@ -117,6 +119,8 @@ def _analyze(path: Path, json_out: bool, boot: int, seed: int) -> None:
     if path.is_file():
         frame = _read_csv(path)
         if {"throughput"} <= set(frame.columns) and ({"nodes", "concurrency"} & set(frame.columns)):
+            from capacity.analyse import analyse_scaling
+
             usl = analyse_scaling(frame, source=str(path)).to_dict()
             if json_out:
                 _emit_json({"usl": usl})
@@ -126,6 +130,8 @@ def _analyze(path: Path, json_out: bool, boot: int, seed: int) -> None:
     stages, seconds, exp, run = _load(path)
     guards: Guards | None = exp.guards if exp is not None else None
     try:
+        from capacity.analyse import analyse_run
+
         analysis = analyse_run(stages, seconds, guards, n_boot=boot, seed=seed)
     except CapacityError as exc:
         raise CapacityError(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from None
@@ -187,6 +193,7 @@ def size(
     json_out: bool = typer.Option(False, "--json", help="Print the recommendation as JSON only."),
     boot: int = typer.Option(100, "--boot", min=0, max=5000, help="Bootstrap replicates for the intervals."),
 ) -> None:
+    from capacity.analyse import analyse_run
     from capacity.size import recommend
 
     stages, seconds, exp, _run = _load(path)
