@@ -10,15 +10,15 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+# kneedle is light (numpy) and shares its name with a function: import it eagerly so the package
+# attribute is the function, not the submodule
+from capacity.analyse.kneedle import kneed_knee, kneedle, piecewise_breakpoint
+
 if TYPE_CHECKING:
-    from capacity.analyse.kneedle import kneed_knee, kneedle, piecewise_breakpoint
     from capacity.analyse.run_analysis import RunAnalysis, analyse_run, analyse_scaling
     from capacity.analyse.usl import USL, UslFit
 
 _WHERE = {
-    "kneed_knee": "kneedle",
-    "kneedle": "kneedle",
-    "piecewise_breakpoint": "kneedle",
     "RunAnalysis": "run_analysis",
     "analyse_run": "run_analysis",
     "analyse_scaling": "run_analysis",

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy.signal import argrelextrema
 
 Curve = Literal["convex", "concave"]
 Direction = Literal["increasing", "decreasing"]
@@ -75,6 +74,8 @@ def kneedle(
         ys = ya
     else:
         raise ValueError(f"interp must be 'interp1d' or 'polynomial', got {interp!r}")
+    from scipy.signal import argrelextrema  # scipy.signal is slow to import: only when used
+
     xt, diff, idx = difference_curve(xa, ys, curve, direction)
     maxima = argrelextrema(diff, np.greater_equal)[0]
     minima = set(argrelextrema(diff, np.less_equal)[0].tolist())
