@@ -31,6 +31,8 @@ Examples:
 
   capacity sandbox --port 8080 --duration 60
 
+  capacity sandbox --error-above-rps 50      # inject 500s above 50 req/s
+
   CAPACITY_SANDBOX_KEYS=api:app capacity sandbox --require-keys
 """
 
@@ -99,6 +101,11 @@ def sandbox(
     sidekiq_concurrency: int = typer.Option(5, "--sidekiq-concurrency", help="Jobs each worker runs at once."),
     job_ms: float = typer.Option(100.0, "--job-ms", help="Mean job time, ms."),
     error_rate: float = typer.Option(0.0, "--error-rate", help="Share of requests (and jobs) that fail with 500."),
+    error_above_rps: float | None = typer.Option(
+        None,
+        "--error-above-rps",
+        help="Fault: answer 500 at once while more requests than this arrived in the last second.",
+    ),
     mem_growth_kb: float = typer.Option(0.0, "--mem-growth-kb", help="Memory each request leaks, KiB."),
     mem_limit_mb: float = typer.Option(512.0, "--mem-limit-mb", help="Task memory limit reported, MiB."),
     seed: int = typer.Option(42, "--seed", help="Seed of the synthetic records and service times."),
@@ -131,6 +138,7 @@ def sandbox(
         sidekiq_concurrency=sidekiq_concurrency,
         job_ms=job_ms,
         error_rate=error_rate,
+        error_above_rps=error_above_rps,
         mem_growth_kb=mem_growth_kb,
         mem_limit_mb=mem_limit_mb,
         seed=seed,

@@ -42,6 +42,8 @@ class SandboxSettings(_Strict):
     sidekiq_concurrency: int = Field(5, ge=1, le=256)
     job_ms: PositiveFloat = 100.0
     error_rate: float = Field(0.0, ge=0, le=1)
+    error_above_rps: PositiveFloat | None = None
+    """Fault: answer 500 to every request while more than this many arrived over the last second."""
     mem_growth_kb: NonNegFloat = 0.0
     mem_limit_mb: PositiveFloat = 512.0
     seed: int = 1

@@ -69,6 +69,9 @@ class SandboxConfig:
     sidekiq_concurrency: int = 5
     job_ms: float = 100.0
     error_rate: float = 0.0
+    error_above_rps: float | None = None
+    """Fault option: while more than this many workload requests arrived over the last second, the
+    front answers every workload request 500 at once (no app task, no service time); ``None``: off."""
     mem_growth_kb: float = 0.0
     mem_limit_mb: float = 512.0
     seed: int = 42
@@ -91,6 +94,7 @@ class SandboxConfig:
             ("sidekiq_concurrency", 1 <= self.sidekiq_concurrency <= 1024, "between 1 and 1024"),
             ("job_ms", self.job_ms > 0 and self.job_ms >= self.cpu_ms, "> 0 and >= cpu_ms"),
             ("error_rate", 0.0 <= self.error_rate <= 1.0, "between 0 and 1"),
+            ("error_above_rps", self.error_above_rps is None or self.error_above_rps > 0, "> 0 (or unset)"),
             ("mem_growth_kb", self.mem_growth_kb >= 0, ">= 0"),
             ("mem_limit_mb", self.mem_limit_mb > 0, "> 0"),
             ("records", 1 <= self.records <= 2_000_000, "between 1 and 2000000"),

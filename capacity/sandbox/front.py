@@ -3,7 +3,9 @@
 The front plays the load balancer (ALB): it parses each request, rejects malformed ones at once
 (400/422, no service time), hands the rest round-robin to an app task for their service time, and
 applies the outcome to the shared data afterwards (404 unknown appointment, 409 second check-in,
-job enqueued for a summary). Datadog routes (``/api/v1/query``, ``/api/v1/validate``,
+job enqueued for a summary). With the fault option ``error_above_rps``, every workload request that
+arrives while more than that many arrived over the last second is answered 500 at once, whatever the
+app tasks could serve (an injected failure above a known rate). Datadog routes (``/api/v1/query``, ``/api/v1/validate``,
 ``/api/v1/events``) need ``DD-API-KEY``/``DD-APPLICATION-KEY`` only when keys were configured.
 """
 
@@ -20,7 +22,7 @@ from aiohttp import web
 from capacity.sandbox.config import SandboxConfig
 from capacity.sandbox.ddquery import QueryError, query_response
 from capacity.sandbox.metricstore import MetricStore
-from capacity.sandbox.state import ClinicData
+from capacity.sandbox.state import ArrivalWindow, ClinicData
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -51,6 +53,10 @@ def error(status: int, detail: str) -> web.Response:
     """A JSON:API-style error body, as Rails APIs answer."""
     body = {"errors": [{"status": str(status), "title": _TITLES.get(status, "Error"), "detail": detail}]}
     return web.json_response(body, status=status)
+
+
+WORKLOAD_PREFIXES = ("/api/v1/vista-sites/", "/appointments/")
+"""Paths the fault option counts and fails; ``/health`` and the Datadog API are never affected."""
 
 
 def _digits(value: Any) -> str | None:
@@ -97,6 +103,19 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
             if exc.status < 400:
                 raise
             return error(exc.status, exc.reason)
+
+    arrivals = ArrivalWindow(1.0)
+
+    @web.middleware
+    async def overload_fault(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if cfg.error_above_rps is not None and request.path.startswith(WORKLOAD_PREFIXES):
+            recent = arrivals.add(time.monotonic())
+            if recent > cfg.error_above_rps:
+                return error(
+                    500,
+                    f"injected fault: {recent} arrivals in the last second > error_above_rps {cfg.error_above_rps:g}",
+                )
+        return await handler(request)
 
     async def served(endpoint: str) -> int:
         return await backend.call_app(endpoint)
@@ -186,14 +205,15 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
         )
 
     # --------------------------------------------------------------------------- Datadog API
-    def forbidden(request: web.Request) -> web.Response | None:
+    def forbidden(request: web.Request, *, app_key_needed: bool = True) -> web.Response | None:
+        """403 unless the configured keys came; like Datadog, ``/validate`` checks the API key only."""
         if cfg.require_keys is None:
             return None
         api, app_key = cfg.require_keys
         got_api = request.headers.get("DD-API-KEY", "")
         got_app = request.headers.get("DD-APPLICATION-KEY", "")
-        if hmac.compare_digest(got_api.encode(), api.encode()) and hmac.compare_digest(
-            got_app.encode(), app_key.encode()
+        if hmac.compare_digest(got_api.encode(), api.encode()) and (
+            not app_key_needed or hmac.compare_digest(got_app.encode(), app_key.encode())
         ):
             return None
         return web.json_response({"errors": ["Forbidden"]}, status=403)
@@ -217,7 +237,7 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
         return web.json_response(body)
 
     async def dd_validate(request: web.Request) -> web.Response:
-        denied = forbidden(request)
+        denied = forbidden(request, app_key_needed=False)
         return denied if denied is not None else web.json_response({"valid": True})
 
     events: list[int] = [0]
@@ -240,7 +260,7 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
         }
         return web.json_response({"status": "ok", "event": event}, status=202)
 
-    app = web.Application(middlewares=[json_errors], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[json_errors, overload_fault], client_max_size=1024 * 1024)
     vista = "/api/v1/vista-sites/{sta3n:\\d+}"
     app.router.add_get("/health", health)
     app.router.add_get(f"{vista}/patient_demographics_status", get_status)

@@ -103,3 +103,19 @@ class JobQueue:
         out = (self.processed, self.failed, self.enqueued)
         self.processed = self.failed = self.enqueued = 0
         return out
+
+
+@dataclass
+class ArrivalWindow:
+    """Arrival times over the last ``window_s`` seconds: the recent arrival rate the fault option watches."""
+
+    window_s: float = 1.0
+    times: deque[float] = field(default_factory=deque)
+
+    def add(self, now: float) -> int:
+        """Record one arrival at ``now`` (monotonic seconds); the arrivals in ``(now - window_s, now]``."""
+        self.times.append(now)
+        edge = now - self.window_s
+        while self.times and self.times[0] <= edge:
+            self.times.popleft()
+        return len(self.times)

@@ -396,7 +396,7 @@ def wait_for_recovery(
     while True:
         latency = driver.probe_latency_ms(n=3)
         lat_ok = latency is not None and (limit_ms is None or latency <= limit_ms)
-        queue_ok, queue_detail = _queues_drained(source)
+        queue_ok, queue_detail = _queues_drained(source, lookback_s=max(3.0, 3.0 * exp.metrics.rollup_seconds))
         if lat_ok and queue_ok:
             return True, ""
         last = (
@@ -415,7 +415,13 @@ def wait_for_recovery(
     return False, f"target did not recover within {plan.recovery_timeout_s:g} s: {last}"
 
 
-def _queues_drained(source: Any) -> tuple[bool, str]:
+def _queues_drained(source: Any, lookback_s: float = 3.0) -> tuple[bool, str]:
+    """Whether the job queue and request backlog are back to (near) empty, by their *latest* points.
+
+    The look-back spans a few rollup intervals (agent metrics in real Datadog arrive in 10-20 s
+    buckets, not per second); a queue with no recent point counts as unknown and leaves the decision
+    to the latency probe, with a log line saying so.
+    """
     if source is None:
         return True, ""
     from datetime import timedelta
@@ -424,17 +430,30 @@ def _queues_drained(source: Any) -> tuple[bool, str]:
 
     end = datetime.now(UTC)
     try:
-        sm = source.fetch_stage(StageWindow(stage=-1, start=end - timedelta(seconds=3), end=end), wait=False)
+        sm = source.fetch_stage(StageWindow(stage=-1, start=end - timedelta(seconds=lookback_s), end=end), wait=False)
     except CapacityError:
         return True, ""
-    agg = sm.aggregates
-    queue = agg.get("queue_size_max")
-    backlog = agg.get("backlog_max")
-    if queue is not None and not math.isnan(queue) and queue > 5:
+    queue = latest_value(sm.frame, "queue_size")
+    backlog = latest_value(sm.frame, "backlog")
+    if queue is None:
+        log.info("recovery: no job-queue point in the last %.0f s; judging by latency only", lookback_s)
+    if queue is not None and queue > 5:
         return False, f"job queue still {queue:.0f} deep"
-    if backlog is not None and not math.isnan(backlog) and backlog > 0:
+    if backlog is not None and backlog > 0:
         return False, f"request backlog still {backlog:.0f}"
     return True, ""
+
+
+def latest_value(frame: Any, metric: str) -> float | None:
+    """The largest over groups of each group's latest non-null point of ``metric`` (None if no point)."""
+    if frame is None or getattr(frame, "empty", True) or "metric" not in frame.columns:
+        return None
+    part = frame[(frame["metric"] == metric) & frame["value"].notna()]
+    if part.empty:
+        return None
+    last = part.sort_values("t").groupby("group", sort=False)["value"].last()
+    value = float(last.max())
+    return None if math.isnan(value) else value
 
 
 # -------------------------------------------------------------------------------------- metrics
