@@ -146,8 +146,12 @@ class AdaptiveStrategy:
                     self.stop_reason = "first_stage_failed"
             res = self.settings.resolution
             if goodput is not None and goodput < rate * (1 - res):
+                # goodput plateaued: probe just above it, or just above the last good rate when that is
+                # higher already (one stage then closes the gap to the resolution)
                 hint = goodput * (1 + res)
-                if hint < self.bad and (self.good is None or hint > self.good * (1 + res / 2)):
+                if self.good is not None:
+                    hint = max(hint, self.good * (1 + 0.9 * res))
+                if hint < self.bad:
                     self._hint = (hint, f"the stage at {rate:g}/s delivered only {goodput:.1f}/s: probe just above it")
 
 

@@ -114,3 +114,23 @@ def test_preview_worst_case_bounded_by_budget() -> None:
     p = preview(s)
     assert p.ramp_rates[0] == 10 and p.ramp_rates[-1] == 1000
     assert p.worst_case_s == 300
+
+
+def test_plateau_below_last_good_probes_just_above_it_and_stops() -> None:
+    """A failing stage whose goodput sits below the last good rate: one probe closes the gap."""
+    s = StagePlanSettings(start_rps=100, max_rps=1000, growth=2.0, resolution=0.05, stage_seconds=10, warmup_seconds=1)
+    strat = AdaptiveStrategy(s)
+    strat.next_stage()
+    strat.record(100, True, goodput=100)
+    assert strat.next_stage().rate == 200  # type: ignore[union-attr]
+    strat.record(200, False, goodput=150)
+    hint = strat.next_stage()
+    assert hint is not None and hint.rate == pytest.approx(157.5)
+    strat.record(157.5, True, goodput=157)
+    mid = strat.next_stage()
+    assert mid is not None and mid.rate == pytest.approx((157.5 + 200) / 2)
+    strat.record(mid.rate, False, goodput=155)  # the plateau again, below the last good: probe just above that
+    close = strat.next_stage()
+    assert close is not None and close.rate == pytest.approx(157.5 * 1.045)
+    strat.record(close.rate, False, goodput=158)
+    assert strat.next_stage() is None and strat.stop_reason == "resolution"

@@ -54,7 +54,7 @@ STAGE_KEYS = {
 
 def fast(exp: Experiment, **stages: Any) -> Experiment:
     """Short stages so an end-to-end search takes tens of seconds."""
-    plan = {"stage_seconds": 6.0, "warmup_seconds": 1.0, "recovery_timeout_s": 15.0, **stages}
+    plan = {"stage_seconds": 4.0, "warmup_seconds": 1.0, "recovery_timeout_s": 15.0, **stages}
     return exp.with_changes(stages=plan)
 
 
@@ -105,7 +105,17 @@ def test_saturation_matches_sandbox_formula(tmp_path: Path, app_tasks: int, thre
 def test_default_search_json_contract_and_results_folder(tmp_path: Path) -> None:
     """``capacity search --json`` with no file: the built-in sandbox, summary JSON as the only stdout."""
     proc = run_cli(
-        "search", "--json", "--out", str(tmp_path), "--stage-seconds", "6", "--warmup-seconds", "1", timeout=240
+        "search",
+        "--json",
+        "--out",
+        str(tmp_path),
+        "--stage-seconds",
+        "4",
+        "--warmup-seconds",
+        "1",
+        "--start-rps",
+        "60",
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)  # the whole stdout is one JSON document
