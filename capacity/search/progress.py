@@ -20,11 +20,11 @@ def _fmt(v: float | None, spec: str = ".0f") -> str:
 
 
 def _short_verdict(r: StageResult) -> str:
-    """``fail: p95 over SLO 250 ms…``: the verdict and the start of its first reason."""
+    """``fail: p95``: the verdict and the guard that set it (the full reasons are in the results)."""
     if r.verdict == "pass" or not r.reasons:
         return r.verdict
-    reason = r.reasons[0]
-    return f"{r.verdict}: {reason[:24]}…" if len(reason) > 25 else f"{r.verdict}: {reason}"
+    first = r.reasons[0].split()[0].strip(":,") if r.reasons[0].split() else ""
+    return f"{r.verdict}: {'errors' if first == 'error' else first}"
 
 
 class Progress:

@@ -479,6 +479,9 @@ def _event(source: Any, exp: Experiment, store: RunStore, title: str, text: str,
         return
     if event_id:
         log.info("datadog event %s: %s", event_id, title)
+        manifest = store.read_json("manifest.json") or {}
+        events = [*manifest.get("datadog_events", []), {"id_str": event_id, "title": title}]
+        store.update_manifest(datadog_events=events)
 
 
 def _catch_up(source: Any, store: RunStore, state: _RunState) -> None:

@@ -82,7 +82,7 @@ def test_saturation_matches_sandbox_formula(tmp_path: Path, app_tasks: int, thre
     sb = {"app_tasks": app_tasks, "threads": threads, "service_ms": service_ms, "service_dist": "const"}
     formula = truth(SandboxConfig.from_settings(base.sandbox.model_copy(update=sb))).pool_rps
     exp = fast(
-        base.with_changes(sandbox=sb, guards={"slo_p95_ms": 150.0}),
+        base.with_changes(sandbox=sb, guards={"slo_p95_ms": 150.0}, metrics={"events": True}),
         strategy="linear",
         start_rps=round(formula * 0.5, 1),
         step_rps=round(formula * 0.25, 1),
@@ -95,6 +95,12 @@ def test_saturation_matches_sandbox_formula(tmp_path: Path, app_tasks: int, thre
     verdicts = [s.verdict for s in summary.stages]
     assert verdicts[-1] == "fail" and all(v == "pass" for v in verdicts[:-1])
     assert summary.stopped_reason.startswith("guard:")
+    # opt-in Datadog events (run start, each stage, the result) went to the sandbox's events API
+    manifest = json.loads((Path(summary.results_dir) / "manifest.json").read_text())
+    titles = [e["title"] for e in manifest["datadog_events"]]
+    assert titles[0] == "run start" and titles[-1] == "result"
+    assert [t for t in titles if t.startswith("stage ")] == [f"stage {s.index}" for s in summary.stages]
+    assert all(e["id_str"] for e in manifest["datadog_events"])
     # the stage below capacity held the rate; the last one could not
     below = summary.stages[0]
     assert abs(below.offered_rps - below.target_rps) / below.target_rps < 0.02
