@@ -72,6 +72,9 @@ class AppTask:
         self.rng = random.Random(cfg.seed * 1000 + index)
         self.backlog: asyncio.Queue[tuple[int, str, float]] = asyncio.Queue()
         self.busy = 0
+        self._busy_area = 0.0  # busy slots x seconds since the last metrics point
+        self._busy_since = time.monotonic()
+        self._points_at = self._busy_since
         self.rejected = 0
         self.tags = task_tags(cfg, cfg.app_service)
         self.hits: dict[tuple[str, int], int] = defaultdict(int)
@@ -81,6 +84,21 @@ class AppTask:
     @property
     def waiting(self) -> int:
         return self.backlog.qsize()
+
+    def _set_busy(self, delta: int) -> None:
+        """Track busy slots over time, so the pool gauge is the second's average, not one snapshot."""
+        now = time.monotonic()
+        self._busy_area += self.busy * (now - self._busy_since)
+        self._busy_since = now
+        self.busy += delta
+
+    def mean_busy(self) -> float:
+        """Average busy slots since the previous call (one metrics interval)."""
+        now = time.monotonic()
+        area = self._busy_area + self.busy * (now - self._busy_since)
+        span = now - self._points_at
+        self._busy_area, self._busy_since, self._points_at = 0.0, now, now
+        return area / span if span > 0 else float(self.busy)
 
     def submit(self, rid: int, endpoint: str) -> None:
         """Queue a request for a slot, or answer 503 at once when every slot is busy and the backlog full."""
@@ -95,7 +113,7 @@ class AppTask:
         free_at = time.monotonic()
         while True:
             rid, endpoint, arrived = await self.backlog.get()
-            self.busy += 1
+            self._set_busy(+1)
             now = time.monotonic()
             start = max(arrived, free_at, now - MAX_CATCH_UP_S)
             wait_ms, cpu_ms = draw_slot_ms(self.rng, self.cfg.service_dist, self.cfg.mean_ms(endpoint), self.cfg.cpu_ms)
@@ -105,7 +123,7 @@ class AppTask:
             if delay > 0:
                 await asyncio.sleep(delay)
             free_at = end
-            self.busy -= 1
+            self._set_busy(-1)
             status = 500 if self.cfg.error_rate and self.rng.random() < self.cfg.error_rate else 200
             if self.cfg.mem_growth_kb > 0:
                 self._leak.append(b"\x01" * int(self.cfg.mem_growth_kb * 1024))
@@ -118,10 +136,11 @@ class AppTask:
     def points(self, sampler: ProcessSampler) -> list[list[Any]]:
         t = self.tags
         pts = _resource_points(self.cfg, sampler, t)
+        busy = self.mean_busy()
         pts += [
             ["puma.max_threads", t, self.cfg.threads],
-            ["puma.pool_capacity", t, self.cfg.threads - self.busy],
-            ["puma.busy_threads", t, self.busy],
+            ["puma.pool_capacity", t, self.cfg.threads - busy],
+            ["puma.busy_threads", t, busy],
             ["puma.backlog", t, self.waiting],
             ["puma.requests.rejected", t, self.rejected],
         ]

@@ -68,7 +68,8 @@ def test_above_capacity_goodput_plateaus_at_the_formula(sb: RunningSandbox, fact
     )["series"][0]
     assert max(values(backlog)) >= 12
     cap = query(sb.base_url, "min:puma.pool_capacity{*}", int(started) + 2, int(started + DURATION) - 1)
-    assert max(values(cap["series"][0])) == 0  # no free thread in any second
+    # the gauge is each second's average of free threads: under overload essentially none is ever free
+    assert max(values(cap["series"][0])) < 0.05
 
 
 def test_default_lognormal_service_plateaus_too() -> None:
