@@ -409,7 +409,7 @@ def wait_for_recovery(
             progress.note(f"waiting for recovery: {last}")
         if flag or time.monotonic() >= deadline:
             break
-        time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+        time.sleep(min(0.25, max(0.05, deadline - time.monotonic())))
     if progress is not None:
         progress.note("")
     return False, f"target did not recover within {plan.recovery_timeout_s:g} s: {last}"
