@@ -160,7 +160,7 @@ def _round(v: float | None, nd: int = 3) -> float | None:
 _METRIC_CODES = (
     ("queue", "queue"),
     ("cpu", "cpu"),
-    ("mem", "memory"),
+    ("mem", "mem"),
     ("pool", "pool"),
     ("backlog", "backlog"),
 )

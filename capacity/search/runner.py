@@ -61,6 +61,8 @@ class _RunState:
     warnings: list[str] = field(default_factory=list)
     stopped_reason: str = ""
     truth: dict[str, Any] | None = None
+    first_breach: dict[int, str] = field(default_factory=dict)
+    """Stage index -> code of the guard that failed it first (``guard:<code>`` in ``stopped_reason``)."""
 
 
 # ----------------------------------------------------------------------------------------- safety
@@ -86,22 +88,12 @@ def resolve_target(exp: Experiment) -> Iterator[tuple[str, dict[str, Any] | None
         return
     from capacity.sandbox import SandboxConfig, run_sandbox, truth
 
-    config = SandboxConfig.from_settings(exp.sandbox)
-    if exp.workload.test_data.source == "sandbox":
-        config = _with_records(config, exp)
+    td = exp.workload.test_data
+    # the sandbox must know every synthetic appointment the workload will address
+    same_records = {"records": td.records, "seed": td.seed} if td.source == "sandbox" else {}
+    config = SandboxConfig.from_settings(exp.sandbox, **same_records)
     with run_sandbox(config) as sb:
         yield sb.base_url, truth(config).as_dict()
-
-
-def _with_records(config: Any, exp: Experiment) -> Any:
-    """The sandbox must know every synthetic appointment the workload will address."""
-    import dataclasses
-
-    td = exp.workload.test_data
-    try:
-        return dataclasses.replace(config, records=td.records, seed=td.seed)
-    except (TypeError, ValueError):  # pydantic model instead of a dataclass
-        return config.model_copy(update={"records": td.records, "seed": td.seed})
 
 
 # ------------------------------------------------------------------------------------ the search
@@ -277,10 +269,10 @@ def _stage_loop(
             continue  # a lost worker: the next stage runs on the remaining workers
         strategy.record(probe.rate, passed, goodput=result.achieved_rps)
         if not passed and plan.strategy != "adaptive":
-            state.stopped_reason = _guard_reason(result)
+            state.stopped_reason = _guard_reason(state, result)
             break
         if not passed and strategy.stop_reason == "first_stage_failed":
-            state.stopped_reason = _guard_reason(result)
+            state.stopped_reason = _guard_reason(state, result)
             break
         ok, detail = wait_for_recovery(driver, source, baseline_ms, exp, flag, progress)
         if not ok:
@@ -290,17 +282,14 @@ def _stage_loop(
     if state.stopped_reason in ("resolution", "max_stages", "done") and state.results:
         fails = [r for r in state.results if r.verdict == "fail"]
         if fails and state.stopped_reason == "resolution":
-            state.stopped_reason = f"resolution ({_guard_reason(fails[0])} at {fails[0].target_rps:g}/s)"
+            state.stopped_reason = f"resolution ({_guard_reason(state, fails[0])} at {fails[0].target_rps:g}/s)"
     progress.note("")
 
 
-def _guard_reason(result: StageResult) -> str:
-    """``guard:<code>`` for the first reason of a failed stage (p95, errors, goodput, queue...)."""
-    text = (result.reasons[0] if result.reasons else "").lower()
-    for code in ("p95", "p99", "error", "goodput", "dropped", "queue", "cpu", "mem", "pool", "backlog"):
-        if text.startswith(code) or f" {code}" in f" {text}":
-            return f"guard:{'errors' if code == 'error' else code}"
-    return "guard"
+def _guard_reason(state: _RunState, result: StageResult) -> str:
+    """``guard:<code>`` for the guard that failed a stage first (p95, errors, goodput, queue...)."""
+    code = state.first_breach.get(result.index)
+    return f"guard:{code}" if code else "guard"
 
 
 def _run_one_stage(
@@ -349,7 +338,7 @@ def _run_one_stage(
         progress.note("")
     if getattr(meas, "records_exhausted", 0):
         state.warnings.append(f"stage {spec.index}: test records ran out ({meas.records_exhausted} arrivals)")
-    result, _ = judge_measurement(
+    result, breaches = judge_measurement(
         meas,
         exp.guards,
         probe=probe.kind,
@@ -358,6 +347,8 @@ def _run_one_stage(
         metrics=metrics,
         completeness=completeness,
     )
+    if breaches:
+        state.first_breach[result.index] = breaches[0].code
     if extra:
         result = result.model_copy(update={"reasons": result.reasons + extra})
     hist_b64 = _encode_histogram(meas)
