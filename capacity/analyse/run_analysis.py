@@ -123,7 +123,12 @@ def analyse_run(
 
     # saturation
     value, reached, signal = saturation_point(table, min_ratio)
-    lo, hi, used = boot(lambda t: saturation_point(t, min_ratio)[0] if saturation_point(t, min_ratio)[1] else None)
+
+    def reached_saturation(t: StageTable) -> float | None:
+        v, ok, _ = saturation_point(t, min_ratio)
+        return v if ok else None
+
+    lo, hi, used = boot(reached_saturation)
     saturation = Estimate(
         value=value,
         lo=lo if reached else None,

@@ -127,7 +127,9 @@ def _analyze(path: Path, json_out: bool, boot: int, seed: int) -> None:
             else:
                 _print_usl(usl)
             return
-    stages, seconds, exp, run = _load(path)
+        stages, seconds, exp, run = frame, None, None, None  # a stage table, already read
+    else:
+        stages, seconds, exp, run = _load(path)
     guards: Guards | None = exp.guards if exp is not None else None
     try:
         from capacity.analyse import analyse_run
@@ -148,7 +150,6 @@ def _analyze(path: Path, json_out: bool, boot: int, seed: int) -> None:
             typer.echo(f"written: {path / 'analysis.json'}")
 
 
-@app.command("analyze", help=ANALYZE_HELP)
 def analyze(
     path: Path = typer.Argument(..., help="Run folder, CSV stage table, or CSV scaling table."),
     json_out: bool = typer.Option(False, "--json", help="Print the analysis as JSON only."),
@@ -158,14 +159,8 @@ def analyze(
     _analyze(path, json_out, boot, seed)
 
 
-@app.command("analyse", help=ANALYZE_HELP, hidden=True)
-def analyse(
-    path: Path = typer.Argument(..., help="Run folder, CSV stage table, or CSV scaling table."),
-    json_out: bool = typer.Option(False, "--json", help="Print the analysis as JSON only."),
-    boot: int = typer.Option(300, "--boot", min=0, max=5000, help="Bootstrap replicates for the intervals."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-) -> None:
-    _analyze(path, json_out, boot, seed)
+app.command("analyze", help=ANALYZE_HELP)(analyze)
+app.command("analyse", help=ANALYZE_HELP, hidden=True)(analyze)  # British spelling, same command
 
 
 @app.command("size", help=SIZE_HELP)

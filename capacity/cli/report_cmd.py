@@ -180,13 +180,6 @@ def results_compare(
 
 
 # ----------------------------------------------------------------------------------------- nightly
-def _default_experiment_path() -> Path:
-    from capacity.plan.experiment import builtin_experiment_path
-
-    local = Path("experiments") / "sandbox.toml"
-    return local if local.is_file() else builtin_experiment_path()
-
-
 @app.command(
     "nightly",
     help=(
@@ -210,10 +203,10 @@ def nightly(
     results_root: Path = typer.Option(Path("results"), "--results", help="Results root folder."),
     json_out: bool = typer.Option(False, "--json", help="Print only the outcome JSON on stdout."),
 ) -> None:
-    from capacity.plan.experiment import load_experiment
+    from capacity.plan.experiment import default_experiment_path, load_experiment
     from capacity.report.nightly import run_nightly
 
-    exp = load_experiment(experiment if experiment is not None else _default_experiment_path())
+    exp = load_experiment(experiment if experiment is not None else default_experiment_path())
     outcome = run_nightly(exp, baseline=baseline, max_drop_pct=max_drop, results_root=results_root, json_mode=json_out)
     if json_out:
         _echo_json(outcome.to_dict())

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from capacity.cli.app import app
 from capacity.errors import ExperimentError
-from capacity.plan.experiment import Experiment, builtin_experiment_path, load_experiment, parse_experiment
+from capacity.plan.experiment import Experiment, default_experiment_path, load_experiment, parse_experiment
 
 SEARCH_HELP = """Raise the arrival rate in stages until the target's edge shows, then analyse and size.
 
@@ -48,11 +48,6 @@ def parse_endpoint(spec: str, i: int) -> dict[str, Any]:
     return entry
 
 
-def _default_experiment_path() -> Path:
-    local = Path("experiments") / "sandbox.toml"
-    return local if local.is_file() else builtin_experiment_path()
-
-
 def build_experiment(
     file: Path | None,
     *,
@@ -78,7 +73,7 @@ def build_experiment(
         }
         exp = parse_experiment(data, source="command line")
     else:
-        exp = load_experiment(file if file is not None else _default_experiment_path())
+        exp = load_experiment(file if file is not None else default_experiment_path())
         if target is not None:
             overrides.setdefault("target", {})["base_url"] = target
         if endpoints:

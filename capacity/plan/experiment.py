@@ -350,6 +350,12 @@ def load_experiment(path: str | os.PathLike[str]) -> Experiment:
     return parse_experiment(data, source=str(p))
 
 
+def default_experiment_path() -> Path:
+    """What ``search`` and ``nightly`` run with no file: ``experiments/sandbox.toml`` here, else the built-in one."""
+    local = Path("experiments") / "sandbox.toml"
+    return local if local.is_file() else builtin_experiment_path()
+
+
 def builtin_experiment_path() -> Path:
     """The default experiment (the sandbox), shipped inside the package so it works when installed."""
     return Path(__file__).resolve().parent.parent / "data" / "sandbox.toml"

@@ -109,13 +109,13 @@ def figure_of(summary: RunSummary, name: str, field_name: str) -> Figure:
         value = est.value if est.value is not None else value
         lo, hi = est.lo, est.hi
         if name == "slo_capacity" and lo is None and hi is None:
-            lo, hi = _interval(summary)
+            lo, hi = summary_interval(summary)
         return Figure(value=value, lo=lo, hi=hi, reached=est.reached, signal=est.signal, note=est.note)
-    lo, hi = _interval(summary) if name == "slo_capacity" else (None, None)
+    lo, hi = summary_interval(summary) if name == "slo_capacity" else (None, None)
     return Figure(value=value, lo=lo, hi=hi)
 
 
-def _interval(summary: RunSummary) -> tuple[float | None, float | None]:
+def summary_interval(summary: RunSummary) -> tuple[float | None, float | None]:
     ci = [*summary.capacity_interval, None, None]
     return ci[0], ci[1]
 

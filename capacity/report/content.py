@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from capacity.models import Estimate, RunSummary
+from capacity.report.compare import summary_interval
 from capacity.store import LoadedRun
 
 ESTIMATE_ORDER: tuple[tuple[str, str, str], ...] = (
@@ -120,8 +121,7 @@ def _estimates(summary: RunSummary | None, analysis: dict[str, Any] | None) -> l
         fallback = getattr(summary, fld) if summary is not None and fld else None
         interval: tuple[float | None, float | None] = (None, None)
         if key == "slo_capacity" and summary is not None:
-            ci = [*summary.capacity_interval, None, None]
-            interval = (ci[0], ci[1])
+            interval = summary_interval(summary)
         row = _row(key, label, est, fallback, interval)
         if row is not None:
             rows.append(row)

@@ -180,7 +180,6 @@ def _size_one(
     min_tasks: int,
     sidekiq: dict[str, Any],
     cluster: Cluster,
-    app_from_staging_ratio: bool = True,
 ) -> dict[str, Any]:
     demand = peak_rps * growth
     raw_capacity = demand / (per_task * target)
@@ -336,15 +335,15 @@ def recommend(
 
 def _memory(table: StageTable, cluster: Cluster) -> tuple[int | None, str]:
     mb = table.column("mem_mb_max")
-    if mb is not None and np.isfinite(mb).any():
+    if mb is not None:  # column() is None unless some value is finite
         peak = float(np.nanmax(mb))
         src = f"peak m_mem_mb_max {peak:.0f} MiB x {MEM_HEADROOM} headroom"
     else:
         pct = table.column("mem_pct_max")
         pct = pct if pct is not None else table.column("mem_pct")
-        if pct is None or not np.isfinite(pct).any():
+        if pct is None:
             return None, "no memory metric in the stages"
-        peak = float(np.nanmax(pct)) / 100.0 * cluster.mem_mib_per_task
         pct_max = float(np.nanmax(pct))
+        peak = pct_max / 100.0 * cluster.mem_mib_per_task
         src = f"peak memory {pct_max:.1f}% of {cluster.mem_mib_per_task} MiB x {MEM_HEADROOM} headroom"
     return int(MEM_STEP_MIB * math.ceil(peak * MEM_HEADROOM / MEM_STEP_MIB)), src
