@@ -119,6 +119,8 @@ class DatadogSource:
         self.rate_limit_cap_s = rate_limit_cap_s
         self.key_names = key_names
         self.late_prefixes = tuple(late_prefixes)
+        self._late = frozenset(n for n, q in self.queries.items() if is_late(q, self.late_prefixes))
+        """Names of late (CloudWatch) queries: fixed for the source's life, so worked out once."""
         self.clock = clock
         self.sleep = sleep
         self.calls = 0
@@ -302,11 +304,7 @@ class DatadogSource:
             raw = tidy([(p.name, p.group, p.t, p.value) for p in answer.points], window.stage)
             frame = in_window(raw, start_s, end_s, intervals).reset_index(drop=True)
             comp = completeness(frame, names, start_s, end_s, intervals)
-            waited = [
-                n
-                for n in names
-                if not is_late(self.queries[n], self.late_prefixes) and n not in answer.failed and n not in self._absent
-            ]
+            waited = [n for n in names if n not in self._late and n not in answer.failed and n not in self._absent]
             pending = [n for n in waited if comp[n] < 1.0]
             if not pending:
                 seconds_to_complete = max(0.0, self.clock() - end_s)
@@ -348,11 +346,11 @@ class DatadogSource:
                 warnings.append(f"{n}: {answer.failed[n]}")
             elif n not in have:
                 missing.append(n)
-                if is_late(self.queries[n], self.late_prefixes):
+                if n in self._late:
                     warnings.append(f"{n}: no data yet (late CloudWatch metric; catch-up pass fills it)")
                 elif n not in self._absent:
                     warnings.append(f"{n}: no data in the stage window for {self.queries[n]!r}")
-                if waited and have and not is_late(self.queries[n], self.late_prefixes):
+                if waited and have and n not in self._late:
                     # others arrived, this one did not: probably not reported at all; stop waiting for it
                     self._absent.add(n)
             else:

@@ -57,7 +57,7 @@ def placeholders(settings: MetricsSettings) -> dict[str, str]:
     return {
         "app_scope": _service_scope(settings, settings.app_service),
         "sidekiq_scope": sidekiq,
-        "queue_scope": str(getattr(settings, "queue_scope", "") or sidekiq),
+        "queue_scope": str(settings.queue_scope or sidekiq),
         "cluster": settings.cluster,
         "app_service": settings.app_service,
         "sidekiq_service": settings.sidekiq_service,
@@ -155,11 +155,11 @@ def apm_queries(settings: MetricsSettings, *, framework: str = "rack") -> dict[s
 def resolve_queries(settings: MetricsSettings) -> dict[str, str]:
     """Name -> concrete query (placeholders expanded, rollup appended), skipping ``None`` ones.
 
-    A ``preset = "cloudwatch"`` setting (when the experiment model has it) swaps in
+    A ``preset = "cloudwatch"`` setting swaps in
     :func:`cloudwatch_queries`.
     """
     queries = settings.queries
-    if getattr(settings, "preset", "fargate") == "cloudwatch":
+    if settings.preset == "cloudwatch":
         queries = cloudwatch_queries(settings)
     values = placeholders(settings)
     raw: dict[str, Any] = {n: getattr(queries, n, None) for n in (*STANDARD_NAMES, *OPTIONAL_NAMES)}

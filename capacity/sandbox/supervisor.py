@@ -34,6 +34,7 @@ from capacity.sandbox.front import build_app
 from capacity.sandbox.metricstore import MetricStore
 from capacity.sandbox.procstats import die_with_parent
 from capacity.sandbox.state import ClinicData, JobQueue
+from capacity.sandbox.tasks import each_second
 from capacity.sandbox.wire import encode, read_msg
 
 START_TIMEOUT_S = 60.0
@@ -257,10 +258,7 @@ class Supervisor:
         """Sidekiq's own numbers (as its Redis-backed stats report them), once a second."""
         tags = [f"ecs_cluster_name:{self.cfg.cluster}", f"ecs_service:{self.cfg.sidekiq_service}", "queue:default"]
         while True:
-            now = time.time()
-            nxt = int(now) + 1
-            await asyncio.sleep(nxt - now)
-            ts = nxt - 1
+            ts = await each_second()
             processed, failed, enqueued = self.queue.take_counts()
             for name, value in (
                 ("sidekiq.queue.size", len(self.queue.waiting)),

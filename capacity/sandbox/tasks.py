@@ -45,7 +45,7 @@ def _resource_points(cfg: SandboxConfig, sampler: ProcessSampler, tags: list[str
     ]
 
 
-async def _each_second() -> int:
+async def each_second() -> int:
     """Sleep to the next whole second; return the second that just ended."""
     now = time.time()
     nxt = math.floor(now) + 1
@@ -203,7 +203,7 @@ async def run_task(role: str, index: int, sock_path: str, cfg: SandboxConfig) ->
 
     async def report() -> None:
         while True:
-            ts = await _each_second()
+            ts = await each_second()
             writer.write(encode({"op": "metrics", "ts": ts, "points": task.points(sampler)}))
 
     reporter = asyncio.create_task(report())
