@@ -124,7 +124,6 @@ class DatadogSource:
         self.clock = clock
         self.sleep = sleep
         self.calls = 0
-        self.retries = 0
         self._absent: set[str] = set()
         self._rejected: dict[str, str] = {}
         conf = Configuration(
@@ -191,7 +190,6 @@ class DatadogSource:
                 raise _Unavailable(f"{what}: {last} after {attempt + 1} attempts")
             wait = self._wait_for(exc_api, attempt)
             log.info("datadog %s: %s, retry %d/%d in %.1f s", what, last, attempt + 1, self.max_retries, wait)
-            self.retries += 1
             self.sleep(wait)
             attempt += 1
 
@@ -402,6 +400,5 @@ def _merge(into: ParsedAnswer, part: ParsedAnswer) -> None:
     into.points.extend(part.points)
     for k, v in part.intervals.items():
         into.intervals[k] = max(into.intervals.get(k, 0), v)
-    into.answered |= part.answered
     into.failed.update(part.failed)
     into.warnings.extend(part.warnings)

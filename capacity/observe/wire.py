@@ -32,8 +32,6 @@ class ParsedAnswer:
     points: list[Point] = field(default_factory=list)
     intervals: dict[str, int] = field(default_factory=dict)
     """Query name -> the interval (s) Datadog used (largest over its series)."""
-    answered: set[str] = field(default_factory=set)
-    """Query names for which at least one well-formed series came back."""
     failed: dict[str, str] = field(default_factory=dict)
     """Query name -> why its answer is unusable."""
     warnings: list[str] = field(default_factory=list)
@@ -125,7 +123,6 @@ def parse_v1(body: Any, names: list[str], queries: list[str]) -> ParsedAnswer:
                 bad_points[name] = bad_points.get(name, 0) + 1
                 continue
             out.points.append(Point(name, group, ts / 1000.0, v * scale))
-        out.answered.add(name)
     for qname, count in sorted(bad_points.items()):
         out.warnings.append(f"{qname}: ignored {count} malformed point(s)")
     return out

@@ -165,18 +165,13 @@ class WorkerTask:
         self.cfg = cfg
         self.writer = writer
         self.rng = random.Random(cfg.seed * 1000 + 500 + index)
-        self.busy = 0
         self.tags = task_tags(cfg, cfg.sidekiq_service)
 
     async def run_job(self, job_id: int) -> None:
-        self.busy += 1
-        try:
-            wait_ms, cpu_ms = draw_slot_ms(self.rng, self.cfg.service_dist, self.cfg.job_ms, self.cfg.cpu_ms)
-            if wait_ms > 0:
-                await asyncio.sleep(wait_ms / 1000.0)
-            burn_cpu(cpu_ms)
-        finally:
-            self.busy -= 1
+        wait_ms, cpu_ms = draw_slot_ms(self.rng, self.cfg.service_dist, self.cfg.job_ms, self.cfg.cpu_ms)
+        if wait_ms > 0:
+            await asyncio.sleep(wait_ms / 1000.0)
+        burn_cpu(cpu_ms)
         ok = not (self.cfg.error_rate and self.rng.random() < self.cfg.error_rate)
         self.writer.write(encode({"op": "done", "id": job_id, "ok": ok}))
 
