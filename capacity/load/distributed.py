@@ -310,6 +310,7 @@ class WorkerAgent:
                 fire_locust_events=bool(d.get("fire_locust_events")),
                 stripe_index=int(d.get("stripe", 0)),
                 stripes=int(d.get("stripes", 1)),
+                verify_tls=bool(d.get("verify_tls", True)),
             )
         except Exception as exc:
             self.runner.send_message("cap_error", {"message": str(exc)})

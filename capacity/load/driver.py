@@ -20,13 +20,12 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import locust
-from geventhttpclient import HTTPClient
 from hdrh.histogram import HdrHistogram
 from locust.env import Environment
 
 from capacity.errors import CapacityError, TargetUnreachableError
 from capacity.load.engine import StageEngine, StageRaw
-from capacity.load.executors import EndpointExecutor, Executor, error_kind, load_records
+from capacity.load.executors import EndpointExecutor, Executor, error_kind, http_client, load_records
 from capacity.load.measure import merge_kind_hists, pct_ms, to_sample
 from capacity.load.schedule import suggest_max_inflight
 from capacity.load.templates import compile_template
@@ -189,6 +188,7 @@ class LoadDriver:
         health_path: str | None = None,
         grace_s: float = 0.1,
         fire_locust_events: bool = False,
+        verify_tls: bool = True,
     ) -> None:
         if workers < 0 or expect_remote_workers < 0:
             raise CapacityError("workers and expect_remote_workers must be >= 0")
@@ -209,6 +209,7 @@ class LoadDriver:
         self.health_path = health_path
         self.grace_s = grace_s
         self.fire_locust_events = fire_locust_events
+        self.verify_tls = verify_tls
         self._distributed = workers > 0 or expect_remote_workers > 0
         self._engine: StageEngine | None = None
         self._executor: Executor | None = None
@@ -247,6 +248,7 @@ class LoadDriver:
             locustfile=self.locustfile,
             source_file=self.source_file,
             fire_locust_events=self.fire_locust_events,
+            verify_tls=self.verify_tls,
         )
 
     def start(self) -> None:
@@ -291,6 +293,7 @@ class LoadDriver:
             "source_file": self.source_file,
             "grace_s": self.grace_s,
             "fire_locust_events": self.fire_locust_events,
+            "verify_tls": self.verify_tls,
         }
 
     @property
@@ -318,12 +321,12 @@ class LoadDriver:
         return prefix + "/"
 
     def _get(self, path: str) -> tuple[int | str, float]:
-        client = HTTPClient.from_url(
+        client = http_client(
             self.base_url,
             concurrency=1,
             network_timeout=min(self.timeout_s, 10.0),
             connection_timeout=min(self.timeout_s, 5.0),
-            insecure=True,
+            verify_tls=self.verify_tls,
         )
         t0 = time.perf_counter()
         try:
@@ -442,6 +445,7 @@ def make_executor(
     fire_locust_events: bool = False,
     stripe_index: int = 0,
     stripes: int = 1,
+    verify_tls: bool = True,
 ) -> Executor:
     """The executor for a workload: a locustfile's tasks, or endpoints over a striped record set."""
     if locustfile:
@@ -455,6 +459,7 @@ def make_executor(
             timeout_s=timeout_s,
             source_file=source_file,
             fire_locust_events=fire_locust_events,
+            verify_tls=verify_tls,
         )
     from capacity.load.executors import stripe
 
@@ -467,6 +472,7 @@ def make_executor(
         source_file=source_file,
         records=records,
         pool_seed=workload.test_data.seed + stripe_index,
+        verify_tls=verify_tls,
     )
     if fire_locust_events:
         return _LocustEventExecutor(ex, env)

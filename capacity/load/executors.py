@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import locust  # noqa: F401  (gevent patching before ssl)
 from geventhttpclient import HTTPClient
+from locust.contrib.fasthttp import insecure_ssl_context_factory
 
 from capacity.errors import CapacityError
 from capacity.load.templates import Template, compile_template
@@ -42,6 +43,24 @@ class Executor(Protocol):
     def execute(self, kind: int, state: Any) -> int | str: ...
     def reset(self) -> None: ...
     def close(self) -> None: ...
+
+
+def http_client(
+    base_url: str, *, concurrency: int, network_timeout: float, connection_timeout: float, verify_tls: bool
+) -> HTTPClient:
+    """A connection pool to the target; ``verify_tls=False`` skips the certificate and hostname checks.
+
+    geventhttpclient's own ``insecure`` only skips the hostname check, so an unverified context comes
+    from Locust's ``insecure_ssl_context_factory`` (what FastHttpUser uses).
+    """
+    return HTTPClient.from_url(
+        base_url,
+        concurrency=concurrency,
+        network_timeout=network_timeout,
+        connection_timeout=connection_timeout,
+        insecure=not verify_tls,
+        ssl_context_factory=None if verify_tls else insecure_ssl_context_factory,
+    )
 
 
 def error_kind(exc: BaseException) -> str:
@@ -108,11 +127,13 @@ class EndpointExecutor:
         source_file: str | None = None,
         records: Sequence[Record] | None = None,
         pool_seed: int = 0,
+        verify_tls: bool = True,
     ) -> None:
         if not workload.endpoints:
             raise CapacityError("workload has no endpoints to request")
         self.base_url = base_url
         self.timeout_s = timeout_s
+        self.verify_tls = verify_tls
         parts = urlsplit(base_url)
         prefix = parts.path.rstrip("/")
         recs = list(records) if records is not None else load_records(workload, source_file)
@@ -131,12 +152,12 @@ class EndpointExecutor:
         if self._client is None or max_inflight > self._concurrency:
             self.close()
             self._concurrency = max_inflight
-            self._client = HTTPClient.from_url(
+            self._client = http_client(
                 self.base_url,
                 concurrency=max_inflight,
                 network_timeout=self.timeout_s,
                 connection_timeout=self.timeout_s,
-                insecure=True,
+                verify_tls=self.verify_tls,
             )
 
     def new_state(self) -> Any:

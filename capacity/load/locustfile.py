@@ -105,8 +105,10 @@ class LocustfileExecutor:
         timeout_s: float = 10.0,
         source_file: str | None = None,
         fire_locust_events: bool = False,
+        verify_tls: bool = True,
     ) -> None:
         self.path = resolve_locustfile(path, source_file)
+        self.insecure = not verify_tls  # FastHttpUser's meaning: no certificate and no hostname check
         self.base_url = base_url
         self.env = environment
         self.headers = dict(headers or {})
@@ -137,7 +139,7 @@ class LocustfileExecutor:
                 concurrency=max_inflight,
                 network_timeout=self.timeout_s,
                 connection_timeout=self.timeout_s,
-                insecure=True,
+                insecure=self.insecure,
             )
 
     def new_state(self) -> Any:
@@ -152,7 +154,7 @@ class LocustfileExecutor:
             base_url=self.base_url,
             request_event=rec,
             user=user,
-            insecure=True,
+            insecure=self.insecure,
             client_pool=self._pool,
             headers=self.headers or None,
         )

@@ -57,6 +57,8 @@ class Target(_Strict):
     timeout_s: PositiveFloat = 10.0
     headers: dict[str, str] = Field(default_factory=dict)
     health_path: str = "/health"
+    verify_tls: bool = True
+    """Check an https target's certificate; false only for a staging host with a self-signed one."""
 
     @field_validator("base_url")
     @classmethod

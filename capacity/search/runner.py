@@ -168,6 +168,7 @@ def _start_driver(exp: Experiment, opts: SearchOptions, base_url: str, stack: Ex
         master_port=opts.master_port,
         expect_remote_workers=opts.expect_remote_workers,
         health_path=exp.target.health_path,
+        verify_tls=exp.target.verify_tls,
     )
     stack.enter_context(driver)
     driver.start()

@@ -23,15 +23,18 @@ class _NoDelayServer(WSGIServer):
 class DelayServer:
     """gevent WSGI app on 127.0.0.1:<free port>; every request waits ``delay_s`` (and any stall)."""
 
-    def __init__(self, delay_s: float = 0.0, status: int = 200) -> None:
+    def __init__(self, delay_s: float = 0.0, status: int = 200, *, tls: tuple[str, str] | None = None) -> None:
+        """``tls``: (certfile, keyfile) to serve https."""
         self.delay_s = delay_s
+        self.scheme = "https" if tls else "http"
         self.status = status
         self.stall_until = 0.0
         self.count = 0
         self.paths: Counter[str] = Counter()
         self.bodies: list[bytes] = []
         self.keep_bodies = False
-        self.server = _NoDelayServer(("127.0.0.1", 0), self.app, log=None, error_log=None)
+        ssl_args = {"certfile": tls[0], "keyfile": tls[1]} if tls else {}
+        self.server = _NoDelayServer(("127.0.0.1", 0), self.app, log=None, error_log=None, **ssl_args)
 
     def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         self.count += 1
@@ -47,7 +50,7 @@ class DelayServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_port}"
 
     def __enter__(self) -> DelayServer:
         self.server.start()
