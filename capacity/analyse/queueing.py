@@ -68,8 +68,20 @@ def sojourn_quantile(q: float, c: np.ndarray, s: np.ndarray, lam: np.ndarray) ->
     return np.where(stable, 0.5 * (lo + hi), np.inf)
 
 
+def arrival_rate(table: StageTable) -> np.ndarray:
+    """The arrival rate lambda of each stage: the planned rate where the table has it, else offered.
+
+    Offered counts are one realisation of the arrival process; near saturation a few per cent of
+    counting noise would push a stage past c/s and force the fit's capacity above it.
+    """
+    target = table.column("target_rps")
+    if target is None:
+        return table.rate
+    return np.where(np.isfinite(target) & (target > 0), target, table.rate)
+
+
 def _latency_points(table: StageTable) -> tuple[np.ndarray, list[tuple[float, np.ndarray]]] | None:
-    lam = table.rate
+    lam = arrival_rate(table)
     keep = ~saturated_mask(table)
     pts = []
     for col, q in QUANTILES.items():

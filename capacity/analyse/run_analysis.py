@@ -6,6 +6,7 @@ Pure: DataFrames and guards in, a ``RunAnalysis`` out. "Not reached" is an answe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from capacity.analyse.bootstrap import SecondResampler, bootstrap_interval
 from capacity.analyse.knee import LATENCY_SIGNALS, knee_point, knee_rate_only, knee_signals
 from capacity.analyse.kneedle import piecewise_breakpoint
 from capacity.analyse.queueing import mmc_fit, utilisation_fit
-from capacity.analyse.saturation import saturation_point, up_to_first_saturated
+from capacity.analyse.saturation import SaturationFit, fit_saturation, saturation_point, up_to_first_saturated
 from capacity.analyse.slo import passes_above_first_failure, slo_capacity_point
 from capacity.analyse.table import StageTable, normalise_stages
 from capacity.analyse.usl import USL, UslFit
@@ -27,6 +28,8 @@ from capacity.plan.experiment import Guards
 SCALING_COLUMNS = ("nodes", "concurrency", "app_tasks")
 QUEUEING_BOOT = 40
 """The M/M/c refit is the costly part of a replicate: its interval uses at most this many."""
+WIDE_BRACKET = 1.1
+"""A measured bracket wider than this ratio (failing rate / goodput kept) is narrowed by the queueing fit."""
 
 
 @dataclass
@@ -121,8 +124,9 @@ def analyse_run(
     def boot(stat: Any) -> tuple[float | None, float | None, int]:
         return bootstrap_interval(stat, replicates)
 
-    # saturation
-    value, reached, signal = saturation_point(table, min_ratio)
+    # saturation: measured from goodput; a wide measured bracket is narrowed by the queueing fit
+    queueing = _queueing(table, replicates, notes)
+    fit = fit_saturation(table, min_ratio)
 
     def reached_saturation(t: StageTable) -> float | None:
         v, ok, _ = saturation_point(t, min_ratio)
@@ -130,18 +134,19 @@ def analyse_run(
 
     lo, hi, used = boot(reached_saturation)
     saturation = Estimate(
-        value=value,
-        lo=lo if reached else None,
-        hi=hi if reached else None,
-        signal=signal,
-        method="goodput vs offered rate",
-        reached=reached,
+        value=fit.value,
+        lo=lo if fit.reached else None,
+        hi=hi if fit.reached else None,
+        signal=fit.signal,
+        method="goodput vs offered rate (two-segment fit)",
+        reached=fit.reached,
         note=(
             _interval_note(resampler, used, n_boot)
-            if reached
+            if fit.reached
             else f"not reached: goodput followed the offered rate up to {max_rate:.4g} rps (a lower bound)"
         ),
     )
+    saturation = _placed_in_bracket(saturation, fit, queueing)
     # SLO capacity
     s_value, s_reached, s_signal = slo_capacity_point(table, guards)
     above = passes_above_first_failure(table, guards)
@@ -197,8 +202,6 @@ def analyse_run(
             note=note,
         )
     knee = _main_knee(knees, max_rate)
-    # queueing extrapolation
-    queueing = _queueing(table, replicates, notes)
     status = "ok" if saturation.reached else "not reached"
     details = {
         "stages_used": len(table.frame),
@@ -216,6 +219,41 @@ def analyse_run(
         status=status,
         notes=notes,
         details=details,
+    )
+
+
+def _placed_in_bracket(measured: Estimate, fit: SaturationFit, queueing: Estimate | None) -> Estimate:
+    """The queueing fit's value when it falls inside a wide measured bracket, else ``measured``.
+
+    Far-apart stages (a coarse ramp, one overloaded stage whose goodput sagged) only prove that
+    saturation lies between the goodput kept up to (``low``) and the rate that failed (``high``);
+    the fit of the stages below places it within that bracket, and the bracket bounds its error.
+    """
+    q = queueing.value if queueing is not None else None
+    narrow = fit.high <= WIDE_BRACKET * fit.low
+    if not fit.reached or q is None or not math.isfinite(fit.high) or narrow or not fit.low <= q <= fit.high:
+        return measured
+    assert queueing is not None
+    lo = max(queueing.lo, fit.low) if queueing.lo is not None else None
+    hi = min(queueing.hi, fit.high) if queueing.hi is not None else None
+    return measured.model_copy(
+        update={
+            "value": q,
+            "lo": lo if lo is not None and hi is not None and lo <= q <= hi else None,
+            "hi": hi if lo is not None and hi is not None and lo <= q <= hi else None,
+            "signal": f"goodput bracket {fit.low:.4g}-{fit.high:.4g} rps, placed by {queueing.signal}",
+            "method": f"goodput vs offered rate, bracket narrowed by the queueing fit ({queueing.method})",
+            "note": "; ".join(
+                part
+                for part in (
+                    f"stages kept up to {fit.low:.4g} rps and failed at {fit.high:.4g} rps",
+                    f"the two-segment fit alone gives {measured.value:.4g} rps",
+                    "interval: the queueing fit's, clipped to the bracket",
+                    measured.note,
+                )
+                if part
+            ),
+        }
     )
 
 
