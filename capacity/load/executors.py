@@ -45,21 +45,25 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def http_client(
-    base_url: str, *, concurrency: int, network_timeout: float, connection_timeout: float, verify_tls: bool
-) -> HTTPClient:
-    """A connection pool to the target; ``verify_tls=False`` skips the certificate and hostname checks.
+def tls_options(verify_tls: bool) -> dict[str, Any]:
+    """geventhttpclient arguments; ``verify_tls=False`` skips the certificate and hostname checks.
 
     geventhttpclient's own ``insecure`` only skips the hostname check, so an unverified context comes
     from Locust's ``insecure_ssl_context_factory`` (what FastHttpUser uses).
     """
+    return {"insecure": not verify_tls, "ssl_context_factory": None if verify_tls else insecure_ssl_context_factory}
+
+
+def http_client(
+    base_url: str, *, concurrency: int, network_timeout: float, connection_timeout: float, verify_tls: bool
+) -> HTTPClient:
+    """A connection pool to the target, its certificate checked unless ``verify_tls`` is false."""
     return HTTPClient.from_url(
         base_url,
         concurrency=concurrency,
         network_timeout=network_timeout,
         connection_timeout=connection_timeout,
-        insecure=not verify_tls,
-        ssl_context_factory=None if verify_tls else insecure_ssl_context_factory,
+        **tls_options(verify_tls),
     )
 
 

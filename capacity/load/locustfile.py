@@ -23,7 +23,7 @@ from locust.contrib.fasthttp import FastHttpSession, LocustBadStatusCode
 from locust.exception import StopUser
 
 from capacity.errors import CapacityError
-from capacity.load.executors import error_kind
+from capacity.load.executors import error_kind, tls_options
 
 
 def resolve_locustfile(path: str, source_file: str | None = None) -> Path:
@@ -108,7 +108,7 @@ class LocustfileExecutor:
         verify_tls: bool = True,
     ) -> None:
         self.path = resolve_locustfile(path, source_file)
-        self.insecure = not verify_tls  # FastHttpUser's meaning: no certificate and no hostname check
+        self.verify_tls = verify_tls
         self.base_url = base_url
         self.env = environment
         self.headers = dict(headers or {})
@@ -139,7 +139,7 @@ class LocustfileExecutor:
                 concurrency=max_inflight,
                 network_timeout=self.timeout_s,
                 connection_timeout=self.timeout_s,
-                insecure=self.insecure,
+                **tls_options(self.verify_tls),
             )
 
     def new_state(self) -> Any:
@@ -154,7 +154,7 @@ class LocustfileExecutor:
             base_url=self.base_url,
             request_event=rec,
             user=user,
-            insecure=self.insecure,
+            **tls_options(self.verify_tls),
             client_pool=self._pool,
             headers=self.headers or None,
         )

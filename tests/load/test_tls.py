@@ -54,3 +54,23 @@ def test_verify_tls_false_accepts_it_and_runs_load(self_signed: tuple[str, str],
         m = d.run_stage(StageSpec(0, 50.0, 2.0, 0.5, max_inflight=20))
     assert m.errors == 0 and m.requests > 0 and m.status_codes == {"200": m.requests}
     assert srv.count >= m.requests
+
+
+def _locustfile(tmp_path: Path) -> Workload:
+    lf = tmp_path / "lf.py"
+    lf.write_text(
+        "from locust import FastHttpUser, task\n\n\nclass U(FastHttpUser):\n"
+        "    @task\n    def a(self):\n        self.client.get('/a')\n"
+    )
+    return Workload.model_validate({"locustfile": str(lf)})
+
+
+@pytest.mark.parametrize("verify_tls", [True, False])
+def test_locustfile_mode_follows_verify_tls(self_signed: tuple[str, str], tmp_path: Path, verify_tls: bool) -> None:
+    with DelayServer(tls=self_signed) as srv, LoadDriver(srv.url, _locustfile(tmp_path), verify_tls=verify_tls) as d:
+        m = d.run_stage(StageSpec(0, 20.0, 1.0, 0.0, max_inflight=10))
+    assert m.requests > 0
+    if verify_tls:
+        assert m.ok == 0 and srv.count == 0  # every handshake refused the self-signed certificate
+    else:
+        assert m.errors == 0 and m.ok == m.requests
