@@ -229,18 +229,20 @@ def _placed_in_bracket(measured: Estimate, fit: SaturationFit, queueing: Estimat
     saturation lies between the goodput kept up to (``low``) and the rate that failed (``high``);
     the fit of the stages below places it within that bracket, and the bracket bounds its error.
     """
-    q = queueing.value if queueing is not None else None
-    narrow = fit.high <= WIDE_BRACKET * fit.low
-    if not fit.reached or q is None or not math.isfinite(fit.high) or narrow or not fit.low <= q <= fit.high:
+    if queueing is None or (q := queueing.value) is None or not fit.reached or not math.isfinite(fit.high):
         return measured
-    assert queueing is not None
-    lo = max(queueing.lo, fit.low) if queueing.lo is not None else None
-    hi = min(queueing.hi, fit.high) if queueing.hi is not None else None
+    if fit.high <= WIDE_BRACKET * fit.low or not fit.low <= q <= fit.high:
+        return measured
+    lo, hi = None, None
+    if queueing.lo is not None and queueing.hi is not None:
+        lo, hi = max(queueing.lo, fit.low), min(queueing.hi, fit.high)
+        if not lo <= q <= hi:
+            lo, hi = None, None
     return measured.model_copy(
         update={
             "value": q,
-            "lo": lo if lo is not None and hi is not None and lo <= q <= hi else None,
-            "hi": hi if lo is not None and hi is not None and lo <= q <= hi else None,
+            "lo": lo,
+            "hi": hi,
             "signal": f"goodput bracket {fit.low:.4g}-{fit.high:.4g} rps, placed by {queueing.signal}",
             "method": f"goodput vs offered rate, bracket narrowed by the queueing fit ({queueing.method})",
             "note": "; ".join(

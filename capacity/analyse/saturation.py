@@ -64,17 +64,15 @@ def measured_seconds(table: StageTable) -> np.ndarray:
     if "requests" in frame.columns:
         n = np.asarray(frame["requests"], dtype=float) / rate
         if np.all(np.isfinite(n) & (n > 0)):
-            return np.asarray(n, dtype=float)
+            return n
     duration = table.column("duration_s")
     if duration is not None and np.all(np.isfinite(duration) & (duration > 0)):
         return duration
     return np.ones(len(rate))
 
 
-def _best_sag(bx: np.ndarray, goodput: np.ndarray, weights: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """For each candidate S (a column), the least-squares sag, clipped to [0, ``MAX_SAG``]."""
-    past = np.maximum(bx[None, :] - grid, 0.0)
-    resid = goodput[None, :] - np.minimum(bx[None, :], grid)
+def _best_sag(past: np.ndarray, resid: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """For each candidate S (a row of ``past``/``resid``), the least-squares sag, clipped to [0, ``MAX_SAG``]."""
     den = np.sum(weights * past * past, axis=1)
     num = -np.sum(weights * past * resid, axis=1)
     return np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, MAX_SAG)
@@ -90,9 +88,9 @@ def two_segment_fit(
     """
     bx = base * offered
     grid = np.linspace(0.5 * float(np.min(goodput)), 1.05 * float(np.max(bx)), GRID_POINTS)[:, None]
-    d = _best_sag(bx, goodput, weights, grid) if sag else np.zeros(len(grid))
     past = np.maximum(bx[None, :] - grid, 0.0)
     resid = goodput[None, :] - np.minimum(bx[None, :], grid)
+    d = _best_sag(past, resid, weights) if sag else np.zeros(len(grid))
     k = int(np.argmin(np.sum(weights * (resid + d[:, None] * past) ** 2, axis=1)))
     value, slope = float(grid[k, 0]), float(d[k])
     beyond = bx > value
