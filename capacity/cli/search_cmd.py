@@ -33,7 +33,7 @@ Examples:
 """
 
 
-def parse_endpoint(spec: str, i: int) -> dict[str, Any]:
+def parse_endpoint(spec: str) -> dict[str, Any]:
     """``"METHOD PATH [WEIGHT]"`` -> endpoint table; a bad spec names the flag and the value."""
     parts = spec.split()
     if len(parts) not in (2, 3):
@@ -66,7 +66,7 @@ def build_experiment(
             "name": "ad-hoc",
             "target": {"base_url": target, "allowed_hosts": [host] if host else []},
             "workload": {
-                "endpoints": [parse_endpoint(e, i) for i, e in enumerate(endpoints)],
+                "endpoints": [parse_endpoint(e) for e in endpoints],
                 "test_data": {"source": "sandbox"},
             },
             "metrics": {"source": "none"},
@@ -79,7 +79,7 @@ def build_experiment(
         if endpoints:
             overrides["workload"] = {
                 **exp.workload.model_dump(),
-                "endpoints": [parse_endpoint(e, i) for i, e in enumerate(endpoints)],
+                "endpoints": [parse_endpoint(e) for e in endpoints],
             }
     clean = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in overrides.items()}
     clean = {k: v for k, v in clean.items() if v}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from capacity.judge.guards import Breach, StageTotals, is_generator_bound, judge_stage
 from capacity.models import SecondSample, StageResult, Verdict
@@ -105,11 +105,12 @@ def judge_measurement(
     if meas.worker_lost:
         breaches.append(Breach("worker-lost", "a load worker was lost during the stage"))
     verdict = decide(breaches, interrupted=meas.interrupted, worker_lost=meas.worker_lost)
-    reasons = [b.text for b in breaches] + list(extra_reasons)
+    reasons = [b.text for b in breaches]
     if meas.interrupted:
         reasons.insert(0, "interrupted by the user")
     if fallback and meas.aborted:
         reasons.append("aborted before the measured part: figures from the seconds it ran")
+    reasons += extra_reasons
     hist_mean = _hist_mean(meas)
     completed = totals.ok + totals.errors
     result = StageResult(
@@ -136,7 +137,7 @@ def judge_measurement(
         mean_ms=_round(hist_mean),
         max_ms=_round(meas.percentile_ms(100) if not fallback else None),
         generator_cpu_pct=_round(totals.generator_cpu_pct),
-        max_inflight=int(getattr(meas, "max_inflight_seen", 0) or 0),
+        max_inflight=meas.max_inflight_seen,
         metrics_completeness=dict(completeness or {}),
         status_codes=dict(meas.status_codes),
         aborted_early=bool(meas.aborted),
@@ -144,13 +145,10 @@ def judge_measurement(
     return result, breaches
 
 
-def _hist_mean(meas: Any) -> float | None:
-    try:
-        if meas.histogram.get_total_count() == 0:
-            return None
-        return float(meas.histogram.get_mean_value()) / 1000.0
-    except AttributeError:
+def _hist_mean(meas: StageMeasurement) -> float | None:
+    if meas.histogram.get_total_count() == 0:
         return None
+    return float(meas.histogram.get_mean_value()) / 1000.0
 
 
 def _round(v: float | None, nd: int = 3) -> float | None:

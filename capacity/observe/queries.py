@@ -43,10 +43,13 @@ def scope(*terms: str) -> str:
     return ",".join(parts) if parts else "*"
 
 
-def _service_scope(settings: MetricsSettings, service: str) -> str:
+def _service_scope(
+    settings: MetricsSettings, service: str, *, cluster_tag: str | None = None, service_tag: str | None = None
+) -> str:
+    """The tag filter for one ECS service; tag names default to the settings' (the agent's)."""
     return scope(
-        f"{settings.cluster_tag}:{settings.cluster}" if settings.cluster else "",
-        f"{settings.service_tag}:{service}" if service else "",
+        f"{cluster_tag or settings.cluster_tag}:{settings.cluster}" if settings.cluster else "",
+        f"{service_tag or settings.service_tag}:{service}" if service else "",
         settings.extra_scope,
     )
 
@@ -116,14 +119,10 @@ def cloudwatch_queries(
     stay as configured. Tags follow the AWS integration (``clustername``/``servicename``).
     """
 
-    def sc(service: str) -> str:
-        return scope(
-            f"{cluster_tag}:{settings.cluster}" if settings.cluster else "",
-            f"{service_tag}:{service}" if service else "",
-            settings.extra_scope,
-        )
-
-    app, sidekiq = sc(settings.app_service), sc(settings.sidekiq_service)
+    app, sidekiq = (
+        _service_scope(settings, s, cluster_tag=cluster_tag, service_tag=service_tag)
+        for s in (settings.app_service, settings.sidekiq_service)
+    )
     current = settings.queries
     return current.model_copy(
         update={

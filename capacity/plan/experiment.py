@@ -74,10 +74,6 @@ class Target(_Strict):
     def is_sandbox(self) -> bool:
         return self.base_url == SANDBOX_URL
 
-    @property
-    def host(self) -> str:
-        return urlsplit(self.base_url).hostname or ""
-
 
 class Endpoint(_Strict):
     """One request kind in the mix. ``weight`` or ``rpm`` (requests/min at 1x peak) sets its share."""
@@ -302,10 +298,7 @@ class Experiment(_Strict):
                 data[section] = {**data[section], **values}
             else:
                 data[section] = values
-        try:
-            changed = parse_experiment(data, source=label or self.source_file)
-        except ExperimentError:
-            raise
+        changed = parse_experiment(data, source=label or self.source_file)
         return changed.model_copy(update={"source_file": self.source_file})
 
 

@@ -77,8 +77,5 @@ class MetricStore:
     def series(self, metric: str) -> Iterator[tuple[Tags, deque[tuple[int, float]]]]:
         yield from self._series.get(metric, {}).items()
 
-    def metrics(self) -> list[str]:
-        return sorted(self._series)
-
     def point_count(self) -> int:
         return sum(len(p) for by in self._series.values() for p in by.values())

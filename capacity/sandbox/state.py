@@ -16,7 +16,7 @@ from capacity.sandbox.records import Record, synthetic_records
 MAX_PATIENTS = 100_000
 """Demographics statuses kept (least recently used dropped): any DFN is accepted, memory stays bounded."""
 MAX_QUEUE = 1_000_000
-"""Jobs waiting beyond this are dropped (and counted): the queue may grow, not without bound."""
+"""Jobs waiting beyond this are dropped: the queue may grow, not without bound."""
 
 
 @dataclass
@@ -72,11 +72,9 @@ class JobQueue:
     enqueued: int = 0
     processed: int = 0
     failed: int = 0
-    dropped: int = 0
 
     def push(self, now: float) -> int | None:
         if len(self.waiting) >= MAX_QUEUE:
-            self.dropped += 1
             return None
         job_id = self.next_id
         self.next_id += 1

@@ -269,10 +269,7 @@ def _stage_loop(
                 break
             continue  # a lost worker: the next stage runs on the remaining workers
         strategy.record(probe.rate, passed, goodput=result.achieved_rps)
-        if not passed and plan.strategy != "adaptive":
-            state.stopped_reason = _guard_reason(state, result)
-            break
-        if not passed and strategy.stop_reason == "first_stage_failed":
+        if not passed and (plan.strategy != "adaptive" or strategy.stop_reason == "first_stage_failed"):
             state.stopped_reason = _guard_reason(state, result)
             break
         ok, detail = wait_for_recovery(driver, source, baseline_ms, exp, flag, progress)
@@ -327,7 +324,7 @@ def _run_one_stage(
         progress.note(f"stage {spec.index}: fetching server metrics")
         # the server's window is the time load was offered: after arrivals stop, the pool idles and
         # a trailing snapshot would pull the stage's utilisation down
-        window_end = getattr(meas, "load_ended_at", None) or meas.ended_at
+        window_end = meas.load_ended_at or meas.ended_at
         window_start = meas.measure_from if meas.requests > 0 and meas.measure_from < window_end else meas.started_at
         sm = source.fetch_stage(StageWindow(stage=spec.index, start=window_start, end=window_end))
         metrics, completeness, frame = dict(sm.aggregates), dict(sm.completeness), sm.frame
@@ -337,7 +334,7 @@ def _run_one_stage(
         if sm.missing:
             extra.append(f"metrics missing: {', '.join(sorted(sm.missing))}")
         progress.note("")
-    if getattr(meas, "records_exhausted", 0):
+    if meas.records_exhausted:
         state.warnings.append(f"stage {spec.index}: test records ran out ({meas.records_exhausted} arrivals)")
     result, breaches = judge_measurement(
         meas,
@@ -347,11 +344,10 @@ def _run_one_stage(
         metric_reasons=metric_reasons,
         metrics=metrics,
         completeness=completeness,
+        extra_reasons=extra,
     )
     if breaches:
         state.first_breach[result.index] = breaches[0].code
-    if extra:
-        result = result.model_copy(update={"reasons": result.reasons + extra})
     hist_b64 = _encode_histogram(meas)
     store.write_stage(result, list(meas.seconds), frame, hist_b64)
     progress.stage_done(result)
@@ -385,10 +381,16 @@ def wait_for_recovery(
     deadline = time.monotonic() + plan.recovery_timeout_s
     limit_ms = None if baseline_ms is None else max(baseline_ms * plan.recovery_latency_factor, baseline_ms + 5.0)
     last = ""
+    # server metrics change once per rollup: query them that often, not on every latency probe
+    metrics_every = min(float(exp.metrics.rollup_seconds), exp.metrics.poll_interval_s)
+    next_metrics_at = 0.0
+    queue_ok, queue_detail = True, ""
     while True:
         latency = driver.probe_latency_ms(n=3)
         lat_ok = latency is not None and (limit_ms is None or latency <= limit_ms)
-        queue_ok, queue_detail = _queues_drained(source, lookback_s=max(3.0, 3.0 * exp.metrics.rollup_seconds))
+        if time.monotonic() >= next_metrics_at:
+            queue_ok, queue_detail = _queues_drained(source, lookback_s=max(3.0, 3.0 * exp.metrics.rollup_seconds))
+            next_metrics_at = time.monotonic() + metrics_every
         if lat_ok and queue_ok:
             return True, ""
         last = (
