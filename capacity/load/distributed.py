@@ -289,7 +289,6 @@ class WorkerAgent:
         self.runner = runner
         self.engine: StageEngine | None = None
         self.stop_reason: str | None = None
-        self.stage_greenlet: gevent.Greenlet | None = None
         runner.register_message("cap_setup", self._on_setup)
         runner.register_message("cap_stage", self._on_stage)
         runner.register_message("cap_stop", self._on_stop)
@@ -323,7 +322,7 @@ class WorkerAgent:
 
     def _on_stage(self, environment: Environment, msg: Any) -> None:
         self.stop_reason = None
-        self.stage_greenlet = gevent.spawn(self._run_stage, dict(msg.data))
+        gevent.spawn(self._run_stage, dict(msg.data))
 
     def _run_stage(self, d: dict[str, Any]) -> None:
         assert self.engine is not None

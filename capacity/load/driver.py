@@ -296,11 +296,6 @@ class LoadDriver:
             "verify_tls": self.verify_tls,
         }
 
-    @property
-    def master_port_bound(self) -> int | None:
-        """The port the master listens on (after ``start``), for ``capacity worker --master``."""
-        return self._master.port if self._master is not None else None
-
     def __enter__(self) -> LoadDriver:
         return self
 

@@ -53,7 +53,6 @@ class SecondRaw:
 class StageRaw:
     """Totals of one process's stage (measured part only, except ``seconds``)."""
 
-    started_wall: float
     ended_wall: float
     seconds: list[SecondRaw]
     requests: int
@@ -65,10 +64,8 @@ class StageRaw:
     kind_requests: list[int]
     kind_errors: list[int]
     kind_hists: list[HdrHistogram]
-    max_inflight_seen: int
     records_exhausted: int
     stopped: str | None
-    killed: int
     load_stopped_wall: float = 0.0
     """When arrivals stopped (before in-flight requests drained): the end of the offered window."""
 
@@ -276,7 +273,6 @@ class StageEngine:
         total_ok = sum(n for c, n in codes.items() if isinstance(c, int) and c < 400)
         total_err = sum(codes.values()) - total_ok
         return StageRaw(
-            started_wall=start_wall,
             ended_wall=time.time(),
             load_stopped_wall=load_stopped,
             seconds=seconds,
@@ -289,10 +285,8 @@ class StageEngine:
             kind_requests=kind_req,
             kind_errors=kind_err,
             kind_hists=kind_hist,
-            max_inflight_seen=max(infl),
             records_exhausted=ex.records_exhausted - exhausted_before,
             stopped=stopped,
-            killed=killed,
         )
 
 

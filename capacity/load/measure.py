@@ -51,7 +51,6 @@ def second_from_wire(d: dict[str, Any]) -> SecondRaw:
 def stage_to_wire(stage: int, r: StageRaw) -> dict[str, Any]:
     return {
         "stage": stage,
-        "started_wall": r.started_wall,
         "ended_wall": r.ended_wall,
         "load_stopped_wall": r.load_stopped_wall,
         "requests": r.requests,
@@ -63,16 +62,13 @@ def stage_to_wire(stage: int, r: StageRaw) -> dict[str, Any]:
         "kind_requests": r.kind_requests,
         "kind_errors": r.kind_errors,
         "kind_hists": [h.encode() for h in r.kind_hists],
-        "max_inflight_seen": r.max_inflight_seen,
         "records_exhausted": r.records_exhausted,
         "stopped": r.stopped,
-        "killed": r.killed,
     }
 
 
 def stage_from_wire(d: dict[str, Any]) -> StageRaw:
     return StageRaw(
-        started_wall=float(d["started_wall"]),
         ended_wall=float(d["ended_wall"]),
         load_stopped_wall=float(d.get("load_stopped_wall") or d["ended_wall"]),
         seconds=[],
@@ -85,10 +81,8 @@ def stage_from_wire(d: dict[str, Any]) -> StageRaw:
         kind_requests=list(d["kind_requests"]),
         kind_errors=list(d["kind_errors"]),
         kind_hists=[HdrHistogram.decode(b) for b in d["kind_hists"]],
-        max_inflight_seen=int(d["max_inflight_seen"]),
         records_exhausted=int(d["records_exhausted"]),
         stopped=d.get("stopped"),
-        killed=int(d.get("killed", 0)),
     )
 
 

@@ -87,8 +87,6 @@ class RecordPool:
         random.Random(seed).shuffle(self._records)
         self._cycle = self._cycler()
         self._next_unused = 0
-        self.consumed = 0
-        self.exhausted = 0
 
     def _cycler(self) -> Iterator[Record]:
         while True:
@@ -101,16 +99,7 @@ class RecordPool:
     def take(self) -> Record:
         """A record no consuming request has used yet; raises ``RecordsExhausted`` when none remain."""
         if self._next_unused >= len(self._records):
-            self.exhausted += 1
             raise RecordsExhausted(f"all {len(self._records)} test records were consumed")
         rec = self._records[self._next_unused]
         self._next_unused += 1
-        self.consumed += 1
         return rec
-
-    @property
-    def remaining(self) -> int:
-        return len(self._records) - self._next_unused
-
-    def __len__(self) -> int:
-        return len(self._records)
