@@ -30,6 +30,7 @@ class SecondResampler:
     def __init__(self, table: StageTable, seconds: pd.DataFrame | None) -> None:
         self.table = table
         self.groups: dict[int, dict[str, np.ndarray]] = {}
+        self.means: dict[int, dict[str, float]] = {}  # each stage's per-column mean: the replicates' divisor
         if seconds is None or seconds.empty or "stage" not in seconds.columns or "index" not in table.frame:
             return
         sec = seconds
@@ -47,6 +48,7 @@ class SecondResampler:
                         cols[k] = values
             if cols:
                 self.groups[key] = cols
+                self.means[key] = {k: float(np.nanmean(v)) for k, v in cols.items()}
 
     @property
     def by_seconds(self) -> bool:
@@ -62,11 +64,12 @@ class SecondResampler:
             g = self.groups.get(int(stage_index)) if pd.notna(stage_index) else None
             if not g:
                 continue
+            means = self.means[int(stage_index)]
             n = len(next(iter(g.values())))
             take = rng.integers(0, n, n)  # the same seconds for every column: offered and ok stay paired
             for key, values in g.items():
                 with np.errstate(invalid="ignore"):
-                    f = np.nanmean(values[take]) / np.nanmean(values)
+                    f = np.nanmean(values[take]) / means[key]
                 factors[key][row] = f if np.isfinite(f) else 1.0
         out = frame.copy()
         for key, cols in _SCALED.items():

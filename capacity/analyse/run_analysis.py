@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from capacity.analyse.bootstrap import SecondResampler, bootstrap_interval
 from capacity.analyse.knee import LATENCY_SIGNALS, knee_point, knee_rate_only, knee_signals
 from capacity.analyse.kneedle import piecewise_breakpoint
 from capacity.analyse.queueing import mmc_fit, utilisation_fit
-from capacity.analyse.saturation import SaturationFit, fit_saturation, saturation_point, up_to_first_saturated
+from capacity.analyse.saturation import SaturationFit, fit_saturation, up_to_first_saturated
 from capacity.analyse.slo import passes_above_first_failure, slo_capacity_point
 from capacity.analyse.table import StageTable, normalise_stages
 from capacity.analyse.usl import USL, UslFit
@@ -129,8 +130,8 @@ def analyse_run(
     fit = fit_saturation(table, min_ratio)
 
     def reached_saturation(t: StageTable) -> float | None:
-        v, ok, _ = saturation_point(t, min_ratio)
-        return v if ok else None
+        f = fit_saturation(t, min_ratio)
+        return f.value if f.reached else None
 
     lo, hi, used = boot(reached_saturation)
     saturation = Estimate(
@@ -172,11 +173,12 @@ def analyse_run(
     # knees
     knees: dict[str, Estimate] = {}
     knee_table = up_to_first_saturated(table, min_ratio)
+    knee_replicates = [up_to_first_saturated(r, min_ratio) for r in replicates]  # once, not once per signal
     for sig in knee_signals(knee_table):
         kv, how = knee_point(knee_table, sig)
         latency = sig in LATENCY_SIGNALS
         k_lo, k_hi, k_used = (
-            boot(lambda t, s=sig: knee_rate_only(up_to_first_saturated(t, min_ratio), s))
+            bootstrap_interval(partial(knee_rate_only, signal=sig), knee_replicates)
             if kv is not None
             else (None, None, 0)
         )

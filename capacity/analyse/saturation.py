@@ -155,12 +155,6 @@ def fit_saturation(table: StageTable, min_ratio: float = 0.95) -> SaturationFit:
     return SaturationFit(value, True, signal, low=low, high=high, sag=sag)
 
 
-def saturation_point(table: StageTable, min_ratio: float = 0.95) -> tuple[float | None, bool, str]:
-    """(value, reached, signal) of ``fit_saturation``: the shape bootstrap replicates need."""
-    fit = fit_saturation(table, min_ratio)
-    return fit.value, fit.reached, fit.signal
-
-
 def up_to_first_saturated(table: StageTable, min_ratio: float = 0.95) -> StageTable:
     """Stages up to and including the first saturated one.
 

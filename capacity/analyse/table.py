@@ -48,7 +48,6 @@ class StageTable:
 
     frame: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-    dropped_invalid: int = 0
 
     @property
     def rate(self) -> np.ndarray:
@@ -65,10 +64,6 @@ class StageTable:
             return None
         values = pd.to_numeric(self.frame[col], errors="coerce").to_numpy(dtype=float)
         return values if np.isfinite(values).any() else None
-
-    def resource_signals(self) -> list[str]:
-        """Names (without ``m_``) of resource columns that carry data."""
-        return [c[2:] for c in self.frame.columns if c.startswith("m_") and self.column(c) is not None]
 
 
 def normalise_stages(stages: pd.DataFrame, *, source: str = "stages") -> StageTable:
@@ -109,4 +104,4 @@ def normalise_stages(stages: pd.DataFrame, *, source: str = "stages") -> StageTa
     if (~usable).any():
         notes.append(f"{int((~usable).sum())} stage(s) without a rate or goodput (NaN): excluded")
     df = df[usable].sort_values("rate", kind="stable").reset_index(drop=True)
-    return StageTable(frame=df, notes=notes, dropped_invalid=n_invalid)
+    return StageTable(frame=df, notes=notes)

@@ -69,9 +69,6 @@ class ReportContent:
     partial: bool = False
     """True when the run has no summary.json (interrupted hard): figures then come from stages only."""
 
-    def estimate(self, key: str) -> EstimateRow | None:
-        return next((e for e in self.estimates if e.key == key), None)
-
     def estimates_json(self) -> dict[str, dict[str, Any]]:
         """Estimates as plain dicts (what the plotting functions take)."""
         return {e.key: {"value": e.value, "lo": e.lo, "hi": e.hi, "reached": e.reached} for e in self.estimates}
