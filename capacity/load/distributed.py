@@ -27,7 +27,7 @@ from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from capacity.errors import CapacityError
-from capacity.load.engine import SecondRaw, StageEngine, StageRaw
+from capacity.load.engine import SecondRaw, StageEngine, StageRaw, drain_seconds, stage_seconds
 from capacity.load.measure import (
     merge_seconds,
     second_from_wire,
@@ -162,7 +162,7 @@ class Master:
         start_wall = time.time() + 0.3
         per_rate = spec.target_rps / n
         per_inflight = max(1, math.ceil(spec.max_inflight / n))
-        drain_s = float(self.setup["timeout_s"]) + 0.5
+        drain_s = drain_seconds(float(self.setup["timeout_s"]))
         for i, cid in enumerate(active):
             self.last_seen[cid] = time.time()
             self.runner.send_message(
@@ -181,7 +181,7 @@ class Master:
                 },
                 client_id=cid,
             )
-        nsec = max(1, int(spec.duration_s + 0.999999))
+        nsec = stage_seconds(spec.duration_s)
         running = list(active)
         worker_lost = False
         stopped: str | None = None

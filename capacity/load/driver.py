@@ -24,7 +24,7 @@ from hdrh.histogram import HdrHistogram
 from locust.env import Environment
 
 from capacity.errors import CapacityError, TargetUnreachableError
-from capacity.load.engine import StageEngine, StageRaw
+from capacity.load.engine import StageEngine, StageRaw, drain_seconds
 from capacity.load.executors import EndpointExecutor, Executor, error_kind, http_client, load_records
 from capacity.load.measure import merge_kind_hists, pct_ms, to_sample
 from capacity.load.schedule import suggest_max_inflight
@@ -384,7 +384,7 @@ class LoadDriver:
             max_inflight=spec.max_inflight,
             seed=spec.seed,
             start_wall=start_wall,
-            drain_s=self.timeout_s + 0.5,
+            drain_s=drain_seconds(self.timeout_s),
             on_second=second,
             should_stop=lambda: "interrupted" if flag.hit else None,
         )

@@ -31,6 +31,16 @@ HIGHEST_US = 3_600_000_000
 """Largest latency a histogram tracks (1 h, in microseconds); larger values are clamped."""
 
 
+def stage_seconds(duration_s: float) -> int:
+    """Whole seconds a stage of ``duration_s`` spans (a partial last second counts)."""
+    return max(1, int(duration_s + 0.999999))
+
+
+def drain_seconds(timeout_s: float) -> float:
+    """How long in-flight requests may drain after arrivals stop: the request timeout and a margin."""
+    return timeout_s + 0.5
+
+
 def new_histogram(digits: int = 3) -> HdrHistogram:
     return HdrHistogram(1, HIGHEST_US, digits)
 
@@ -96,7 +106,7 @@ class StageEngine:
     ) -> StageRaw:
         ex = self.ex
         ex.prepare(max_inflight)
-        nsec = max(1, int(duration_s + 0.999999))
+        nsec = stage_seconds(duration_s)
         nk = len(ex.names)
         offered = [0] * (nsec + 1)
         dropped = [0] * (nsec + 1)
