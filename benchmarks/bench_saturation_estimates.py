@@ -9,7 +9,7 @@ when goodput showed it, else the queueing extrapolation; runs where neither exis
 Two plan shapes, each scored on its own: ``ramp`` (a geometric ramp stopping a stage or two after the first
 failure) and ``adaptive`` (what the real runner now produces: ramp x growth to the first failure, then
 bisection below it to 5%, failing stages aborted after 3 s, stages out of rate order). For each, the
-runner's *headline* ``saturation_rps`` is scored too (``_headline_saturation`` in capacity/search/runner.py:
+runner's *headline* ``saturation_rps`` is scored too (``RunAnalysis.best_saturation``:
 the measured saturation if reached, else the queueing extrapolation when it is not below the measured lower
 bound, else the lower bound) over every run, lower bounds included.
 
@@ -31,7 +31,6 @@ import numpy as np
 
 from capacity.analyse import analyse_run
 from capacity.analyse.synthetic import random_spec, synthetic_run
-from capacity.search.runner import _headline_saturation
 
 
 def main() -> None:
@@ -73,12 +72,12 @@ def bench(runs: int, boot: int, seed: int, *, adaptive: bool) -> list[float]:
         stages, seconds = synthetic_run(spec)
         stage_counts.append(len(stages))
         a = analyse_run(stages, seconds, n_boot=boot, seed=i)
-        head = _headline_saturation(a.saturation, a.queueing)
+        head = a.best_saturation
         if head.value is not None:
             headline.append(head.value / spec.truth - 1)
             kind = "measured" if head.reached else ("extrapolated" if head.extrapolated else "lower bound")
             headline_kind[kind] += 1
-        best = a.best_saturation
+        queueing = a.queueing
         if a.saturation.reached and a.saturation.value is not None:
             err = a.saturation.value / spec.truth - 1
             measured.append(err)
@@ -87,8 +86,8 @@ def bench(runs: int, boot: int, seed: int, *, adaptive: bool) -> list[float]:
             if a.saturation.lo is not None and a.saturation.hi is not None:
                 with_ci += 1
                 covered += a.saturation.lo <= spec.truth <= a.saturation.hi
-        elif best.extrapolated and best.value is not None:
-            extrapolated.append(best.value / spec.truth - 1)
+        elif queueing is not None and queueing.value is not None:
+            extrapolated.append(queueing.value / spec.truth - 1)
             if spec.degrade == 0:
                 steady.append(extrapolated[-1])
         else:

@@ -49,12 +49,21 @@ class RunAnalysis:
 
     @property
     def best_saturation(self) -> Estimate:
-        """Measured saturation when reached, else the queueing extrapolation, else the lower bound."""
-        if self.saturation.reached and self.saturation.value is not None:
-            return self.saturation
-        if self.queueing is not None and self.queueing.value is not None:
-            return self.queueing
-        return self.saturation
+        """The headline saturation: what the run summary and the sizing report.
+
+        Measured saturation when the run reached it; otherwise the queueing extrapolation (marked
+        extrapolated, with the measured lower bound in its note) unless the measured lower bound
+        already exceeds it; otherwise the lower bound.
+        """
+        measured, queueing = self.saturation, self.queueing
+        if measured.reached and measured.value is not None:
+            return measured
+        if queueing is None or queueing.value is None:
+            return measured
+        if measured.value is not None and queueing.value < measured.value:
+            return measured
+        bound = f"measured lower bound {measured.value:.1f} rps" if measured.value is not None else ""
+        return queueing.model_copy(update={"note": "; ".join(p for p in (queueing.note, bound) if p)})
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(

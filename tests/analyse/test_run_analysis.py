@@ -67,7 +67,9 @@ def test_not_reached_is_a_lower_bound_and_queueing_extrapolates() -> None:
     q = a.queueing
     assert q is not None and q.extrapolated and not q.reached
     assert q.value == pytest.approx(spec.truth, rel=0.1)
-    assert a.best_saturation is q
+    best = a.best_saturation
+    assert best.value == q.value and best.extrapolated and not best.reached
+    assert f"measured lower bound {a.saturation.value:.1f} rps" in best.note
 
 
 def test_pool_metric_uses_the_utilisation_law() -> None:
