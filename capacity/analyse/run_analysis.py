@@ -129,91 +129,12 @@ def analyse_run(
         )
     resampler = SecondResampler(table, seconds)
     replicates = resampler.replicates(n_boot, seed)
-    max_rate = float(table.rate.max())
-
-    def boot(stat: Any) -> tuple[float | None, float | None, int]:
-        return bootstrap_interval(stat, replicates)
-
-    # saturation: measured from goodput; a wide measured bracket is narrowed by the queueing fit
+    boot = _Boot(resampler, replicates, n_boot)
     queueing = _queueing(table, replicates, notes)
-    fit = fit_saturation(table, min_ratio)
-
-    def reached_saturation(t: StageTable) -> float | None:
-        f = fit_saturation(t, min_ratio)
-        return f.value if f.reached else None
-
-    lo, hi, used = boot(reached_saturation)
-    saturation = Estimate(
-        value=fit.value,
-        lo=lo if fit.reached else None,
-        hi=hi if fit.reached else None,
-        signal=fit.signal,
-        method="goodput vs offered rate (two-segment fit)",
-        reached=fit.reached,
-        note=(
-            _interval_note(resampler, used, n_boot)
-            if fit.reached
-            else f"not reached: goodput followed the offered rate up to {max_rate:.4g} rps (a lower bound)"
-        ),
-    )
-    saturation = _placed_in_bracket(saturation, fit, queueing)
-    # SLO capacity
-    s_value, s_reached, s_signal = slo_capacity_point(table, guards)
-    above = passes_above_first_failure(table, guards)
-    if above:
-        notes.append(
-            f"{len(above)} stage(s) passed above the lowest failing rate ({', '.join(f'{r:.4g}' for r in above)} rps): "
-            "treated as noise; the SLO capacity stays below the lowest failure"
-        )
-    s_lo, s_hi, s_used = boot(lambda t: slo_capacity_point(t, guards)[0])
-    slo = Estimate(
-        value=s_value,
-        lo=s_lo if s_value is not None else None,
-        hi=s_hi if s_value is not None else None,
-        signal=s_signal,
-        method="highest rate at which every guard holds (interpolated to the first breach)",
-        reached=s_reached,
-        note=(
-            "not reached: every stage passed; value is a lower bound"
-            if not s_reached
-            else ("no stage passed" if s_value is None else _interval_note(resampler, s_used, n_boot))
-        ),
-    )
-    # knees
-    knees: dict[str, Estimate] = {}
-    knee_table = up_to_first_saturated(table, min_ratio)
-    knee_replicates = [up_to_first_saturated(r, min_ratio) for r in replicates]  # once, not once per signal
-    for sig in knee_signals(knee_table):
-        kv, how = knee_point(knee_table, sig)
-        latency = sig in LATENCY_SIGNALS
-        k_lo, k_hi, k_used = (
-            bootstrap_interval(partial(knee_rate_only, signal=sig), knee_replicates)
-            if kv is not None
-            else (None, None, 0)
-        )
-        column = knee_table.column(sig)
-        pw = piecewise_breakpoint(knee_table.rate, column) if column is not None and kv is not None else None
-        if kv is None:
-            note = how
-        else:
-            note = (
-                _interval_note(resampler, k_used, n_boot)
-                if latency
-                else "interval by resampling seconds does not move server metrics: it reflects the rate only"
-            )
-            if pw is not None:
-                note += f"; two-segment breakpoint at {pw[0]:.4g} rps"
-        knees[sig] = Estimate(
-            value=kv,
-            lo=k_lo,
-            hi=k_hi,
-            signal=sig,
-            method=how if kv is not None else "kneedle",
-            reached=kv is not None,
-            note=note,
-        )
-    knee = _main_knee(knees, max_rate)
-    status = "ok" if saturation.reached else "not reached"
+    saturation = _saturation_estimate(table, boot, min_ratio, queueing)
+    slo = _slo_estimate(table, boot, guards, notes)
+    knees = _knee_estimates(table, boot, min_ratio)
+    max_rate = float(table.rate.max())
     details = {
         "stages_used": len(table.frame),
         "max_rate_rps": max_rate,
@@ -223,14 +144,103 @@ def analyse_run(
     return RunAnalysis(
         saturation=saturation,
         slo_capacity=slo,
-        knee=knee,
+        knee=_main_knee(knees, max_rate),
         knees=knees,
         queueing=queueing,
         usl=usl,
-        status=status,
+        status="ok" if saturation.reached else "not reached",
         notes=notes,
         details=details,
     )
+
+
+@dataclass(frozen=True)
+class _Boot:
+    """The bootstrap replicates of one run and how to describe an interval drawn from them."""
+
+    resampler: SecondResampler
+    replicates: list[StageTable]
+    n_boot: int
+
+    def interval(self, stat: Any) -> tuple[float | None, float | None, int]:
+        return bootstrap_interval(stat, self.replicates)
+
+    def note(self, used: int) -> str:
+        return _interval_note(self.resampler, used, self.n_boot)
+
+
+def _saturation_estimate(table: StageTable, boot: _Boot, min_ratio: float, queueing: Estimate | None) -> Estimate:
+    """Measured from goodput; a wide measured bracket is narrowed by the queueing fit."""
+    fit = fit_saturation(table, min_ratio)
+
+    def reached_saturation(t: StageTable) -> float | None:
+        f = fit_saturation(t, min_ratio)
+        return f.value if f.reached else None
+
+    lo, hi, used = boot.interval(reached_saturation)
+    max_rate = float(table.rate.max())
+    saturation = Estimate(
+        value=fit.value,
+        lo=lo if fit.reached else None,
+        hi=hi if fit.reached else None,
+        signal=fit.signal,
+        method="goodput vs offered rate (two-segment fit)",
+        reached=fit.reached,
+        note=(
+            boot.note(used)
+            if fit.reached
+            else f"not reached: goodput followed the offered rate up to {max_rate:.4g} rps (a lower bound)"
+        ),
+    )
+    return _placed_in_bracket(saturation, fit, queueing)
+
+
+def _slo_estimate(table: StageTable, boot: _Boot, guards: Guards | None, notes: list[str]) -> Estimate:
+    value, reached, signal = slo_capacity_point(table, guards)
+    above = passes_above_first_failure(table, guards)
+    if above:
+        notes.append(
+            f"{len(above)} stage(s) passed above the lowest failing rate ({', '.join(f'{r:.4g}' for r in above)} rps): "
+            "treated as noise; the SLO capacity stays below the lowest failure"
+        )
+    lo, hi, used = boot.interval(lambda t: slo_capacity_point(t, guards)[0])
+    return Estimate(
+        value=value,
+        lo=lo if value is not None else None,
+        hi=hi if value is not None else None,
+        signal=signal,
+        method="highest rate at which every guard holds (interpolated to the first breach)",
+        reached=reached,
+        note=(
+            "not reached: every stage passed; value is a lower bound"
+            if not reached
+            else ("no stage passed" if value is None else boot.note(used))
+        ),
+    )
+
+
+def _knee_estimates(table: StageTable, boot: _Boot, min_ratio: float) -> dict[str, Estimate]:
+    """One knee per signal, on the stages up to the first saturated one."""
+    knees: dict[str, Estimate] = {}
+    knee_table = up_to_first_saturated(table, min_ratio)
+    knee_replicates = [up_to_first_saturated(r, min_ratio) for r in boot.replicates]  # once, not once per signal
+    for sig in knee_signals(knee_table):
+        kv, how = knee_point(knee_table, sig)
+        if kv is None:
+            knees[sig] = Estimate(value=None, signal=sig, method="kneedle", reached=False, note=how)
+            continue
+        k_lo, k_hi, k_used = bootstrap_interval(partial(knee_rate_only, signal=sig), knee_replicates)
+        note = (
+            boot.note(k_used)
+            if sig in LATENCY_SIGNALS
+            else "interval by resampling seconds does not move server metrics: it reflects the rate only"
+        )
+        column = knee_table.column(sig)
+        pw = piecewise_breakpoint(knee_table.rate, column) if column is not None else None
+        if pw is not None:
+            note += f"; two-segment breakpoint at {pw[0]:.4g} rps"
+        knees[sig] = Estimate(value=kv, lo=k_lo, hi=k_hi, signal=sig, method=how, reached=True, note=note)
+    return knees
 
 
 def _placed_in_bracket(measured: Estimate, fit: SaturationFit, queueing: Estimate | None) -> Estimate:
