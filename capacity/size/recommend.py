@@ -237,42 +237,24 @@ def recommend(
         raise CapacityError(f"sizing: the run's {chosen} is {est.value:g} rps; nothing to size from")
     target = production.target_utilisation
     line = _cpu_line(table, "cpu_pct")
-    cpu_per_task = None
-    if line is not None:
-        a, b = line
-        at_target = (target * 100.0 - a) / b
-        if at_target > 0:
-            cpu_per_task = at_target / cluster.app_tasks
+    cpu_per_task = _cpu_per_task_at_target(line, target, cluster)
     sidekiq = _sidekiq(table, cluster, workload)
-    base_peak, peak_source = (
-        (peak_rps, "--peak-rpm / peak_rps argument") if peak_rps is not None else default_peak_rps(production, workload)
-    )
-    scenarios_in: dict[str, float] = {}
-    if base_peak is not None:
-        scenarios_in["1x peak"] = base_peak
-    scenarios_in.update(DEFAULT_SCENARIOS)
-    for sc in production.scenarios:
-        scenarios_in[sc.name] = sc.rps if sc.rps is not None else sum((sc.rpm or {}).values()) / 60.0
-    if scenario is not None:
-        if scenario not in scenarios_in:
-            raise CapacityError(f"sizing: unknown scenario {scenario!r} (known: {', '.join(scenarios_in)})")
-        main_name = scenario
-    elif base_peak is not None:
-        main_name = "1x peak"
-    else:
-        raise CapacityError("sizing: no production peak (set production.peak_rpm or endpoint rpm, or --peak-rpm)")
-    common = dict(
-        growth=production.growth,
-        per_task=per_task,
-        cpu_per_task=cpu_per_task,
-        target=target,
-        zones=production.zones,
-        n_plus_one=production.n_plus_one,
-        min_tasks=production.min_tasks,
-        sidekiq=sidekiq,
-        cluster=cluster,
-    )
-    results = {name: _size_one(rps, **common) for name, rps in scenarios_in.items()}  # type: ignore[arg-type]
+    peaks, main_name, peak_source = _scenario_peaks(production, workload, scenario=scenario, peak_rps=peak_rps)
+    results = {
+        name: _size_one(
+            rps,
+            growth=production.growth,
+            per_task=per_task,
+            cpu_per_task=cpu_per_task,
+            target=target,
+            zones=production.zones,
+            n_plus_one=production.n_plus_one,
+            min_tasks=production.min_tasks,
+            sidekiq=sidekiq,
+            cluster=cluster,
+        )
+        for name, rps in peaks.items()
+    }
     main = results[main_name]
     mem, mem_src = _memory(table, cluster)
     binding = (
@@ -288,17 +270,10 @@ def recommend(
         "capacity_reached": est.reached,
         "capacity_interval": [est.lo, est.hi],
         "capacity_set_by": est.signal,
-        "staging_app_tasks": cluster.app_tasks,
-        "staging_sidekiq_tasks": cluster.sidekiq_tasks,
-        "staging_cpu_units_per_task": cluster.cpu_units_per_task,
-        "staging_mem_mib_per_task": cluster.mem_mib_per_task,
-        "peak_rps": scenarios_in[main_name],
+        **_staging_inputs(cluster),
+        "peak_rps": peaks[main_name],
         "peak_source": peak_source if main_name == "1x peak" else main_name,
-        "growth": production.growth,
-        "target_utilisation": target,
-        "zones": production.zones,
-        "n_plus_one": production.n_plus_one,
-        "min_tasks": production.min_tasks,
+        **_production_inputs(production),
         "scenario": main_name,
     }
     figures = {
@@ -312,12 +287,6 @@ def recommend(
         **sidekiq,
         **{k: v for k, v in main.items() if k not in ("app_tasks", "sidekiq_tasks", "expected_utilisation")},
     }
-    scen_out = {
-        name: {
-            k: r[k] for k in ("peak_rps", "app_tasks", "sidekiq_tasks", "expected_utilisation", "binding_constraint")
-        }
-        for name, r in results.items()
-    }
     return Recommendation(
         app_tasks=main["app_tasks"],
         sidekiq_tasks=main["sidekiq_tasks"],
@@ -325,12 +294,65 @@ def recommend(
         expected_utilisation=main["expected_utilisation"],
         binding_constraint=binding,
         per_task_rps=per_task,
-        peak_rps=scenarios_in[main_name],
+        peak_rps=peaks[main_name],
         inputs=inputs,
         figures=figures,
-        scenarios=scen_out,
+        scenarios={name: {k: r[k] for k in SCENARIO_KEYS} for name, r in results.items()},
         notes=notes,
     )
+
+
+SCENARIO_KEYS = ("peak_rps", "app_tasks", "sidekiq_tasks", "expected_utilisation", "binding_constraint")
+
+
+def _cpu_per_task_at_target(line: tuple[float, float] | None, target: float, cluster: Cluster) -> float | None:
+    """Per-task rate at which CPU reaches the autoscaling point, from the CPU-vs-goodput line."""
+    if line is None:
+        return None
+    intercept, slope = line
+    at_target = (target * 100.0 - intercept) / slope
+    return at_target / cluster.app_tasks if at_target > 0 else None
+
+
+def _scenario_peaks(
+    production: Production, workload: Workload | None, *, scenario: str | None, peak_rps: float | None
+) -> tuple[dict[str, float], str, str]:
+    """Every scenario's peak rps, the one to recommend for, and where the 1x peak came from."""
+    base_peak, peak_source = (
+        (peak_rps, "--peak-rpm / peak_rps argument") if peak_rps is not None else default_peak_rps(production, workload)
+    )
+    peaks: dict[str, float] = {}
+    if base_peak is not None:
+        peaks["1x peak"] = base_peak
+    peaks.update(DEFAULT_SCENARIOS)
+    for sc in production.scenarios:
+        peaks[sc.name] = sc.rps if sc.rps is not None else sum((sc.rpm or {}).values()) / 60.0
+    if scenario is not None:
+        if scenario not in peaks:
+            raise CapacityError(f"sizing: unknown scenario {scenario!r} (known: {', '.join(peaks)})")
+        return peaks, scenario, peak_source
+    if base_peak is None:
+        raise CapacityError("sizing: no production peak (set production.peak_rpm or endpoint rpm, or --peak-rpm)")
+    return peaks, "1x peak", peak_source
+
+
+def _staging_inputs(cluster: Cluster) -> dict[str, Any]:
+    return {
+        "staging_app_tasks": cluster.app_tasks,
+        "staging_sidekiq_tasks": cluster.sidekiq_tasks,
+        "staging_cpu_units_per_task": cluster.cpu_units_per_task,
+        "staging_mem_mib_per_task": cluster.mem_mib_per_task,
+    }
+
+
+def _production_inputs(production: Production) -> dict[str, Any]:
+    return {
+        "growth": production.growth,
+        "target_utilisation": production.target_utilisation,
+        "zones": production.zones,
+        "n_plus_one": production.n_plus_one,
+        "min_tasks": production.min_tasks,
+    }
 
 
 def _memory(table: StageTable, cluster: Cluster) -> tuple[int | None, str]:
