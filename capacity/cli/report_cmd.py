@@ -204,7 +204,7 @@ def nightly(
     json_out: bool = typer.Option(False, "--json", help="Print only the outcome JSON on stdout."),
 ) -> None:
     from capacity.plan.experiment import default_experiment_path, load_experiment
-    from capacity.report.nightly import run_nightly
+    from capacity.search.nightly import run_nightly
 
     exp = load_experiment(experiment if experiment is not None else default_experiment_path())
     outcome = run_nightly(exp, baseline=baseline, max_drop_pct=max_drop, results_root=results_root, json_mode=json_out)

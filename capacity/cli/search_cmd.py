@@ -157,7 +157,7 @@ def search(
     if dry_run:
         _print_plan(exp, json_out)
         return
-    from capacity.search.runner import SearchOptions, run_search
+    from capacity.search import SearchOptions, run_search
 
     opts = SearchOptions(
         results_root=out,

@@ -1,10 +1,12 @@
-"""The search loop: stage after stage until the edge shows, then analysis, sizing and the report.
+"""The application's use cases: a capacity search, the nightly regression gate, late-metrics backfill.
 
-Importing this package imports Locust first: gevent must patch the standard library before anything
-(the Datadog client, aiohttp) imports ssl. Import ``capacity.search`` before those in scripts.
+Everything that drives the pipeline end to end lives here; the packages it calls (plan, load,
+observe, judge, analyse, size, store, report) know nothing of each other's order. The CLI is a thin
+layer over these functions; see docs/design.md.
 """
 
-import capacity.load  # noqa: F401  (first: gevent patching before ssl is imported)
-from capacity.search.runner import SearchOptions, run_search
+from capacity.search.nightly import NightlyOutcome, run_nightly
+from capacity.search.options import SearchOptions
+from capacity.search.run import SearchRun, run_search
 
-__all__ = ["SearchOptions", "run_search"]
+__all__ = ["NightlyOutcome", "SearchOptions", "SearchRun", "run_nightly", "run_search"]

@@ -21,6 +21,8 @@ from capacity.errors import CapacityError
 from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment
 from capacity.report.compare import EXIT_CODES, Comparison, compare_runs
+from capacity.search.options import SearchOptions
+from capacity.search.run import run_search
 from capacity.store import LoadedRun, atomic_write_text, list_runs, load_run
 
 log = logging.getLogger("capacity.nightly")
@@ -81,9 +83,7 @@ def resolve_baseline(spec: str, root: str | Path, experiment_name: str) -> Loade
 
 
 def default_search(exp: Experiment, results_root: Path, json_mode: bool, console: Console | None) -> RunSummary:
-    """The real search (imported late: it pulls in Locust, which must patch sockets before ssl loads)."""
-    from capacity.search import SearchOptions, run_search
-
+    """The real search, as ``capacity search`` runs it."""
     options = SearchOptions(results_root=results_root, json_mode=json_mode, command="capacity nightly")
     return run_search(exp, options=options, console=console)
 
@@ -94,9 +94,11 @@ def datadog_keys_set() -> bool:
 
 def default_event(exp: Experiment, title: str, text: str, tags: list[str]) -> str | None:
     """Post a Datadog event through the experiment's metrics settings (site, URL) and env keys."""
-    from importlib import import_module
+    from capacity.observe import build_source
 
-    source = import_module("capacity.observe").build_source(exp)  # capacity.observe's documented factory
+    source = build_source(exp)
+    if source is None:
+        return None
     try:
         result: str | None = source.post_event(title, text, tags)
     finally:
@@ -175,7 +177,7 @@ def _ensure_report(run_dir: Path) -> Path | None:
         return html
     if not (run_dir / "manifest.json").is_file():
         return None
-    from capacity.report.writer import write_report
+    from capacity.report import write_report
 
     try:
         return write_report(run_dir)

@@ -14,7 +14,7 @@ from capacity.cli.app import main
 from capacity.errors import CapacityError
 from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment
-from capacity.report import nightly as N
+from capacity.search import nightly as N
 from capacity.store import load_run
 from tests.report.conftest import experiment, make_run
 

@@ -1,0 +1,128 @@
+"""The end of every run, whatever ended it: analyse, size, write the summary and the report.
+
+Runs on every exit path (done, guard, interrupt, error), so a run folder always closes with a
+``summary.json`` that covers every finished stage.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+
+from capacity.errors import CapacityError
+from capacity.models import Estimate, RunSummary, StageResult
+from capacity.plan.experiment import Experiment
+from capacity.store import RunStore
+
+log = logging.getLogger("capacity.search")
+
+
+@dataclass
+class RunState:
+    """What a run accumulates as it goes; held once by the run and read by ``finish``."""
+
+    results: list[StageResult] = field(default_factory=list)
+    search_path: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    stopped_reason: str = ""
+    truth: dict[str, Any] | None = None
+    first_breach: dict[int, str] = field(default_factory=dict)
+    """Stage index -> code of the guard that failed it first (``guard:<code>`` in ``stopped_reason``)."""
+
+
+def finish_run(
+    exp: Experiment,
+    store: RunStore,
+    state: RunState,
+    *,
+    target: str,
+    started: datetime,
+    write_report: bool,
+    console: Console | None,
+) -> RunSummary:
+    """Analyse, size, write ``summary.json`` and the report; print the outcome when ``console`` is given."""
+    summary = RunSummary(
+        run_id=store.run_id,
+        results_dir=str(store.path),
+        experiment=exp.name,
+        target=target,
+        stopped_reason=state.stopped_reason or "done",
+        stages=state.results,
+        started_at=started,
+        ended_at=datetime.now(UTC),
+        search_path=state.search_path,
+        truth=state.truth,
+        warnings=state.warnings,
+    )
+    try:
+        summary = with_analysis(exp, store, summary)
+    except CapacityError as exc:
+        summary.warnings.append(f"analysis: {exc}")
+    store.write_summary(summary)
+    store.finish()
+    if write_report:
+        try:
+            from capacity.report import write_report as write
+
+            write(store.path)
+        except CapacityError as exc:
+            log.warning("report not written: %s", exc)
+    if console is not None:
+        from capacity.search.outcome import print_outcome
+
+        print_outcome(console, summary)
+    return summary
+
+
+def with_analysis(exp: Experiment, store: RunStore, summary: RunSummary) -> RunSummary:
+    """The summary with its estimates and, when a production peak is given, the recommendation."""
+    from capacity.analyse import analyse_run
+    from capacity.size import recommend
+    from capacity.store import load_run
+
+    if not summary.stages:
+        summary.warnings.append("no stage finished: nothing to analyse")
+        return summary
+    run = load_run(store.path)
+    analysis = analyse_run(run.stages, run.seconds, exp.guards)
+    store.write_json("analysis.json", analysis.to_dict())
+    saturation = analysis.best_saturation
+    estimates: dict[str, Estimate] = {
+        "saturation": saturation,
+        "saturation_measured": analysis.saturation,
+        "slo_capacity": analysis.slo_capacity,
+        "knee": analysis.knee,
+    }
+    if analysis.queueing is not None:
+        estimates["queueing"] = analysis.queueing
+    update: dict[str, Any] = {
+        "saturation_rps": saturation.value,
+        "slo_capacity_rps": analysis.slo_capacity.value,
+        "knee_rps": analysis.knee.value,
+        "capacity_interval": [analysis.slo_capacity.lo, analysis.slo_capacity.hi],
+        "estimates": estimates,
+    }
+    if analysis.slo_capacity.value is not None or saturation.value is not None:
+        try:
+            rec = recommend(analysis, run.stages, exp.cluster, exp.production, exp.workload)
+        except CapacityError as exc:  # e.g. no production peak given: the capacity figures still stand
+            summary.warnings.append(f"no recommendation: {exc}")
+        else:
+            update["recommendation"] = rec.to_dict()
+    return summary.model_copy(update=update)
+
+
+def result_text(summary: RunSummary) -> str:
+    """One line for the run's closing Datadog event."""
+
+    def f(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.1f} req/s"
+
+    return (
+        f"saturation {f(summary.saturation_rps)}, SLO capacity {f(summary.slo_capacity_rps)}, "
+        f"knee {f(summary.knee_rps)}; stopped: {summary.stopped_reason}"
+    )

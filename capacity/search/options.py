@@ -1,0 +1,24 @@
+"""Run-time choices for a search that are not part of the experiment file (CLI flags, library callers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class SearchOptions:
+    """How to run an experiment here and now: where results go, how many workers, what the CLI said."""
+
+    results_root: Path = Path("results")
+    json_mode: bool = False
+    workers: int = 0
+    expect_remote_workers: int = 0
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0
+    allow_hosts: tuple[str, ...] = ()
+    locustfile: str | None = None
+    max_inflight: int | None = None
+    run_id: str | None = None
+    write_report: bool = True
+    command: str = ""
