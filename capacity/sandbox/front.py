@@ -94,47 +94,75 @@ def _status_doc(dfn: str, sta3n: str, st: dict[str, Any]) -> dict[str, Any]:
 
 def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
     """The aiohttp application serving the workload routes, ``/health`` and the Datadog API."""
+    fault = _OverloadFault(cfg.error_above_rps)
+    app = web.Application(middlewares=[_json_errors, fault.middleware], client_max_size=1024 * 1024)
+    routes = _WorkloadRoutes(cfg, backend)
+    vista = "/api/v1/vista-sites/{sta3n:\\d+}"
+    app.router.add_get("/health", routes.health)
+    app.router.add_get(f"{vista}/patient_demographics_status", routes.get_status)
+    app.router.add_post(f"{vista}/patient_demographics_status", routes.set_status)
+    for prefix in ("", vista):
+        app.router.add_post(prefix + "/appointments/{ien}/summary", routes.summary)
+        app.router.add_post(prefix + "/appointments/{ien}/checkins", routes.checkin)
+    datadog = _DatadogRoutes(cfg, backend)
+    app.router.add_get("/api/v1/query", datadog.query)
+    app.router.add_get("/api/v1/validate", datadog.validate)
+    app.router.add_post("/api/v1/events", datadog.event)
+    return app
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own 4xx/5xx (unknown route, wrong method, body too large) in the JSON:API shape."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error(exc.status, exc.reason)
+
+
+class _OverloadFault:
+    """The ``error_above_rps`` fault: workload requests beyond that rate over the last second get 500."""
+
+    def __init__(self, error_above_rps: float | None) -> None:
+        self.limit = error_above_rps
+        self.arrivals = ArrivalWindow(1.0)
 
     @web.middleware
-    async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return error(exc.status, exc.reason)
-
-    arrivals = ArrivalWindow(1.0)
-
-    @web.middleware
-    async def overload_fault(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if cfg.error_above_rps is not None and request.path.startswith(WORKLOAD_PREFIXES):
-            recent = arrivals.add(time.monotonic())
-            if recent > cfg.error_above_rps:
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.limit is not None and request.path.startswith(WORKLOAD_PREFIXES):
+            recent = self.arrivals.add(time.monotonic())
+            if recent > self.limit:
                 return error(
-                    500,
-                    f"injected fault: {recent} arrivals in the last second > error_above_rps {cfg.error_above_rps:g}",
+                    500, f"injected fault: {recent} arrivals in the last second > error_above_rps {self.limit:g}"
                 )
         return await handler(request)
 
-    async def served(endpoint: str) -> int:
-        return await backend.call_app(endpoint)
 
-    def failed(status: int) -> web.Response:
-        detail = "backlog full" if status == 503 else "simulated failure" if status == 500 else "app task gone"
-        return error(status, detail)
+def _failed(status: int) -> web.Response:
+    detail = "backlog full" if status == 503 else "simulated failure" if status == 500 else "app task gone"
+    return error(status, detail)
 
-    async def get_status(request: web.Request) -> web.Response:
+
+class _WorkloadRoutes:
+    """Clinician Workflow's routes: validate, spend an app task's service time, then apply the outcome."""
+
+    def __init__(self, cfg: SandboxConfig, backend: Backend) -> None:
+        self.cfg = cfg
+        self.backend = backend
+
+    async def get_status(self, request: web.Request) -> web.Response:
         sta3n = request.match_info["sta3n"]
         dfn = _digits(request.query.get("patientDfn"))
         if dfn is None:
             return error(400, "query parameter patientDfn must be digits")
-        status = await served("get_demographics_status")
+        status = await self.backend.call_app("get_demographics_status")
         if status != 200:
-            return failed(status)
-        return web.json_response(_status_doc(dfn, sta3n, backend.data.status(dfn)))
+            return _failed(status)
+        return web.json_response(_status_doc(dfn, sta3n, self.backend.data.status(dfn)))
 
-    async def set_status(request: web.Request) -> web.Response:
+    async def set_status(self, request: web.Request) -> web.Response:
         sta3n = request.match_info["sta3n"]
         body, bad = await _json_body(request, required=True)
         if bad is not None or body is None:
@@ -145,71 +173,67 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
         payload = body.get("demographicsConfirmationPayload", {})
         if not isinstance(payload, dict):
             return error(422, "demographicsConfirmationPayload must be a JSON object")
-        status = await served("set_demographics_status")
+        status = await self.backend.call_app("set_demographics_status")
         if status != 200:
-            return failed(status)
-        return web.json_response(_status_doc(dfn, sta3n, backend.data.set_status(dfn, payload)))
+            return _failed(status)
+        return web.json_response(_status_doc(dfn, sta3n, self.backend.data.set_status(dfn, payload)))
 
-    async def summary(request: web.Request) -> web.Response:
+    async def summary(self, request: web.Request) -> web.Response:
         ien = request.match_info["ien"]
         _, bad = await _json_body(request, required=False)
         if bad is not None:
             return bad
-        status = await served("appointment_summary")
+        status = await self.backend.call_app("appointment_summary")
         if status != 200:
-            return failed(status)
-        if backend.data.appointment(ien) is None:
+            return _failed(status)
+        if self.backend.data.appointment(ien) is None:
             return error(404, f"appointment {ien} not found")
-        job_id = backend.enqueue_job()
+        job_id = self.backend.enqueue_job()
         if job_id is None:
             return error(503, "job queue full")
+        attributes = {"jobId": str(job_id), "status": "queued"}
         return web.json_response(
-            {
-                "data": {
-                    "id": ien,
-                    "type": "appointment_summary",
-                    "attributes": {"jobId": str(job_id), "status": "queued"},
-                }
-            },
-            status=202,
+            {"data": {"id": ien, "type": "appointment_summary", "attributes": attributes}}, status=202
         )
 
-    async def checkin(request: web.Request) -> web.Response:
+    async def checkin(self, request: web.Request) -> web.Response:
         ien = request.match_info["ien"]
         _, bad = await _json_body(request, required=False)
         if bad is not None:
             return bad
-        status = await served("appointment_checkin")
+        status = await self.backend.call_app("appointment_checkin")
         if status != 200:
-            return failed(status)
-        rec = backend.data.appointment(ien)
+            return _failed(status)
+        rec = self.backend.data.appointment(ien)
         if rec is None:
             return error(404, f"appointment {ien} not found")
-        if not backend.data.check_in(ien):
+        if not self.backend.data.check_in(ien):
             return error(409, f"appointment {ien} is already checked in")
+        attributes = {"status": "CHECKED_IN", "sta3n": rec.sta3n, "clinic": rec.clinic}
         return web.json_response(
-            {
-                "data": {
-                    "id": ien,
-                    "type": "appointment_checkin",
-                    "attributes": {"status": "CHECKED_IN", "sta3n": rec.sta3n, "clinic": rec.clinic},
-                }
-            },
-            status=201,
+            {"data": {"id": ien, "type": "appointment_checkin", "attributes": attributes}}, status=201
         )
 
-    async def health(request: web.Request) -> web.Response:
-        status = await backend.health()
+    async def health(self, request: web.Request) -> web.Response:
+        status = await self.backend.health()
         return web.json_response(
-            {"status": "ok" if status == 200 else "degraded", "app_tasks": cfg.app_tasks}, status=status
+            {"status": "ok" if status == 200 else "degraded", "app_tasks": self.cfg.app_tasks}, status=status
         )
 
-    # --------------------------------------------------------------------------- Datadog API
-    def forbidden(request: web.Request, *, app_key_needed: bool = True) -> web.Response | None:
+
+class _DatadogRoutes:
+    """The Datadog API subset the search uses: metric queries, key validation, events."""
+
+    def __init__(self, cfg: SandboxConfig, backend: Backend) -> None:
+        self.require_keys = cfg.require_keys
+        self.store = backend.store
+        self.events = 0
+
+    def forbidden(self, request: web.Request, *, app_key_needed: bool = True) -> web.Response | None:
         """403 unless the configured keys came; like Datadog, ``/validate`` checks the API key only."""
-        if cfg.require_keys is None:
+        if self.require_keys is None:
             return None
-        api, app_key = cfg.require_keys
+        api, app_key = self.require_keys
         got_api = request.headers.get("DD-API-KEY", "")
         got_app = request.headers.get("DD-APPLICATION-KEY", "")
         if hmac.compare_digest(got_api.encode(), api.encode()) and (
@@ -218,8 +242,8 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
             return None
         return web.json_response({"errors": ["Forbidden"]}, status=403)
 
-    async def dd_query(request: web.Request) -> web.Response:
-        denied = forbidden(request)
+    async def query(self, request: web.Request) -> web.Response:
+        denied = self.forbidden(request)
         if denied is not None:
             return denied
         q = request.query
@@ -231,27 +255,25 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
         except ValueError:
             return web.json_response({"errors": ["'from' and 'to' must be integers (seconds)"]}, status=400)
         try:
-            body = query_response(backend.store, q["query"], from_s, to_s)
+            body = query_response(self.store, q["query"], from_s, to_s)
         except QueryError as exc:
             return web.json_response({"errors": [str(exc)]}, status=400)
         return web.json_response(body)
 
-    async def dd_validate(request: web.Request) -> web.Response:
-        denied = forbidden(request, app_key_needed=False)
+    async def validate(self, request: web.Request) -> web.Response:
+        denied = self.forbidden(request, app_key_needed=False)
         return denied if denied is not None else web.json_response({"valid": True})
 
-    events: list[int] = [0]
-
-    async def dd_event(request: web.Request) -> web.Response:
-        denied = forbidden(request)
+    async def event(self, request: web.Request) -> web.Response:
+        denied = self.forbidden(request)
         if denied is not None:
             return denied
         body, bad = await _json_body(request, required=True)
         if bad is not None or body is None:
             return web.json_response({"errors": ["Invalid event body"]}, status=400)
-        events[0] += 1
+        self.events += 1
         event = {
-            "id": events[0],
+            "id": self.events,
             "title": str(body.get("title", "")),
             "text": str(body.get("text", "")),
             "tags": list(body.get("tags") or []),
@@ -259,16 +281,3 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
             "url": "",
         }
         return web.json_response({"status": "ok", "event": event}, status=202)
-
-    app = web.Application(middlewares=[json_errors, overload_fault], client_max_size=1024 * 1024)
-    vista = "/api/v1/vista-sites/{sta3n:\\d+}"
-    app.router.add_get("/health", health)
-    app.router.add_get(f"{vista}/patient_demographics_status", get_status)
-    app.router.add_post(f"{vista}/patient_demographics_status", set_status)
-    for prefix in ("", vista):
-        app.router.add_post(prefix + "/appointments/{ien}/summary", summary)
-        app.router.add_post(prefix + "/appointments/{ien}/checkins", checkin)
-    app.router.add_get("/api/v1/query", dd_query)
-    app.router.add_get("/api/v1/validate", dd_validate)
-    app.router.add_post("/api/v1/events", dd_event)
-    return app
