@@ -1,0 +1,195 @@
+"""The shape docs/design.md promises: imports point one way, no cycles, small modules and functions.
+
+Read from the source (imports inside functions count), so a shortcut that works at run time still
+fails here: a cycle or an upward import is a design change to make on purpose, in docs/design.md first.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "capacity"
+
+LAYERS: dict[str, int] = {
+    # the command line: parses flags, calls a use case, prints
+    "cli": 5,
+    "__main__": 5,
+    # the application's use cases: search run, nightly, backfill
+    "search": 4,
+    # the pipeline's working parts; they never import each other, only what is below
+    "load": 3,
+    "observe": 3,
+    "judge": 3,
+    "size": 3,
+    "report": 3,
+    "sandbox": 3,
+    "notebook": 3,
+    # pure analysis, the results store, the experiment model and its plans
+    "analyse": 2,
+    "analyze": 2,
+    "store": 2,
+    "plan": 2,
+    "testing": 2,
+    # shared models and small helpers everything may use
+    "models": 1,
+    "breach": 1,
+    "measurement": 1,
+    "errors": 1,
+    "signals": 1,
+    "urls": 1,
+    "estimate_text": 1,
+    "sandbox_settings": 1,
+    "__init__": 1,
+}
+SAME_LAYER_ALLOWED = {("notebook", "report")}
+"""Same-layer imports that are part of the design (the notebook API draws the report's plots)."""
+
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 80
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        mods[name] = path
+    return mods
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """Every capacity module ``name`` imports, at module level or inside a function."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            targets = [f"{base}.{a.name}" for a in node.names] or [base]
+        for t in targets:
+            if t.startswith("capacity"):
+                resolved = _resolve(t)
+                if resolved and resolved != name:
+                    found.add(resolved)
+    return found
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _area(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_no_import_cycles() -> None:
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in GRAPH[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in GRAPH:
+        if v not in index:
+            visit(v)
+    assert cycles == []
+
+
+def test_every_area_has_a_layer() -> None:
+    assert {_area(m) for m in MODULES} - set(LAYERS) == set()
+
+
+def test_imports_point_down_the_layers() -> None:
+    wrong = []
+    for mod, targets in GRAPH.items():
+        a = _area(mod)
+        for t in targets:
+            b = _area(t)
+            if a == b or (b == "__init__" and t == "capacity"):
+                continue
+            up = LAYERS[b] > LAYERS[a]
+            sideways = LAYERS[b] == LAYERS[a] and LAYERS[a] > 1 and (a, b) not in SAME_LAYER_ALLOWED
+            if up or sideways:
+                wrong.append(f"{mod} -> {t}")
+    assert wrong == []
+
+
+def test_the_load_generator_is_patched_in_one_place() -> None:
+    """gevent patching is an explicit call at the entry points that drive load, not an import side effect."""
+    offenders = [
+        str(p.relative_to(PACKAGE.parent))
+        for p in MODULES.values()
+        if "import locust  # noqa" in p.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("limit", [MAX_MODULE_LINES])
+def test_modules_stay_small(limit: int) -> None:
+    big = {
+        str(p.relative_to(PACKAGE.parent)): n
+        for p in MODULES.values()
+        if (n := len(p.read_text().splitlines())) > limit
+    }
+    assert big == {}
+
+
+def test_functions_stay_short() -> None:
+    long = {}
+    for path in MODULES.values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = (node.end_lineno or node.lineno) - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    long[f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}"] = n
+    assert long == {}
+
+
+def test_no_code_cites_a_document_the_repository_lacks() -> None:
+    repo = PACKAGE.parent
+    cited: dict[str, set[str]] = defaultdict(set)
+    for path in [*MODULES.values(), *(repo / "docs").glob("*.md"), repo / "README.md"]:
+        text = path.read_text(encoding="utf-8")
+        if "DESIGN.md" in text:
+            cited["DESIGN.md"].add(str(path.relative_to(repo)))
+    assert dict(cited) == {}
+    assert (repo / "docs" / "design.md").is_file()
