@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from capacity.breach import Breach
+
 Verdict = Literal["pass", "fail", "invalid: generator", "invalid: worker lost", "interrupted"]
 Phase = Literal["warmup", "measure"]
 
@@ -76,6 +78,8 @@ class StageResult(BaseModel):
     metrics_completeness: dict[str, float] = Field(default_factory=dict)
     status_codes: dict[str, int] = Field(default_factory=dict)
     aborted_early: bool = False
+    breaches: list[Breach] = Field(default_factory=list)
+    """The broken rules behind ``verdict`` as records (``reasons`` holds their text, for people)."""
 
 
 class Estimate(BaseModel):

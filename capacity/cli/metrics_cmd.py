@@ -44,7 +44,7 @@ def backfill(
     force: bool = typer.Option(False, "--force", help="Re-fetch every stage, complete or not."),
     json_out: bool = typer.Option(False, "--json", help="Print the backfill report as JSON."),
 ) -> None:
-    from capacity.observe import backfill_run
+    from capacity.search.backfill import backfill_run
 
     if not run_dir.is_dir():
         raise CapacityError(f"{run_dir}: no such run folder")

@@ -10,24 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from capacity.breach import STAGE, Breach, rolling
 from capacity.models import SecondSample
 from capacity.plan.experiment import Guards
 
+__all__ = ["MIN_WINDOW_REQUESTS", "Breach", "StageTotals", "is_generator_bound", "judge_stage", "judge_window"]
+
 MIN_WINDOW_REQUESTS = 20
 """Ratios over fewer requests than this are noise at low rates; such windows are not judged."""
-
-
-@dataclass(frozen=True)
-class Breach:
-    """One broken rule: ``code`` is stable (``stopped_reason`` is ``guard:<code>``), ``text`` is for people."""
-
-    code: str
-    text: str
-
-    @property
-    def generator(self) -> bool:
-        """True when the load generator, not the target, broke the rule (the stage is invalid)."""
-        return self.code == "generator"
 
 
 def _ratio(num: float, den: float) -> float:
@@ -50,44 +40,34 @@ def judge_window(samples: Sequence[SecondSample], guards: Guards, *, skip_first_
     errors = sum(s.errors for s in win)
     dropped = sum(s.dropped for s in win)
     completed = ok + errors
+    where = rolling(w)
     breaches: list[Breach] = []
 
     cpus = [s.generator_cpu_pct for s in win if s.generator_cpu_pct is not None]
-    if cpus and min(cpus) > guards.max_generator_cpu_pct:
-        breaches.append(
-            Breach(
-                "generator",
-                f"load generator CPU {min(cpus):.0f}% > {guards.max_generator_cpu_pct:.0f}% "
-                f"for {w} s: add workers (--workers)",
-            )
-        )
-    if completed >= MIN_WINDOW_REQUESTS and _ratio(errors, completed) > guards.max_error_ratio:
-        breaches.append(
-            Breach(
-                "errors",
-                f"error ratio {_ratio(errors, completed):.1%} > {guards.max_error_ratio:.1%} over the last {w} s",
-            )
-        )
+    if cpus and min(cpus) > (lim := guards.max_generator_cpu_pct):
+        text = f"load generator CPU {min(cpus):.0f}% > {lim:.0f}% for {w} s: add workers (--workers)"
+        breaches.append(Breach("generator", "generator_cpu_pct", text, min(cpus), lim, window=where))
+    ratio = _ratio(errors, completed)
+    if completed >= MIN_WINDOW_REQUESTS and ratio > (lim := guards.max_error_ratio):
+        text = f"error ratio {ratio:.1%} > {lim:.1%} over the last {w} s"
+        breaches.append(Breach("errors", "error_ratio", text, ratio, lim, window=where))
     for q, slo in (("p95", guards.slo_p95_ms), ("p99", guards.slo_p99_ms)):
         if slo is None:
             continue
         values = [getattr(s, f"{q}_ms") for s in win]
         if all(v is not None and v > slo for v in values):
             low = min(v for v in values if v is not None)
-            breaches.append(Breach(q, f"{q} over SLO {slo:g} ms for {w} s (lowest {low:.0f} ms)"))
+            text = f"{q} over SLO {slo:g} ms for {w} s (lowest {low:.0f} ms)"
+            breaches.append(Breach(q, f"{q}_ms", text, low, slo, window=where))
     arrivals = offered + dropped
-    if arrivals >= MIN_WINDOW_REQUESTS and _ratio(dropped, arrivals) > guards.max_dropped_ratio:
-        breaches.append(
-            Breach("dropped", f"{_ratio(dropped, arrivals):.1%} of arrivals dropped (no free slot) over the last {w} s")
-        )
-    if offered >= MIN_WINDOW_REQUESTS and _ratio(ok, offered) < guards.min_goodput_ratio:
-        breaches.append(
-            Breach(
-                "goodput",
-                f"goodput {ok / w:.1f}/s is {_ratio(ok, offered):.0%} of offered "
-                f"{offered / w:.1f}/s < {guards.min_goodput_ratio:.0%}",
-            )
-        )
+    ratio = _ratio(dropped, arrivals)
+    if arrivals >= MIN_WINDOW_REQUESTS and ratio > (lim := guards.max_dropped_ratio):
+        text = f"{ratio:.1%} of arrivals dropped (no free slot) over the last {w} s"
+        breaches.append(Breach("dropped", "dropped_ratio", text, ratio, lim, window=where))
+    ratio = _ratio(ok, offered)
+    if offered >= MIN_WINDOW_REQUESTS and ratio < (lim := guards.min_goodput_ratio):
+        text = f"goodput {ok / w:.1f}/s is {ratio:.0%} of offered {offered / w:.1f}/s < {lim:.0%}"
+        breaches.append(Breach("goodput", "goodput_ratio", text, ratio, lim, window=where))
     return breaches
 
 
@@ -112,35 +92,27 @@ def judge_stage(t: StageTotals, guards: Guards) -> list[Breach]:
     """Rules over the whole measured part of a stage."""
     breaches: list[Breach] = []
     completed = t.ok + t.errors
-    if t.generator_cpu_pct is not None and t.generator_cpu_pct > guards.max_generator_cpu_pct:
-        breaches.append(
-            Breach(
-                "generator",
-                f"load generator CPU averaged {t.generator_cpu_pct:.0f}% > "
-                f"{guards.max_generator_cpu_pct:.0f}%: add workers (--workers)",
-            )
-        )
-    if completed > 0 and _ratio(t.errors, completed) > guards.max_error_ratio:
-        breaches.append(
-            Breach("errors", f"error ratio {_ratio(t.errors, completed):.2%} > {guards.max_error_ratio:.2%}")
-        )
-    if guards.slo_p95_ms is not None and t.p95_ms is not None and t.p95_ms > guards.slo_p95_ms:
-        breaches.append(Breach("p95", f"p95 {t.p95_ms:.0f} ms > SLO {guards.slo_p95_ms:g} ms"))
-    if guards.slo_p99_ms is not None and t.p99_ms is not None and t.p99_ms > guards.slo_p99_ms:
-        breaches.append(Breach("p99", f"p99 {t.p99_ms:.0f} ms > SLO {guards.slo_p99_ms:g} ms"))
+    cpu = t.generator_cpu_pct
+    if cpu is not None and cpu > (lim := guards.max_generator_cpu_pct):
+        text = f"load generator CPU averaged {cpu:.0f}% > {lim:.0f}%: add workers (--workers)"
+        breaches.append(Breach("generator", "generator_cpu_pct", text, cpu, lim, window=STAGE))
+    ratio = _ratio(t.errors, completed)
+    if completed > 0 and ratio > (lim := guards.max_error_ratio):
+        breaches.append(Breach("errors", "error_ratio", f"error ratio {ratio:.2%} > {lim:.2%}", ratio, lim))
+    for q, slo, value in (("p95", guards.slo_p95_ms, t.p95_ms), ("p99", guards.slo_p99_ms, t.p99_ms)):
+        if slo is not None and value is not None and value > slo:
+            breaches.append(Breach(q, f"{q}_ms", f"{q} {value:.0f} ms > SLO {slo:g} ms", value, slo))
     arrivals = t.requests + t.dropped
-    if arrivals > 0 and _ratio(t.dropped, arrivals) > guards.max_dropped_ratio:
-        breaches.append(Breach("dropped", f"{_ratio(t.dropped, arrivals):.1%} of arrivals dropped (no free slot)"))
-    if t.offered_rps > 0 and t.achieved_rps / t.offered_rps < guards.min_goodput_ratio:
-        breaches.append(
-            Breach(
-                "goodput",
-                f"goodput {t.achieved_rps:.1f}/s is {t.achieved_rps / t.offered_rps:.0%} of "
-                f"offered {t.offered_rps:.1f}/s < {guards.min_goodput_ratio:.0%}",
-            )
-        )
+    ratio = _ratio(t.dropped, arrivals)
+    if arrivals > 0 and ratio > (lim := guards.max_dropped_ratio):
+        text = f"{ratio:.1%} of arrivals dropped (no free slot)"
+        breaches.append(Breach("dropped", "dropped_ratio", text, ratio, lim))
+    if t.offered_rps > 0 and (ratio := t.achieved_rps / t.offered_rps) < (lim := guards.min_goodput_ratio):
+        text = f"goodput {t.achieved_rps:.1f}/s is {ratio:.0%} of offered {t.offered_rps:.1f}/s < {lim:.0%}"
+        breaches.append(Breach("goodput", "goodput_ratio", text, ratio, lim))
     if t.requests == 0 and t.target_rps > 0:
-        breaches.append(Breach("no-traffic", "no request was sent in the measured part of the stage"))
+        text = "no request was sent in the measured part of the stage"
+        breaches.append(Breach("no-traffic", "requests", text, 0.0, None))
     return breaches
 
 

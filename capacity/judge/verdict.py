@@ -10,7 +10,8 @@ import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from capacity.judge.guards import Breach, StageTotals, is_generator_bound, judge_stage
+from capacity.breach import STAGE, Breach
+from capacity.judge.guards import StageTotals, is_generator_bound, judge_stage
 from capacity.models import SecondSample, StageResult, Verdict
 from capacity.plan.experiment import Guards
 
@@ -90,20 +91,23 @@ def judge_measurement(
     *,
     probe: str = "ramp",
     live_breaches: Sequence[Breach] = (),
-    metric_reasons: Sequence[str] = (),
+    metric_breaches: Sequence[Breach] = (),
     metrics: dict[str, float | None] | None = None,
     completeness: dict[str, float] | None = None,
     extra_reasons: Sequence[str] = (),
 ) -> tuple[StageResult, list[Breach]]:
-    """Judge one stage. ``live_breaches`` are those that aborted it mid-stage (they stand as reasons)."""
+    """Judge one stage from its breach records: ``live_breaches`` aborted it mid-stage (they stand, and a
+    whole-stage breach of the same code is not added again), ``metric_breaches`` come from the server
+    metrics. ``extra_reasons`` are notes that are not breaches (missing metrics). Returns the result
+    (``reasons`` = the breaches' text, then the notes) and the breaches in the order they were found."""
     totals, fallback = totals_from(meas)
     breaches: list[Breach] = list(live_breaches)
     for b in judge_stage(totals, guards):
         if all(b.code != x.code for x in breaches):
             breaches.append(b)
-    breaches.extend(Breach(_metric_code(r), r) for r in metric_reasons)
+    breaches.extend(metric_breaches)
     if meas.worker_lost:
-        breaches.append(Breach("worker-lost", "a load worker was lost during the stage"))
+        breaches.append(Breach("worker-lost", "workers", "a load worker was lost during the stage", window=STAGE))
     verdict = decide(breaches, interrupted=meas.interrupted, worker_lost=meas.worker_lost)
     reasons = [b.text for b in breaches]
     if meas.interrupted:
@@ -141,6 +145,7 @@ def judge_measurement(
         metrics_completeness=dict(completeness or {}),
         status_codes=dict(meas.status_codes),
         aborted_early=bool(meas.aborted),
+        breaches=breaches,
     )
     return result, breaches
 
@@ -153,20 +158,3 @@ def _hist_mean(meas: StageMeasurement) -> float | None:
 
 def _round(v: float | None, nd: int = 3) -> float | None:
     return None if v is None else round(float(v), nd)
-
-
-_METRIC_CODES = (
-    ("queue", "queue"),
-    ("cpu", "cpu"),
-    ("mem", "mem"),
-    ("pool", "pool"),
-    ("backlog", "backlog"),
-)
-
-
-def _metric_code(reason: str) -> str:
-    low = reason.lower()
-    for needle, code in _METRIC_CODES:
-        if needle in low:
-            return code
-    return "metric"

@@ -1,19 +1,19 @@
 """observe: server-side metrics (ECS, Puma, Sidekiq, APM) from Datadog for each stage's window."""
 
-from capacity.observe.backfill import BackfillReport, backfill_run
-from capacity.observe.guards import metric_guard_reasons
+from capacity.observe.guards import metric_guard_breaches
 from capacity.observe.queries import apm_queries, cloudwatch_queries, resolve_queries
+from capacity.observe.refetch import Refetch, refetch_incomplete
 from capacity.observe.source import MetricsSource, StageMetrics, StageWindow, build_source
 
 __all__ = [
-    "BackfillReport",
     "MetricsSource",
+    "Refetch",
     "StageMetrics",
     "StageWindow",
     "apm_queries",
-    "backfill_run",
     "build_source",
     "cloudwatch_queries",
-    "metric_guard_reasons",
+    "metric_guard_breaches",
+    "refetch_incomplete",
     "resolve_queries",
 ]

@@ -33,7 +33,7 @@ from datadog_api_client.v1.model.event_create_request import EventCreateRequest
 from capacity.errors import CapacityError, MetricsAuthError
 from capacity.observe.aggregate import completeness, in_window, stage_aggregates, tidy
 from capacity.observe.queries import LATE_PREFIXES, STANDARD_NAMES, is_late
-from capacity.observe.source import StageMetrics, StageWindow
+from capacity.observe.stage import StageMetrics, StageWindow
 from capacity.observe.wire import ParsedAnswer, parse_v1
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,15 @@ def _header(headers: Any, name: str) -> str | None:
         if str(k).lower() == name.lower():
             return str(v)
     return None
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A timeout by its type (urllib3 wraps it in ``MaxRetryError.reason``), never by its message."""
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):  # a refused connection (a subclass, for history)
+        return False
+    return isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError)
 
 
 def _detail(body: Any) -> str:
@@ -179,11 +188,7 @@ class DatadogSource:
                 exc_api = exc
                 last = f"HTTP {status}" if status else "connection failed"
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                last = (
-                    "timed out"
-                    if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc)
-                    else (f"connection failed ({type(exc).__name__})")
-                )
+                last = "timed out" if _timed_out(exc) else f"connection failed ({type(exc).__name__})"
             except OpenApiException as exc:  # client-side validation: never expected, never fatal
                 raise _Unavailable(f"{what}: client error {type(exc).__name__}") from None
             if attempt >= self.max_retries:
@@ -232,7 +237,9 @@ class DatadogSource:
             return ParsedAnswer(failed={names[0]: self._rejected[names[0]]})
         return parse_v1(body, names, [self.queries[n] for n in names])
 
-    def _query_all(self, frm: int, to: int) -> ParsedAnswer:
+    def _query_all(self, frm: int, to: int, *, auth_fatal: bool = False) -> ParsedAnswer:
+        """Every query, batched; a refused key marks its batch failed, or raises ``_AuthRefused`` (with
+        the HTTP status on it) when ``auth_fatal`` (the preflight: no point going on)."""
         merged = ParsedAnswer()
         names = [n for n in self.queries if n not in self._rejected]
         for n, why in self._rejected.items():
@@ -241,6 +248,8 @@ class DatadogSource:
             try:
                 _merge(merged, self._query(batch, frm, to))
             except _AuthRefused as exc:
+                if auth_fatal:
+                    raise
                 for n in batch:
                     merged.failed[n] = f"Datadog refused the keys (HTTP {exc.status})"
             except _Unavailable as exc:
@@ -262,13 +271,9 @@ class DatadogSource:
             raise CapacityError(f"Datadog at {self.host} unavailable: {exc} (or run with --metrics none)") from None
         now = int(self.clock())
         try:
-            answer = self._query_all(now - 3 * self.rollup_s - 60, now)
-        except _AuthRefused as exc:  # pragma: no cover - _query_all absorbs it; kept for clarity
+            answer = self._query_all(now - 3 * self.rollup_s - 60, now, auth_fatal=True)
+        except _AuthRefused as exc:
             raise self._auth_error(exc.status, app_key=True) from None
-        refused = [w for w in answer.failed.values() if w.startswith("Datadog refused the keys")]
-        if refused:
-            status = refused[0].rsplit(" ", 1)[-1].rstrip(")")
-            raise self._auth_error(int(status), app_key=True)
         if self._rejected:
             name, why = next(iter(self._rejected.items()))
             raise CapacityError(f"metrics.queries.{name}: {why}")

@@ -8,61 +8,15 @@ the same Datadog wire format, so the default run exercises the staging code path
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Protocol
 from urllib.parse import urlsplit
 
-import pandas as pd
-
 from capacity.errors import CapacityError, MetricsAuthError
+from capacity.observe.datadog import DatadogSource
+from capacity.observe.queries import api_host, resolve_queries
+from capacity.observe.stage import MetricsSource, StageMetrics, StageWindow
 from capacity.plan.experiment import Experiment
 
-
-@dataclass(frozen=True)
-class StageWindow:
-    """The measured part of one stage (warm-up excluded), tz-aware UTC."""
-
-    stage: int
-    start: datetime
-    end: datetime
-
-    @property
-    def start_s(self) -> float:
-        return _utc(self.start).timestamp()
-
-    @property
-    def end_s(self) -> float:
-        return _utc(self.end).timestamp()
-
-
-def _utc(d: datetime) -> datetime:
-    return d.replace(tzinfo=UTC) if d.tzinfo is None else d
-
-
-@dataclass
-class StageMetrics:
-    frame: pd.DataFrame
-    """Tidy points inside the window: stage, metric, group, t (epoch s), value (base units)."""
-    aggregates: dict[str, float | None]
-    completeness: dict[str, float]
-    """Query name -> share of the window's expected rollup intervals present (0..1)."""
-    missing: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    calls: int = 0
-    """HTTP calls made for this stage (polls and retries included)."""
-    seconds_to_complete: float | None = None
-    """Seconds from the window's end until every waited-for metric was complete (None: never)."""
-
-
-class MetricsSource(Protocol):
-    def preflight(self) -> None: ...
-
-    def fetch_stage(self, window: StageWindow, *, wait: bool = True) -> StageMetrics: ...
-
-    def post_event(self, title: str, text: str, tags: list[str]) -> str | None: ...
-
-    def close(self) -> None: ...
+__all__ = ["MetricsSource", "StageMetrics", "StageWindow", "build_source", "resolve_host"]
 
 
 def _check_url(url: str, where: str) -> str:
@@ -74,8 +28,6 @@ def _check_url(url: str, where: str) -> str:
 
 def resolve_host(exp: Experiment, url_override: str | None = None) -> str:
     """Base URL: override > ``CAPACITY_DATADOG_URL`` > ``metrics.url`` > ``DD_SITE`` / ``metrics.site``."""
-    from capacity.observe.queries import api_host
-
     if url_override:
         return _check_url(url_override, "metrics URL")
     env_url = os.environ.get("CAPACITY_DATADOG_URL")
@@ -102,9 +54,6 @@ def build_source(
     """
     if exp.metrics.source == "none":
         return None
-    from capacity.observe.datadog import DatadogSource
-    from capacity.observe.queries import resolve_queries
-
     host = resolve_host(exp, url_override)
     api = api_key or os.environ.get("DD_API_KEY", "")
     app = app_key or os.environ.get("DD_APP_KEY", "")

@@ -19,12 +19,13 @@ def _fmt(v: float | None, spec: str = ".0f") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def _short_verdict(r: StageResult) -> str:
-    """``fail: p95``: the verdict and the guard that set it (the full reasons are in the results)."""
-    if r.verdict == "pass" or not r.reasons:
+def short_verdict(r: StageResult) -> str:
+    """``fail: p95 812``: the verdict and the breach that set it, read from the stage's breach records
+    (a generator-bound stage shows its generator breach; the full reasons are in the results)."""
+    if r.verdict not in ("fail", "invalid: generator") or not r.breaches:
         return r.verdict
-    first = r.reasons[0].split()[0].strip(":,") if r.reasons[0].split() else ""
-    return f"{r.verdict}: {'errors' if first == 'error' else first}"
+    wanted = [b for b in r.breaches if b.generator] if r.verdict == "invalid: generator" else []
+    return f"{r.verdict}: {(wanted or r.breaches)[0].short}"
 
 
 class Progress:
@@ -85,7 +86,7 @@ class Progress:
                 _fmt(r.p95_ms),
                 f"{r.error_ratio:.1%}",
                 str(r.dropped),
-                Text(_short_verdict(r), style=style),
+                Text(short_verdict(r), style=style),
             )
         if self.current is not None:
             index, target, probe, samples = self.current

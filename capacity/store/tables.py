@@ -64,7 +64,9 @@ def stage_row(result: StageResult) -> dict[str, Any]:
     """Flatten a StageResult for the stage table: metrics as ``m_<name>``, reasons joined."""
     data = result.model_dump()
     row: dict[str, Any] = {
-        k: v for k, v in data.items() if k not in ("metrics", "reasons", "metrics_completeness", "status_codes")
+        k: v
+        for k, v in data.items()
+        if k not in ("metrics", "reasons", "breaches", "metrics_completeness", "status_codes")
     }
     row["reasons"] = "; ".join(result.reasons)
     for name, value in result.metrics.items():

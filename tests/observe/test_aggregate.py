@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from capacity.observe.aggregate import completeness, in_window, short_label, stage_aggregates, tidy, window_buckets
-from capacity.observe.guards import metric_guard_reasons
 from capacity.observe.wire import parse_v1
 from capacity.plan.experiment import Guards
 
@@ -90,39 +89,6 @@ def test_aggregates_known_truth() -> None:
     assert a["apm_latency_s"] == pytest.approx(0.2)
     assert "backlog_max" not in a and stage_aggregates(tidy([], 0), {}) == {}
     assert short_label("queue:default") == "default" and short_label("*") == ""
-
-
-def test_metric_guard_reasons_name_metric_and_group() -> None:
-    g = Guards(
-        max_cpu_pct=85,
-        max_mem_pct=90,
-        min_pool_capacity=1,
-        max_backlog=10,
-        max_queue_latency_s=30,
-        max_queue_growth_per_s=1,
-    )
-    agg: dict[str, float | None] = {
-        "cpu_pct": 80.0,
-        "cpu_pct[aa]": 91.0,
-        "cpu_pct[bb]": 69.0,
-        "mem_pct_max": 50.0,
-        "pool_capacity": 0.4,
-        "pool_capacity[aa]": 0.4,
-        "backlog_max": None,
-        "queue_latency_s_max": 12.0,
-        "queue_growth_per_s": 3.2,
-        "queue_growth_per_s[default]": 3.2,
-        "queue_growth_per_s[mailers]": 0.1,
-    }
-    assert metric_guard_reasons(agg, g) == [
-        "cpu 91% > 85% (task aa)",
-        "puma pool exhausted: capacity 0.4 < 1 (task aa)",
-        "queue 'default' growing 3.2 jobs/s > 1",
-    ]
-    assert metric_guard_reasons({"queue_latency_s_max": 45.0}, g) == ["queue latency 45.0 s > 30 s"]
-    assert metric_guard_reasons({"cpu_pct": float("nan"), "mem_pct_max": None}, g) == []
-    off = Guards(max_cpu_pct=None, max_queue_growth_per_s=None, max_mem_pct=None, max_queue_latency_s=None)
-    assert metric_guard_reasons(agg, off) == []
 
 
 def test_task_labels_are_short() -> None:

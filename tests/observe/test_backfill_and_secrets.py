@@ -11,7 +11,8 @@ import pytest
 
 from capacity.errors import CapacityError
 from capacity.models import StageResult
-from capacity.observe import backfill_run, build_source
+from capacity.observe import build_source
+from capacity.search.backfill import backfill_run
 from capacity.store import RunStore, load_run
 from tests.conftest import run_cli
 from tests.observe.conftest import API_KEY, APP_KEY, make_exp, past_window, populate
