@@ -2,7 +2,7 @@
 
 Each run draws servers, service time, noise, plan shape (start, growth so the stage count varies),
 SLO, backlog, overload degradation, an optional pool-utilisation metric and an optional invalid
-stage (``capacity.analyse.synthetic.random_spec``). The estimate scored is the measured saturation
+stage (``capacity.testing.random_spec``). The estimate scored is the measured saturation
 when goodput showed it, else the queueing extrapolation; runs where neither exists are counted as
 "no estimate" (the analysis then reports a lower bound, never a number).
 
@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from capacity.analyse import analyse_run
-from capacity.analyse.synthetic import random_spec, synthetic_run
+from capacity.testing import random_spec, synthetic_run
 
 
 def main() -> None:

@@ -1,18 +1,20 @@
-"""Synthetic runs with a known truth: M/M/c servers driven by an open-model stage plan.
+"""Synthetic runs with known truth, for tests, benchmarks and notebooks (never used by a search).
 
-They look like what the runner writes (stage table + per-second samples): offered ~ target,
-goodput = min(offered, c/s) with Poisson noise, latency percentiles from M/M/c (Erlang C) below
-saturation and backlog-bound with 503s above it. Two plan shapes: a geometric ramp stopping after the
-first failing stage or two, or (``adaptive=True``) what the real runner now produces with the adaptive
-strategy (``capacity.plan.strategies.AdaptiveStrategy`` itself): ramp x growth to the first failure,
-then bisection (with its goodput hint) below it to ``resolution``, failing stages aborted after
-``abort_s`` measured seconds, and stages out of rate order. Used by the tests and
-``benchmarks/bench_saturation_estimates.py``; truth is ``c / s``.
+A synthetic run is M/M/c servers driven by an open-model stage plan, shaped like what the runner
+writes (stage table + per-second samples): offered ~ target, goodput = min(offered, c/s) with Poisson
+noise, latency percentiles from M/M/c (Erlang C) below saturation and backlog-bound with 503s above
+it. Two plan shapes: a geometric ramp stopping after the first failing stage or two, or
+(``adaptive=True``) what the real runner produces with the adaptive strategy
+(``capacity.plan.strategies.AdaptiveStrategy`` itself): ramp x growth to the first failure, then
+bisection (with its goodput hint) below it to ``resolution``, failing stages aborted after
+``abort_s`` measured seconds, and stages out of rate order. The truth is ``c / s``
+(``SyntheticSpec.truth``), so an analysis of the run can be scored against it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,9 +75,9 @@ def _latency_ms(spec: SyntheticSpec, lam: float) -> tuple[float, float, float]:
 def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(stages, seconds) for one run of the plan against the model."""
     rng = np.random.default_rng(spec.seed)
-    sat = spec.truth
-    rate = spec.start_frac * sat
-    stages, seconds = [], []
+    rate = spec.start_frac * spec.truth
+    stages: list[dict[str, Any]] = []
+    seconds: list[dict[str, Any]] = []
     failed_after = None
     t0 = 1_800_000_000.0
     strategy = _adaptive(spec) if spec.adaptive else None
@@ -86,57 +88,95 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
             if probe is None:
                 break
             rate = probe.rate
-        invalid = spec.invalid_stage and index == 1
-        lat = _latency_ms(spec, rate)
-        over = max(0.0, rate / sat - 1.0)
-        cap = sat * max(0.05, 1.0 - spec.degrade * over)
-        breaches = rate >= 0.985 * sat or lat[1] > spec.slo_p95_ms
-        measure_s = min(spec.abort_s, spec.measure_s) if strategy is not None and breaches else spec.measure_s
-        offered = rng.poisson(rate, measure_s).astype(float)
-        if rate >= 0.985 * sat:  # saturated: a backlog queue served at the service rate; overflow gets 503
-            capacity = rng.poisson(cap, measure_s) * np.clip(1 + rng.normal(0, spec.noise, measure_s), 0, 2)
-            served = np.zeros(measure_s)
+        stage = _SyntheticStage(spec, index, rate, aborts=strategy is not None, rng=rng)
+        seconds.extend(stage.second_rows(t0))
+        t0 += spec.warmup_s + stage.measure_s
+        row = stage.stage_row(probe.kind if probe is not None else "ramp", rng)
+        stages.append(row)
+        if strategy is not None:
+            if not stage.invalid:
+                strategy.record(rate, row["verdict"] == "pass", goodput=row["achieved_rps"])
+            continue
+        if row["verdict"] == "fail" and failed_after is None:
+            failed_after = index
+        if failed_after is not None and index - failed_after >= spec.extra_stages_after_fail:
+            break
+        rate *= spec.growth
+    return pd.DataFrame(stages), pd.DataFrame(seconds)
+
+
+class _SyntheticStage:
+    """One stage of a synthetic run: its per-second counts and latencies, drawn once."""
+
+    def __init__(self, spec: SyntheticSpec, index: int, rate: float, *, aborts: bool, rng: np.random.Generator):
+        self.spec, self.index, self.rate = spec, index, rate
+        self.invalid = spec.invalid_stage and index == 1
+        sat = spec.truth
+        self.lat = _latency_ms(spec, rate)
+        breaches = rate >= 0.985 * sat or self.lat[1] > spec.slo_p95_ms
+        self.measure_s = min(spec.abort_s, spec.measure_s) if aborts and breaches else spec.measure_s
+        self.offered, self.served = self._counts(rng)
+        self.errors = np.maximum(self.offered - self.served, 0)
+        lat_noise = np.exp(rng.normal(0, max(spec.noise, 0.01) * 3, (self.measure_s, 3)))
+        self.per_sec = np.array(self.lat)[None, :] * lat_noise
+
+    def _counts(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Requests offered and served each measured second."""
+        spec, n = self.spec, self.measure_s
+        sat = spec.truth
+        offered = rng.poisson(self.rate, n).astype(float)
+        if self.rate >= 0.985 * sat:  # saturated: a backlog queue served at the service rate; overflow gets 503
+            over = max(0.0, self.rate / sat - 1.0)
+            cap = sat * max(0.05, 1.0 - spec.degrade * over)
+            capacity = rng.poisson(cap, n) * np.clip(1 + rng.normal(0, spec.noise, n), 0, 2)
+            served = np.zeros(n)
             queue = float(spec.backlog)  # the warm-up filled it
-            for j in range(measure_s):
+            for j in range(n):
                 queue += offered[j]
                 served[j] = min(queue, round(capacity[j]))
                 queue = min(queue - served[j], float(spec.backlog))
         else:
             served = offered.copy()
         served = np.round(served * (1 - spec.error_rate))
-        if invalid:
+        if self.invalid:
             offered = offered * 0.6
             served = np.minimum(served, offered)
-        errors = np.maximum(offered - served, 0)
-        lat_noise = np.exp(rng.normal(0, max(spec.noise, 0.01) * 3, (measure_s, 3)))
-        per_sec = np.array(lat)[None, :] * lat_noise
-        for k in range(spec.warmup_s + measure_s):
-            measure = k >= spec.warmup_s
-            j = k - spec.warmup_s
-            seconds.append(
+        return offered, served
+
+    def second_rows(self, t0: float) -> list[dict[str, Any]]:
+        """The per-second samples: warm-up seconds at the nominal rate, then the measured ones."""
+        rows = []
+        for k in range(self.spec.warmup_s + self.measure_s):
+            measure = k >= self.spec.warmup_s
+            j = k - self.spec.warmup_s
+            rows.append(
                 {
-                    "stage": index,
+                    "stage": self.index,
                     "t": t0 + k,
                     "phase": "measure" if measure else "warmup",
-                    "target_rps": rate,
-                    "offered": int(offered[j]) if measure else int(rate),
-                    "ok": int(served[j]) if measure else int(rate),
-                    "errors": int(errors[j]) if measure else 0,
+                    "target_rps": self.rate,
+                    "offered": int(self.offered[j]) if measure else int(self.rate),
+                    "ok": int(self.served[j]) if measure else int(self.rate),
+                    "errors": int(self.errors[j]) if measure else 0,
                     "dropped": 0,
                     "inflight": 0,
-                    "p50_ms": float(per_sec[j, 0]) if measure else lat[0],
-                    "p95_ms": float(per_sec[j, 1]) if measure else lat[1],
-                    "p99_ms": float(per_sec[j, 2]) if measure else lat[2],
+                    "p50_ms": float(self.per_sec[j, 0]) if measure else self.lat[0],
+                    "p95_ms": float(self.per_sec[j, 1]) if measure else self.lat[1],
+                    "p99_ms": float(self.per_sec[j, 2]) if measure else self.lat[2],
                     "max_ms": None,
-                    "generator_cpu_pct": 95.0 if invalid else 20.0,
+                    "generator_cpu_pct": 95.0 if self.invalid else 20.0,
                     "workers": 1,
                 }
             )
-        t0 += spec.warmup_s + measure_s
-        offered_rps = float(offered.mean())
-        achieved = float(served.mean())
-        err_ratio = float(errors.sum() / max(offered.sum(), 1))
-        p50, p95, p99 = (float(np.mean(per_sec[:, i])) for i in range(3))
+        return rows
+
+    def stage_row(self, probe: str, rng: np.random.Generator) -> dict[str, Any]:
+        """The stage table row, judged by the same guards a search applies (p95, goodput, errors)."""
+        spec, sat = self.spec, self.spec.truth
+        offered_rps = float(self.offered.mean())
+        achieved = float(self.served.mean())
+        err_ratio = float(self.errors.sum() / max(self.offered.sum(), 1))
+        p50, p95, p99 = (float(np.mean(self.per_sec[:, i])) for i in range(3))
         reasons = []
         if p95 > spec.slo_p95_ms:
             reasons.append("p95")
@@ -144,10 +184,9 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
             reasons.append("goodput")
         if err_ratio > 0.01:
             reasons.append("errors")
-        verdict = "invalid: generator" if invalid else ("fail" if reasons else "pass")
-        row = {
-            "index": index,
-            "target_rps": rate,
+        row: dict[str, Any] = {
+            "index": self.index,
+            "target_rps": self.rate,
             "offered_rps": offered_rps,
             "achieved_rps": achieved,
             "dropped": 0,
@@ -155,28 +194,19 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
             "p95_ms": p95,
             "p99_ms": p99,
             "error_ratio": err_ratio,
-            "verdict": verdict,
+            "verdict": "invalid: generator" if self.invalid else ("fail" if reasons else "pass"),
             "reasons": "; ".join(reasons),
-            "probe": probe.kind if probe is not None else "ramp",
-            "duration_s": float(measure_s + spec.warmup_s),
-            "requests": int(offered.sum()),
-            "ok": int(served.sum()),
-            "errors": int(errors.sum()),
-            "m_cpu_pct": float(min(100.0, 100 * 0.3 * min(rate, sat) / sat + rng.normal(0, 2))),
+            "probe": probe,
+            "duration_s": float(self.measure_s + spec.warmup_s),
+            "requests": int(self.offered.sum()),
+            "ok": int(self.served.sum()),
+            "errors": int(self.errors.sum()),
+            "m_cpu_pct": float(min(100.0, 100 * 0.3 * min(self.rate, sat) / sat + rng.normal(0, 2))),
         }
         if spec.pool_metric:
-            row["m_pool_busy_pct"] = float(min(100.0, 100 * min(rate, sat) / sat * (1 + rng.normal(0, spec.noise))))
-        stages.append(row)
-        if strategy is not None:
-            if not invalid:
-                strategy.record(rate, verdict == "pass", goodput=achieved)
-            continue
-        if verdict == "fail" and failed_after is None:
-            failed_after = index
-        if failed_after is not None and index - failed_after >= spec.extra_stages_after_fail:
-            break
-        rate *= spec.growth
-    return pd.DataFrame(stages), pd.DataFrame(seconds)
+            busy = 100 * min(self.rate, sat) / sat * (1 + rng.normal(0, spec.noise))
+            row["m_pool_busy_pct"] = float(min(100.0, busy))
+        return row
 
 
 def _adaptive(spec: SyntheticSpec) -> AdaptiveStrategy:

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from capacity.analyse.synthetic import SyntheticSpec, synthetic_run
 from capacity.cli.app import main
+from capacity.testing import SyntheticSpec, synthetic_run
 
 REF = Path(__file__).parent / "data" / "reference"
 

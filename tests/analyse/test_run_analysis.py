@@ -10,9 +10,9 @@ import pytest
 
 from capacity.analyse import analyse_run
 from capacity.analyse.queueing import erlang_c, sojourn_quantile
-from capacity.analyse.synthetic import SyntheticSpec, synthetic_run
 from capacity.errors import CapacityError
 from capacity.plan.experiment import Guards
+from capacity.testing import SyntheticSpec, synthetic_run
 
 BOOT = 60
 

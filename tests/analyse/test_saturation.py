@@ -11,8 +11,8 @@ import pytest
 from capacity.analyse import analyse_run
 from capacity.analyse.queueing import arrival_rate
 from capacity.analyse.saturation import fit_saturation, saturated_mask
-from capacity.analyse.synthetic import SyntheticSpec, synthetic_run
 from capacity.analyse.table import normalise_stages
+from capacity.testing import SyntheticSpec, synthetic_run
 
 
 def _table(offered: list[float], goodput: list[float], **extra: list[float]) -> pd.DataFrame:
@@ -90,7 +90,7 @@ def test_queueing_fit_uses_the_planned_rate_not_the_counted_one() -> None:
 @pytest.mark.parametrize("adaptive", [False, True])
 def test_synthetic_runs_mostly_within_5_percent(adaptive: bool) -> None:
     """A small sample of the benchmark (benchmarks/bench_saturation_estimates.py runs 200 per plan)."""
-    from capacity.analyse.synthetic import random_spec
+    from capacity.testing import random_spec
 
     rng = np.random.default_rng(7)
     errors = []
