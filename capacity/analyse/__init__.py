@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 # kneedle is light (numpy) and shares its name with a function: import it eagerly so the package
 # attribute is the function, not the submodule
-from capacity.analyse.kneedle import kneed_knee, kneedle, piecewise_breakpoint
+from capacity.analyse.kneedle import kneedle, piecewise_breakpoint
 
 if TYPE_CHECKING:
     from capacity.analyse.run_analysis import RunAnalysis, analyse_run, analyse_scaling
@@ -32,7 +32,6 @@ __all__ = [
     "UslFit",
     "analyse_run",
     "analyse_scaling",
-    "kneed_knee",
     "kneedle",
     "piecewise_breakpoint",
 ]

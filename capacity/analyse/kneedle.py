@@ -2,7 +2,7 @@
 
 Our own implementation, so it can be tuned for short noisy stage curves (``min_difference``
 refuses a "knee" on a curve that is really a straight line plus noise), and checked against the
-``kneed`` package (``kneed_knee``) and the paper's published examples in the tests.
+``kneed`` package and the paper's published examples in the tests (``kneed`` is a test dependency only).
 """
 
 from __future__ import annotations
@@ -95,31 +95,6 @@ def kneedle(
                 return None
             return float(xa[idx[at]])
     return None
-
-
-def kneed_knee(
-    x: object,
-    y: object,
-    *,
-    curve: Curve = "convex",
-    direction: Direction = "increasing",
-    S: float = 1.0,
-    interp: Interp = "interp1d",
-    degree: int = 7,
-) -> float | None:
-    """The same question asked of the ``kneed`` package (a cross-check for ours)."""
-    from kneed import KneeLocator
-
-    loc = KneeLocator(
-        np.asarray(x, dtype=float),
-        np.asarray(y, dtype=float),
-        S=S,
-        curve=curve,
-        direction=direction,
-        interp_method=interp,
-        polynomial_degree=degree,
-    )
-    return None if loc.knee is None else float(loc.knee)
 
 
 def piecewise_breakpoint(x: object, y: object) -> tuple[float, float, float] | None:
