@@ -10,6 +10,7 @@ import re
 from string import Template
 from typing import Any
 
+from capacity.ddquery import query_head
 from capacity.errors import CapacityError
 from capacity.plan.experiment import MetricQueries, MetricsSettings
 
@@ -33,7 +34,6 @@ OPTIONAL_NAMES: tuple[str, ...] = ("mem_pct", "running_tasks", "apm_hits", "apm_
 LATE_PREFIXES: tuple[str, ...] = ("aws.",)
 """Metric name prefixes that arrive minutes late (CloudWatch): never waited for after a stage."""
 
-_QUERY_RE = re.compile(r"^\s*(?:(?P<agg>avg|max|min|sum):)?(?P<metric>[A-Za-z][\w.]*)\s*\{(?P<scope>[^{}]*)\}")
 _SITE_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 
 
@@ -80,13 +80,13 @@ def expand(template: str, values: dict[str, str], *, name: str = "query") -> str
 
 
 def query_aggregator(query: str) -> str:
-    m = _QUERY_RE.match(query)
-    return (m.group("agg") or "avg") if m else "avg"
+    head = query_head(query)
+    return head.space_agg if head else "avg"
 
 
 def metric_name(query: str) -> str | None:
-    m = _QUERY_RE.match(query)
-    return m.group("metric") if m else None
+    head = query_head(query)
+    return head.metric if head else None
 
 
 def with_rollup(query: str, seconds: int) -> str:

@@ -1,24 +1,22 @@
-"""Datadog v1 ``/api/v1/query`` over the sandbox's metric store: parser, evaluator, response shape.
+"""Datadog v1 ``/api/v1/query`` over the sandbox's metric store: evaluator and response shape.
 
-Supported: ``[avg|max|min|sum:]metric{scope} [by {tag,...}]`` with ``.rollup([fn,] [seconds])``,
-``.as_count()``, ``.as_rate()`` and ``.fill(...)`` (ignored); scope ``*`` or comma-separated (AND)
-``key:value`` terms, ``!`` negation and ``*`` wildcards; several queries separated by top-level
-commas. As in Datadog, time aggregation (the rollup, per source series, into buckets aligned to
+The query text is parsed by :mod:`capacity.ddquery` (the one parser of the language, shared with
+the metrics source and the tests' fake); ``.as_count()`` and ``.fill(...)`` are accepted and
+ignored here. As in Datadog, time aggregation (the rollup, per source series, into buckets aligned to
 multiples of the interval) comes before space aggregation (across the series of a group).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any
 
+from capacity.ddquery import ParsedQuery, QueryError, parse_query, split_queries
 from capacity.sandbox.metricstore import MetricStore, Tags, metric_info
 
-AGGREGATORS = ("avg", "max", "min", "sum")
+__all__ = ["QueryError", "evaluate", "parse_query", "query_response", "split_queries"]
+
 MAX_POINTS_PER_SERIES = 1500
 """Above this many buckets the default interval is widened, as Datadog does for long windows."""
 
@@ -32,124 +30,6 @@ UNITS: dict[str, dict[str, Any]] = {
     "hit": {"family": "general", "name": "hit", "plural": "hits", "scale_factor": 1.0},
     "error": {"family": "general", "name": "error", "plural": "errors", "scale_factor": 1.0},
 }
-
-
-class QueryError(ValueError):
-    """The query text cannot be parsed; the message becomes Datadog's ``errors`` entry."""
-
-
-@dataclass(frozen=True)
-class TagFilter:
-    key: str | None  # None: match the whole tag string
-    pattern: str
-    negate: bool = False
-
-    def matches(self, tags: Tags) -> bool:
-        hit = False
-        for tag in tags:
-            if self.key is None:
-                hit = fnmatchcase(tag, self.pattern)
-            else:
-                k, _, v = tag.partition(":")
-                hit = k == self.key and fnmatchcase(v, self.pattern)
-            if hit:
-                break
-        return hit != self.negate
-
-
-@dataclass(frozen=True)
-class ParsedQuery:
-    text: str
-    space_agg: str
-    metric: str
-    scope: tuple[str, ...]
-    filters: tuple[TagFilter, ...]
-    group_by: tuple[str, ...]
-    rollup_fn: str | None = None
-    rollup_s: int | None = None
-    as_rate: bool = False
-    functions: tuple[str, ...] = field(default=())
-
-
-_QUERY_RE = re.compile(
-    r"^\s*(?:(?P<agg>[a-z]+):)?(?P<metric>[A-Za-z][A-Za-z0-9_.]*)\s*\{(?P<scope>[^{}]*)\}"
-    r"(?:\s*by\s*\{(?P<by>[^{}]*)\})?(?P<fns>(?:\s*\.[a-z_]+\([^()]*\))*)\s*$"
-)
-_FN_RE = re.compile(r"\.([a-z_]+)\(([^()]*)\)")
-
-
-def split_queries(text: str) -> list[str]:
-    """Split ``q1,q2`` at commas outside braces and parentheses."""
-    parts: list[str] = []
-    depth = 0
-    start = 0
-    for i, ch in enumerate(text):
-        if ch in "{(":
-            depth += 1
-        elif ch in "})":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    out = [p.strip() for p in parts]
-    if any(not p for p in out):
-        raise QueryError(f"Error parsing query: empty query in {text!r}")
-    return out
-
-
-def _parse_scope(scope: str) -> tuple[tuple[str, ...], tuple[TagFilter, ...]]:
-    terms = [t.strip() for t in scope.split(",") if t.strip()]
-    if not terms:
-        raise QueryError("Error parsing query: empty scope, use {*}")
-    filters: list[TagFilter] = []
-    kept: list[str] = []
-    for term in terms:
-        if term == "*":
-            continue
-        kept.append(term)
-        negate = term.startswith("!")
-        body = term[1:] if negate else term
-        if not body:
-            raise QueryError(f"Error parsing query: bad scope term {term!r}")
-        key, sep, value = body.partition(":")
-        filters.append(TagFilter(key if sep else None, value if sep else body, negate))
-    return tuple(kept), tuple(filters)
-
-
-def parse_query(text: str) -> ParsedQuery:
-    m = _QUERY_RE.match(text)
-    if not m:
-        raise QueryError(f"Error parsing query: {text!r} is not 'agg:metric{{scope}} [by {{tags}}]'")
-    agg = m.group("agg") or "avg"
-    if agg not in AGGREGATORS:
-        raise QueryError(f"Error parsing query: unknown aggregator {agg!r} in {text!r}")
-    scope, filters = _parse_scope(m.group("scope"))
-    by = tuple(t.strip() for t in (m.group("by") or "").split(",") if t.strip())
-    rollup_fn: str | None = None
-    rollup_s: int | None = None
-    as_rate = False
-    fns: list[str] = []
-    for name, args_text in _FN_RE.findall(m.group("fns") or ""):
-        args = [a.strip() for a in args_text.split(",") if a.strip()]
-        fns.append(name)
-        if name == "rollup":
-            for a in args:
-                if a in AGGREGATORS:
-                    rollup_fn = a
-                elif a.isdigit() and int(a) > 0:
-                    rollup_s = int(a)
-                else:
-                    raise QueryError(f"Error parsing query: bad rollup argument {a!r} in {text!r}")
-        elif name == "as_rate":
-            as_rate = True
-        elif name in ("as_count", "fill"):
-            pass
-        else:
-            raise QueryError(f"Error parsing query: unsupported function .{name}() in {text!r}")
-    return ParsedQuery(
-        text.strip(), agg, m.group("metric"), scope, filters, by, rollup_fn, rollup_s, as_rate, tuple(fns)
-    )
 
 
 def _combine(fn: str, values: list[float]) -> float:

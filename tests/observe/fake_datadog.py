@@ -8,7 +8,8 @@ comma-separated queries, and answers ``series[]`` with ``pointlist`` of ``[ms, v
 
 Knobs: ingestion ``lag_s`` per metric prefix (points newer than now - lag are invisible, as with
 late CloudWatch data), ``nulls`` (empty buckets come back as ``null``), and a script of faults
-per path (status codes, ``timeout``, ``malformed``). Serves 127.0.0.1 only, on a free port.
+per path (status codes, ``timeout``, ``malformed``). Query text is parsed by the product's one
+parser (``capacity.ddquery``), as the sandbox's endpoint does. Serves 127.0.0.1 only, on a free port.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import re
 import threading
 import time
 from collections import defaultdict
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from capacity.ddquery import ParsedQuery, QueryError, parse_query, split_queries
 
 UNITS = {
     "percent": {
@@ -62,23 +64,6 @@ UNITS = {
     "thread": {"family": "system", "name": "thread", "plural": "threads", "scale_factor": 1.0, "id": 33},
     "job": {"family": "general", "name": "job", "plural": "jobs", "scale_factor": 1.0, "id": 50},
 }
-
-_Q = re.compile(
-    r"^\s*(?:(?P<agg>avg|max|min|sum):)?(?P<metric>[A-Za-z][\w.]*)\s*\{(?P<scope>[^{}]*)\}"
-    r"(?:\s*by\s*\{(?P<by>[^{}]*)\})?(?P<fns>(?:\s*\.[a-z_]+\([^()]*\))*)\s*$"
-)
-
-
-def split_top(text: str) -> list[str]:
-    out, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += ch in "{("
-        depth -= ch in "})"
-        if ch == "," and depth == 0:
-            out.append(text[start:i])
-            start = i + 1
-    out.append(text[start:])
-    return [p.strip() for p in out]
 
 
 @dataclass
@@ -246,27 +231,18 @@ class FakeDatadog:
             if k not in params:
                 return 400, {"errors": [f"Missing required parameter: {k}"]}
         frm, to = int(params["from"]), int(params["to"])
-        texts = split_top(params["query"])
         series: list[dict[str, Any]] = []
         group_by: set[str] = set()
-        for idx, text in enumerate(texts):
-            m = _Q.match(text)
-            if not m or m.group("metric") in self.reject_metrics:
-                return 400, {"errors": [f"Error parsing query: unable to parse {text}: Rule 'scope_expr' didn't match"]}
-            agg = m.group("agg") or "avg"
-            metric = m.group("metric")
-            by = [t.strip() for t in (m.group("by") or "").split(",") if t.strip()]
-            group_by.update(by)
-            filters = [t.strip() for t in m.group("scope").split(",") if t.strip() and t.strip() != "*"]
-            interval, rollup_fn = 1, agg
-            for fn, args in re.findall(r"\.([a-z_]+)\(([^()]*)\)", m.group("fns") or ""):
-                if fn == "rollup":
-                    for a in [a.strip() for a in args.split(",") if a.strip()]:
-                        if a.isdigit():
-                            interval = int(a)
-                        else:
-                            rollup_fn = a
-            series.extend(self._evaluate(metric, agg, rollup_fn, filters, by, interval, frm, to, idx, text))
+        try:
+            parsed = [parse_query(t) for t in split_queries(params["query"])]
+        except QueryError as exc:
+            return 400, {"errors": [str(exc)]}
+        for idx, q in enumerate(parsed):
+            if q.metric in self.reject_metrics:
+                why = f"Error parsing query: unable to parse {q.text}: Rule 'scope_expr' didn't match"
+                return 400, {"errors": [why]}
+            group_by.update(q.group_by)
+            series.extend(self._evaluate(q, frm, to, idx))
         return 200, {
             "status": "ok",
             "res_type": "time_series",
@@ -285,26 +261,17 @@ class FakeDatadog:
         lag = max((v for p, v in self.lag_s.items() if metric.startswith(p)), default=0.0)
         return time.time() - lag
 
-    def _evaluate(
-        self,
-        metric: str,
-        agg: str,
-        rollup_fn: str,
-        filters: list[str],
-        by: list[str],
-        interval: int,
-        frm: int,
-        to: int,
-        idx: int,
-        text: str,
-    ) -> list[dict[str, Any]]:
+    def _evaluate(self, q: ParsedQuery, frm: int, to: int, idx: int) -> list[dict[str, Any]]:
+        """Time aggregation by the rollup's function (the space aggregator when none), then space."""
+        metric, agg, by = q.metric, q.space_agg, q.group_by
+        interval, rollup_fn = q.rollup_s or 1, q.rollup_fn or q.space_agg
         comb = {"avg": lambda v: sum(v) / len(v), "sum": sum, "max": max, "min": min}
         visible = self._visible_until(metric)
         groups: dict[tuple[str, ...], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
         with self._lock:
             items = list(self.series.get(metric, {}).items())
         for tags, points in items:
-            if not all(f in tags for f in filters):
+            if not all(f.matches(tags) for f in q.filters):
                 continue
             tagmap = dict(t.split(":", 1) for t in tags if ":" in t)
             group = tuple(f"{k}:{tagmap.get(k, 'N/A')}" for k in by)
@@ -321,7 +288,7 @@ class FakeDatadog:
             first = int(math.floor(frm / interval) * interval)
             grid = range(first, to + 1, interval) if self.nulls else sorted(buckets)
             pointlist = [[float(b * 1000), comb[agg](buckets[b]) if b in buckets else None] for b in grid]
-            scope = ",".join([*filters, *group]) or "*"
+            scope = ",".join([*q.scope, *group]) or "*"
             out.append(
                 {
                     "metric": metric,
@@ -334,7 +301,7 @@ class FakeDatadog:
                     "aggr": agg,
                     "scope": scope,
                     "tag_set": list(group),
-                    "expression": text,
+                    "expression": q.text,
                     "unit": [dict(unit) if unit else None, None],
                     "query_index": idx,
                 }

@@ -6,7 +6,6 @@ import pytest
 
 from capacity.observe.aggregate import completeness, in_window, short_label, stage_aggregates, tidy, window_buckets
 from capacity.observe.wire import parse_v1
-from capacity.plan.experiment import Guards
 
 Q = ["avg:ecs.fargate.mem.usage{*} by {task_arn}", "max:sidekiq.queue.size{*} by {queue}"]
 
