@@ -1,7 +1,5 @@
 """Driving load: open-model arrivals on Locust (FastHttpUser), exact latency histograms.
 
-Locust must be imported before anything imports ssl/requests so gevent can monkey-patch them;
-importing this package does that first.
+Importing this package patches nothing: an entry point that drives load calls
+``capacity.load.patching.patch_gevent()`` first (see there for why).
 """
-
-import locust  # noqa: F401  (gevent monkey-patching must happen before ssl/requests imports)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
@@ -35,11 +36,35 @@ from capacity.load.measure import (
     stage_from_wire,
     stage_to_wire,
 )
+from capacity.load.stage import OnSecond, build_measurement, stage_sample
+from capacity.load.workload_executor import make_executor
+from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import SecondSample
 from capacity.plan.experiment import Workload
 
 LOST_AFTER_S = 4.0
 """A worker whose seconds are this late (beyond the expected second) is taken for lost."""
+
+
+@dataclass
+class _Fanout:
+    """One distributed stage in progress, as the master sees it."""
+
+    spec: StageSpec
+    start_wall: float
+    running: list[str]
+    """Workers still expected to report; lost ones are removed."""
+    done: dict[str, StageRaw]
+    """Worker id -> its stage totals, filled in by ``cap_done`` messages."""
+    nsec: int = 0
+    k: int = 0
+    """The next second to merge and hand on."""
+    stopped: str | None = None
+    worker_lost: bool = False
+    samples: list[SecondSample] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.nsec = stage_seconds(self.spec.duration_s)
 
 
 class Master:
@@ -147,118 +172,113 @@ class Master:
         return node is not None and node.state != STATE_MISSING
 
     def run_stage(
-        self,
-        spec: Any,
-        on_second: Callable[[list[SecondSample]], str | None] | None,
-        interrupted: Callable[[], str | None],
-    ) -> Any:
-        from capacity.load.driver import build_measurement
-        from capacity.load.measure import to_sample
-
+        self, spec: StageSpec, on_second: OnSecond | None, interrupted: Callable[[], bool]
+    ) -> StageMeasurement:
+        """Split ``spec`` over the live workers, merge their seconds in order, add up their totals."""
         active = sorted(c for c in self.ready if self._alive(c))
         if not active:
             raise CapacityError("no load workers left")
-        n = len(active)
-        start_wall = time.time() + 0.3
-        per_rate = spec.target_rps / n
-        per_inflight = max(1, math.ceil(spec.max_inflight / n))
         drain_s = drain_seconds(float(self.setup["timeout_s"]))
-        for i, cid in enumerate(active):
+        st = _Fanout(
+            spec, start_wall=time.time() + 0.3, running=list(active), done=self.done.setdefault(spec.index, {})
+        )
+        self._send_stage(st, drain_s)
+        end_deadline = st.start_wall + spec.duration_s + drain_s + 5.0
+        while True:
+            now = time.time()
+            self._drop_lost(st, now)
+            if st.stopped is None and interrupted():
+                self._stop(st, "interrupted")
+            self._emit_seconds(st, now, on_second)
+            if all(c in st.done for c in st.running) and (st.k >= st.nsec or st.stopped or not st.running):
+                break
+            if now > end_deadline:
+                for cid in st.running:
+                    if cid not in st.done:
+                        self.lost.add(cid)
+                        st.worker_lost = True
+                break
+            gevent.sleep(0.05)
+        return self._finish(st, workers=len(active))
+
+    def _send_stage(self, st: _Fanout, drain_s: float) -> None:
+        """Worker ``i`` of ``n`` gets rate/n, a phase of i/n of its interarrival and its own seed."""
+        spec, n = st.spec, len(st.running)
+        for i, cid in enumerate(st.running):
             self.last_seen[cid] = time.time()
             self.runner.send_message(
                 "cap_stage",
                 {
                     "index": spec.index,
-                    "rate": per_rate,
+                    "rate": spec.target_rps / n,
                     "duration_s": spec.duration_s,
                     "warmup_s": spec.warmup_s,
                     "arrival": spec.arrival,
-                    "max_inflight": per_inflight,
+                    "max_inflight": max(1, math.ceil(spec.max_inflight / n)),
                     "seed": spec.seed * 1000 + i,
                     "phase": i / n,
-                    "start_wall": start_wall,
+                    "start_wall": st.start_wall,
                     "drain_s": drain_s,
                 },
                 client_id=cid,
             )
-        nsec = stage_seconds(spec.duration_s)
-        running = list(active)
-        worker_lost = False
-        stopped: str | None = None
-        samples: list[SecondSample] = []
-        merged: list[SecondRaw] = []
-        k = 0
-        end_deadline = start_wall + spec.duration_s + drain_s + 5.0
-        done = self.done.setdefault(spec.index, {})
-        while True:
-            now = time.time()
-            for cid in list(running):
-                late = now - max(self.last_seen.get(cid, 0.0), start_wall + min(k, nsec) + 1)
-                if not self._alive(cid) or (cid not in done and late > LOST_AFTER_S):
-                    running.remove(cid)
-                    self.lost.add(cid)
-                    worker_lost = True
-            if stopped is None and interrupted():
-                stopped = "interrupted"
-                self.runner.send_message("cap_stop", {"index": spec.index, "reason": stopped})
-            # emit closed seconds in order
-            while k < nsec:
-                got = self.seconds.get((spec.index, k), {})
-                complete = all(c in got or c in done for c in running)
-                overdue = now > start_wall + k + 1 + LOST_AFTER_S
-                if not (complete or overdue or (stopped and all(c in done for c in running))):
-                    break
-                parts = list(self.seconds.pop((spec.index, k), {}).values())
-                if not parts and (stopped or not running):
-                    k = nsec
-                    break
-                sec = merge_seconds(parts) if parts else SecondRaw(k=k)
-                sec.k = k
-                merged.append(sec)
-                samples.append(
-                    to_sample(
-                        sec,
-                        stage=spec.index,
-                        start_wall=start_wall,
-                        warmup_s=spec.warmup_s,
-                        target_rps=spec.target_rps,
-                        workers=len(parts),
-                    )
-                )
-                k += 1
-                if stopped is None and on_second is not None:
-                    reason = on_second(samples)
-                    if reason is not None:
-                        stopped = reason
-                        self.runner.send_message("cap_stop", {"index": spec.index, "reason": reason})
-            if all(c in done for c in running) and (k >= nsec or stopped or not running):
-                break
-            if now > end_deadline:
-                for cid in running:
-                    if cid not in done:
-                        self.lost.add(cid)
-                        worker_lost = True
-                break
-            gevent.sleep(0.05)
+
+    def _stop(self, st: _Fanout, reason: str) -> None:
+        st.stopped = reason
+        self.runner.send_message("cap_stop", {"index": st.spec.index, "reason": reason})
+
+    def _drop_lost(self, st: _Fanout, now: float) -> None:
+        """A worker that exited, went missing, or whose seconds are ``LOST_AFTER_S`` late is lost."""
+        for cid in list(st.running):
+            late = now - max(self.last_seen.get(cid, 0.0), st.start_wall + min(st.k, st.nsec) + 1)
+            if not self._alive(cid) or (cid not in st.done and late > LOST_AFTER_S):
+                st.running.remove(cid)
+                self.lost.add(cid)
+                st.worker_lost = True
+
+    def _emit_seconds(self, st: _Fanout, now: float, on_second: OnSecond | None) -> None:
+        """Merge and hand on each second once every running worker sent it (or it is overdue), in order."""
+        index = st.spec.index
+        while st.k < st.nsec:
+            k = st.k
+            got = self.seconds.get((index, k), {})
+            complete = all(c in got or c in st.done for c in st.running)
+            overdue = now > st.start_wall + k + 1 + LOST_AFTER_S
+            if not (complete or overdue or (st.stopped and all(c in st.done for c in st.running))):
+                return
+            parts = list(self.seconds.pop((index, k), {}).values())
+            if not parts and (st.stopped or not st.running):
+                st.k = st.nsec
+                return
+            sec = merge_seconds(parts) if parts else SecondRaw(k=k)
+            sec.k = k
+            st.samples.append(stage_sample(st.spec, sec, start_wall=st.start_wall, workers=len(parts)))
+            st.k = k + 1
+            if st.stopped is None and on_second is not None:
+                reason = on_second(st.samples)
+                if reason is not None:
+                    self._stop(st, reason)
+
+    def _finish(self, st: _Fanout, *, workers: int) -> StageMeasurement:
+        spec, done = st.spec, st.done
         for key in [key for key in self.seconds if key[0] == spec.index]:
             del self.seconds[key]
+        self.done.pop(spec.index, None)
         raws = [done[c] for c in sorted(done)]
         window = max(1e-9, spec.duration_s - spec.warmup_s)
         per_worker = {c: {"requests": float(r.requests), "offered_rps": r.requests / window} for c, r in done.items()}
-        for r in raws:
-            if r.stopped == "interrupted":
-                stopped = stopped or "interrupted"
-        self.done.pop(spec.index, None)
+        stopped = st.stopped
+        if any(r.stopped == "interrupted" for r in raws):
+            stopped = stopped or "interrupted"
         return build_measurement(
             spec,
             raws,
-            samples,
-            started_wall=start_wall,
+            st.samples,
+            started_wall=st.start_wall,
             aborted=stopped,
-            interrupted=stopped == "interrupted",
-            worker_lost=worker_lost,
+            worker_lost=st.worker_lost,
             per_worker=per_worker,
-            workers=n,
+            workers=workers,
         )
 
     def close(self) -> None:
@@ -294,8 +314,6 @@ class WorkerAgent:
         runner.register_message("cap_stop", self._on_stop)
 
     def _on_setup(self, environment: Environment, msg: Any) -> None:
-        from capacity.load.driver import make_executor
-
         d = msg.data
         try:
             ex = make_executor(

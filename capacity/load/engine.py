@@ -8,7 +8,8 @@ from the intended start, so a stalled target shows its full delay (no coordinate
 
 Per-second buckets count offered (by intended second), completions (by completion second) and
 keep a small histogram that is summarised and freed as each second closes. Stage totals and
-per-kind histograms cover arrivals whose intended start lies in the measured part.
+per-kind histograms cover arrivals whose intended start lies in the measured part. Arrivals whose
+consuming endpoint found no unused test record are counted here, and only here (``records_exhausted``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import gevent
-import locust  # noqa: F401  (gevent patching before ssl)
 import psutil
 from gevent.event import Event
 from gevent.queue import Queue
@@ -104,40 +104,134 @@ class StageEngine:
         on_second: Callable[[SecondRaw], str | None] | None = None,
         should_stop: Callable[[], str | None] | None = None,
     ) -> StageRaw:
-        ex = self.ex
-        ex.prepare(max_inflight)
-        nsec = stage_seconds(duration_s)
-        nk = len(ex.names)
-        offered = [0] * (nsec + 1)
-        dropped = [0] * (nsec + 1)
-        okc = [0] * (nsec + 1)
-        errc = [0] * (nsec + 1)
-        infl = [0] * (nsec + 1)
-        hists: list[HdrHistogram | None] = [None] * (nsec + 1)
-        hists[0] = new_histogram(2)
-        hists[nsec] = new_histogram(2)  # drain bucket
-        if nsec > 1:
-            hists[1] = new_histogram(2)
-        kind_req = [0] * nk
-        kind_err = [0] * nk
-        kind_hist = [new_histogram(3) for _ in range(nk)]
-        codes: dict[int | str, int] = {}
-        exhausted_before = ex.records_exhausted
-        q: Queue = Queue()
-        slot_free = Event()
-        st = _State()
-        perf = time.perf_counter
+        """One stage from ``start_wall`` (now by default): schedule, close seconds, drain, total up."""
+        self.ex.prepare(max_inflight)
         now_wall = time.time()
-        if start_wall is None:
-            start_wall = now_wall
-        base = perf() + (start_wall - now_wall)
-        grace = self.grace_s
-        highest = HIGHEST_US
+        base = time.perf_counter() + ((start_wall if start_wall is not None else now_wall) - now_wall)
+        st = _Stage(
+            self.ex,
+            base=base,
+            nsec=stage_seconds(duration_s),
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            max_inflight=max_inflight,
+            grace=self.grace_s,
+        )
+        sched = gevent.spawn(st.scheduler(rate, arrival=arrival, phase=phase, seed=seed))
+        seconds, stopped = self._close_seconds(st, on_second, should_stop)
+        st.stop = True
+        load_stopped = time.time()
+        sched.join(timeout=1.0)
+        sched.kill(block=False)
+        # let in-flight requests finish: fully on a normal end, briefly after an abort
+        killed = st.drain(min(drain_s, 0.5) if stopped is not None else drain_s)
+        if killed:
+            self.ex.reset()
+        return st.result(seconds, stopped=stopped, load_stopped_wall=load_stopped, killed=killed)
+
+    def _close_seconds(
+        self,
+        st: _Stage,
+        on_second: Callable[[SecondRaw], str | None] | None,
+        should_stop: Callable[[], str | None] | None,
+    ) -> tuple[list[SecondRaw], str | None]:
+        """Close each second a grace after it ends (its last arrivals may still be dropped till then)."""
+        seconds: list[SecondRaw] = []
+        stopped: str | None = None
+        perf = time.perf_counter
+        for k in range(st.nsec):
+            end = st.base + min(k + 1, st.duration_s) + st.grace
+            while (rem := end - perf()) > 0:
+                if stopped is None and should_stop is not None:
+                    stopped = should_stop()
+                if stopped is not None:
+                    break
+                gevent.sleep(min(rem, 0.1))
+            sec = st.close_second(k, final=stopped is not None, cpu_pct=self._proc.cpu_percent(None))
+            seconds.append(sec)
+            if on_second is not None and stopped is None:
+                stopped = on_second(sec)
+            if stopped is None and should_stop is not None:
+                stopped = should_stop()
+            if stopped is not None:
+                break
+        return seconds, stopped
+
+
+class _Stage:
+    """One stage's counters, shared by the scheduler greenlet, the slot greenlets and the closer.
+
+    Per-second lists are indexed by whole second ``k`` (bucket ``nsec`` takes completions after the
+    stage's end); the per-second histograms of seconds ``k`` and ``k + 1`` exist, the rest are
+    created two seconds ahead and freed as each second closes. ``measured`` arrivals (intended
+    start at or after the warm-up) also go into the stage totals.
+    """
+
+    def __init__(
+        self,
+        ex: Executor,
+        *,
+        base: float,
+        nsec: int,
+        duration_s: float,
+        warmup_s: float,
+        max_inflight: int,
+        grace: float,
+    ) -> None:
+        self.ex = ex
+        self.base = base
+        self.nsec = nsec
+        self.duration_s = duration_s
+        self.warmup_s = warmup_s
+        self.max_inflight = max_inflight
+        self.grace = grace
+        n = nsec + 1
+        self.offered = [0] * n
+        self.dropped = [0] * n
+        self.ok = [0] * n
+        self.errors = [0] * n
+        self.inflight = [0] * n
+        self.hists: list[HdrHistogram | None] = [None] * n
+        for k in {0, min(1, nsec), nsec}:
+            self.hists[k] = new_histogram(2)
+        nk = len(ex.names)
+        self.kind_req = [0] * nk
+        self.kind_err = [0] * nk
+        self.kind_hist = [new_histogram(3) for _ in range(nk)]
+        self.codes: dict[int | str, int] = {}
+        self.busy = 0
+        self.dropped_measured = 0
+        self.requests = 0
+        self.exhausted = 0
+        self.stop = False
+        self.waiting = False
+        self.queue: Queue[tuple[float, int, bool] | None] = Queue()
+        self.slot_free = Event()
+        self.workers: list[gevent.Greenlet] = []
+
+    def slot_loop(self) -> Callable[[], None]:
+        """The body of one long-lived slot greenlet (hot path: locals only, no per-request allocation)."""
+        ex, hists, kind_hist, okc, errc, kind_err, codes = (
+            self.ex,
+            self.hists,
+            self.kind_hist,
+            self.ok,
+            self.errors,
+            self.kind_err,
+            self.codes,
+        )
+        perf, base, nsec, highest, get, slot_free = (
+            time.perf_counter,
+            self.base,
+            self.nsec,
+            HIGHEST_US,
+            self.queue.get,
+            self.slot_free,
+        )
 
         def work() -> None:
             state = ex.new_state()
             execute = ex.execute
-            get = q.get
             while True:
                 item = get()
                 if item is None:
@@ -148,7 +242,6 @@ class StageEngine:
                 c = int(now - base)
                 if c >= nsec:
                     c = nsec
-                ok = isinstance(code, int) and code < 400
                 if code is not EXHAUSTED:
                     lat = int((now - base - t_int) * 1e6)
                     if lat > highest:
@@ -160,7 +253,9 @@ class StageEngine:
                         h.record_value(lat)
                     if measured:
                         kind_hist[kind].record_value(lat)
-                if ok:
+                else:
+                    self.exhausted += 1
+                if isinstance(code, int) and code < 400:
                     okc[c] += 1
                 else:
                     errc[c] += 1
@@ -168,21 +263,41 @@ class StageEngine:
                         kind_err[kind] += 1
                 if measured:
                     codes[code] = codes.get(code, 0) + 1
-                st.busy -= 1
-                if st.waiting:
+                self.busy -= 1
+                if self.waiting:
                     slot_free.set()
 
-        workers: list[gevent.Greenlet] = []
+        return work
+
+    def scheduler(self, rate: float, *, arrival: Arrival, phase: float, seed: int) -> Callable[[], None]:
+        """The scheduler greenlet's body: hand each due arrival to a free slot, or drop it (hot path)."""
+        ex, workers, infl, offered, dropped, kind_req = (
+            self.ex,
+            self.workers,
+            self.inflight,
+            self.offered,
+            self.dropped,
+            self.kind_req,
+        )
+        perf, base, grace, warmup_s, max_inflight, slot_free = (
+            time.perf_counter,
+            self.base,
+            self.grace,
+            self.warmup_s,
+            self.max_inflight,
+            self.slot_free,
+        )
+        work = self.slot_loop()
 
         def schedule() -> None:
             sleep = gevent.sleep
-            put = q.put
+            put = self.queue.put
             kinds_iter = mix_chunks(ex.weights, seed=seed + 7919)
             burst = 0
-            for times in arrival_chunks(rate, duration_s, arrival=arrival, phase=phase, seed=seed):
+            for times in arrival_chunks(rate, self.duration_s, arrival=arrival, phase=phase, seed=seed):
                 kinds = next(kinds_iter)
                 for i, t in enumerate(times):
-                    if st.stop:
+                    if self.stop:
                         return
                     now = perf() - base
                     if t > now:
@@ -195,117 +310,90 @@ class StageEngine:
                         now = perf() - base
                     k = int(t)
                     measured = t >= warmup_s
-                    if st.busy >= max_inflight and now - t <= grace:
-                        st.waiting = True
-                        while st.busy >= max_inflight and not st.stop:
+                    if self.busy >= max_inflight and now - t <= grace:
+                        self.waiting = True
+                        while self.busy >= max_inflight and not self.stop:
                             slot_free.clear()
                             left = grace - (perf() - base - t)
                             if left <= 0 or not slot_free.wait(left):
                                 break
-                        st.waiting = False
+                        self.waiting = False
                         now = perf() - base
-                    if now - t > grace or st.busy >= max_inflight:
+                    if now - t > grace or self.busy >= max_inflight:
                         dropped[k] += 1
                         if measured:
-                            st.dropped += 1
+                            self.dropped_measured += 1
                         continue
-                    busy = st.busy + 1
-                    st.busy = busy
+                    busy = self.busy + 1
+                    self.busy = busy
                     if busy > len(workers):
                         workers.append(gevent.spawn(work))
                     if busy > infl[k]:
                         infl[k] = busy
                     offered[k] += 1
                     if measured:
-                        st.requests += 1
+                        self.requests += 1
                         kind_req[kinds[i]] += 1
                     put((t, kinds[i], measured))
                     burst += 1
 
-        sched = gevent.spawn(schedule)
-        seconds: list[SecondRaw] = []
-        stopped: str | None = None
-        for k in range(nsec):
-            # close second k a grace after it ends: its last arrivals may still be dropped till then
-            end = base + min(k + 1, duration_s) + grace
-            while True:
-                rem = end - perf()
-                if rem <= 0:
-                    break
-                if stopped is None and should_stop is not None:
-                    stopped = should_stop()
-                if stopped is not None:
-                    break
-                gevent.sleep(min(rem, 0.1))
-            if k + 2 < nsec:
-                hists[k + 2] = new_histogram(2)
-            h = hists[k]
-            if k < nsec - 1 or stopped is not None:
-                hists[k] = None
-            sec = SecondRaw(
-                k=k,
-                offered=offered[k],
-                ok=okc[k],
-                errors=errc[k],
-                dropped=dropped[k],
-                inflight=max(infl[k], st.busy),
-                cpu_pct=self._proc.cpu_percent(None),
-                hist=h if h is not None else new_histogram(2),
-            )
-            seconds.append(sec)
-            if on_second is not None and stopped is None:
-                stopped = on_second(sec)
-            if stopped is None and should_stop is not None:
-                stopped = should_stop()
-            if stopped is not None:
-                break
-        st.stop = True
-        load_stopped = time.time()
-        sched.join(timeout=1.0)
-        sched.kill(block=False)
-        # let in-flight requests finish: fully on a normal end, briefly after an abort
-        deadline = perf() + (min(drain_s, 0.5) if stopped is not None else drain_s)
-        while st.busy > 0 and perf() < deadline:
+        return schedule
+
+    def close_second(self, k: int, *, final: bool, cpu_pct: float | None) -> SecondRaw:
+        """Second ``k``'s counts; frees its histogram (unless it is the last, which the drain may still add to)."""
+        if k + 2 < self.nsec:
+            self.hists[k + 2] = new_histogram(2)
+        h = self.hists[k]
+        if k < self.nsec - 1 or final:
+            self.hists[k] = None
+        return SecondRaw(
+            k=k,
+            offered=self.offered[k],
+            ok=self.ok[k],
+            errors=self.errors[k],
+            dropped=self.dropped[k],
+            inflight=max(self.inflight[k], self.busy),
+            cpu_pct=cpu_pct,
+            hist=h if h is not None else new_histogram(2),
+        )
+
+    def drain(self, timeout_s: float) -> int:
+        """Wait up to ``timeout_s`` for in-flight requests, then stop the slots; returns how many were killed."""
+        deadline = time.perf_counter() + timeout_s
+        while self.busy > 0 and time.perf_counter() < deadline:
             gevent.sleep(0.02)
-        killed = st.busy
-        for _ in workers:
-            q.put(None)
+        killed = self.busy
+        for _ in self.workers:
+            self.queue.put(None)
         if killed:
-            gevent.killall(workers, block=True, timeout=1.0)
-            ex.reset()
+            gevent.killall(self.workers, block=True, timeout=1.0)
         else:
-            gevent.joinall(workers, timeout=1.0)
-        # completions during the drain are in the stage totals, not in any second: adding them to the
-        # last second would inflate its goodput by the whole backlog of an overloaded stage
+            gevent.joinall(self.workers, timeout=1.0)
+        return killed
+
+    def result(
+        self, seconds: list[SecondRaw], *, stopped: str | None, load_stopped_wall: float, killed: int
+    ) -> StageRaw:
+        """The stage totals. Completions during the drain count here, not in any second: adding them
+        to the last second would inflate its goodput by the whole backlog of an overloaded stage."""
+        codes = self.codes
         status_codes: dict[str, int] = {str(c): n for c, n in codes.items()}
         if killed:
             status_codes["aborted"] = status_codes.get("aborted", 0) + killed
         total_ok = sum(n for c, n in codes.items() if isinstance(c, int) and c < 400)
-        total_err = sum(codes.values()) - total_ok
         return StageRaw(
             ended_wall=time.time(),
-            load_stopped_wall=load_stopped,
+            load_stopped_wall=load_stopped_wall,
             seconds=seconds,
-            requests=st.requests,
+            requests=self.requests,
             ok=total_ok,
-            errors=total_err,
-            dropped=st.dropped,
+            errors=sum(codes.values()) - total_ok,
+            dropped=self.dropped_measured,
             status_codes=status_codes,
-            names=list(ex.names),
-            kind_requests=kind_req,
-            kind_errors=kind_err,
-            kind_hists=kind_hist,
-            records_exhausted=ex.records_exhausted - exhausted_before,
+            names=list(self.ex.names),
+            kind_requests=self.kind_req,
+            kind_errors=self.kind_err,
+            kind_hists=self.kind_hist,
+            records_exhausted=self.exhausted,
             stopped=stopped,
         )
-
-
-class _State:
-    __slots__ = ("busy", "dropped", "requests", "stop", "waiting")
-
-    def __init__(self) -> None:
-        self.busy = 0
-        self.dropped = 0
-        self.requests = 0
-        self.stop = False
-        self.waiting = False

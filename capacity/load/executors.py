@@ -11,24 +11,19 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import locust  # noqa: F401  (gevent patching before ssl)
 from geventhttpclient import HTTPClient
 from locust.contrib.fasthttp import insecure_ssl_context_factory
 
 from capacity.errors import CapacityError
+from capacity.load.pool import RecordPool, RecordsExhausted
 from capacity.load.templates import Template, compile_template
-from capacity.load.testdata import (
-    FIELDS,
-    Record,
-    RecordPool,
-    RecordsExhausted,
-    load_csv_records,
-    synthetic_records,
-)
 from capacity.plan.experiment import Endpoint, Workload
+from capacity.plan.testdata import FIELDS, Record, load_records
 
 EXHAUSTED = "test-data exhausted"
-"""Error kind of an arrival whose consuming endpoint found no unused test record (nothing sent)."""
+"""Error kind of an arrival whose consuming endpoint found no unused test record (nothing sent).
+
+The stage engine counts these outcomes; executors only return them."""
 
 PRERENDER_LIMIT = 20_000
 
@@ -36,7 +31,6 @@ PRERENDER_LIMIT = 20_000
 class Executor(Protocol):
     names: list[str]
     weights: list[float]
-    records_exhausted: int
 
     def prepare(self, max_inflight: int) -> None: ...
     def new_state(self) -> Any: ...
@@ -69,20 +63,6 @@ def http_client(
 
 def error_kind(exc: BaseException) -> str:
     return "error:" + type(exc).__name__
-
-
-def load_records(workload: Workload, source_file: str | None) -> list[Record]:
-    td = workload.test_data
-    if td.source == "sandbox":
-        return synthetic_records(td.seed, td.records)
-    if td.source == "csv":
-        return load_csv_records(td.path or "", source_file=source_file)
-    return []
-
-
-def stripe(records: Sequence[Record], index: int, count: int) -> list[Record]:
-    """This worker's disjoint share, so consuming endpoints never reuse a record across workers."""
-    return list(records[index::count]) if count > 1 else list(records)
 
 
 class _Compiled:
@@ -147,8 +127,8 @@ class EndpointExecutor:
         for ep in self._eps:
             ep.prerender(shared)
         self.names = [e.name for e in workload.endpoints]
+        self.methods = [e.method for e in workload.endpoints]
         self.weights = [e.share_weight for e in workload.endpoints]
-        self.records_exhausted = 0
         self._concurrency = 0
         self._client: HTTPClient | None = None
 
@@ -173,7 +153,6 @@ class EndpointExecutor:
             try:
                 rec = self.pool.take()
             except RecordsExhausted:
-                self.records_exhausted += 1
                 return EXHAUSTED
             path, body = ep.render(rec)
         else:

@@ -127,7 +127,6 @@ class LocustfileExecutor:
                 self.kinds.append((cls, fn))
                 self.names.append(f"{cls.__name__}.{getattr(fn, '__name__', str(fn))}")
                 self.weights.append(cw * cnt / n)
-        self.records_exhausted = 0
         self._pool: HTTPClientPool | None = None
         self._concurrency = 0
 

@@ -12,13 +12,8 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from capacity.load.engine import SecondRaw, StageRaw, new_histogram
+from capacity.measurement import pct_ms
 from capacity.models import Phase, SecondSample
-
-
-def pct_ms(h: HdrHistogram, q: float) -> float | None:
-    if h.get_total_count() == 0:
-        return None
-    return h.get_value_at_percentile(q) / 1000.0
 
 
 def second_to_wire(stage: int, s: SecondRaw) -> dict[str, Any]:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import locust  # noqa: F401  (gevent patching before anything imports ssl)
-
 from capacity.errors import CapacityError
+from capacity.load.patching import patch_gevent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--master", required=True)
     ap.add_argument("--parent-pid", type=int, default=None)
     args = ap.parse_args(argv)
+    patch_gevent()  # before Locust and ssl are imported
     from capacity.load.distributed import run_worker
 
     try:

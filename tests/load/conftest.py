@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import locust  # noqa: F401  (gevent patching before anything imports ssl)
-import pytest
+from capacity.load.patching import patch_gevent
 
-from tests.load.servers import DelayServer
+patch_gevent()  # before anything imports ssl: these tests drive load
+
+import pytest  # noqa: E402
+
+from tests.load.servers import DelayServer  # noqa: E402
 
 
 @pytest.fixture

@@ -1,0 +1,95 @@
+"""Which executor a workload gets: its locustfile's tasks, or its endpoints over a striped record set.
+
+Used by the in-process driver and by each distributed worker, with the same arguments.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from locust.env import Environment
+
+from capacity.errors import CapacityError
+from capacity.load.executors import EndpointExecutor, Executor
+from capacity.load.locustfile import LocustfileExecutor
+from capacity.load.pool import stripe
+from capacity.plan.experiment import Workload
+from capacity.plan.testdata import load_records
+
+
+def make_executor(
+    base_url: str,
+    workload: Workload,
+    env: Environment,
+    *,
+    headers: dict[str, str],
+    timeout_s: float,
+    locustfile: str | None,
+    source_file: str | None,
+    fire_locust_events: bool = False,
+    stripe_index: int = 0,
+    stripes: int = 1,
+    verify_tls: bool = True,
+) -> Executor:
+    """The executor for a workload; a locustfile takes precedence over the endpoint list."""
+    if locustfile:
+        return LocustfileExecutor(
+            base_url,
+            locustfile,
+            environment=env,
+            headers=headers,
+            timeout_s=timeout_s,
+            source_file=source_file,
+            fire_locust_events=fire_locust_events,
+            verify_tls=verify_tls,
+        )
+    records = stripe(load_records(workload, source_file), stripe_index, stripes)
+    ex = EndpointExecutor(
+        base_url,
+        workload,
+        headers=headers,
+        timeout_s=timeout_s,
+        records=records,
+        pool_seed=workload.test_data.seed + stripe_index,
+        verify_tls=verify_tls,
+    )
+    if fire_locust_events:
+        return LocustEventExecutor(ex, env)
+    return ex
+
+
+class LocustEventExecutor:
+    """Fires Locust's ``request`` event per request so Locust's own stats and UI keep working."""
+
+    def __init__(self, inner: EndpointExecutor, env: Environment) -> None:
+        self.inner = inner
+        self.names = inner.names
+        self.weights = inner.weights
+        self.fire = env.events.request.fire
+        self.methods = inner.methods
+
+    def prepare(self, max_inflight: int) -> None:
+        self.inner.prepare(max_inflight)
+
+    def new_state(self) -> Any:
+        return None
+
+    def execute(self, kind: int, state: Any) -> int | str:
+        t0 = time.perf_counter()
+        code = self.inner.execute(kind, state)
+        self.fire(
+            request_type=self.methods[kind],
+            name=self.names[kind],
+            response_time=(time.perf_counter() - t0) * 1000.0,
+            response_length=0,
+            exception=None if isinstance(code, int) and code < 400 else CapacityError(str(code)),
+            context=None,
+        )
+        return code
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def close(self) -> None:
+        self.inner.close()
