@@ -76,7 +76,9 @@ imports ssl, or TLS contexts created later recurse forever."""
 def _prepare_for_load(args: list[str]) -> None:
     command = next((a for a in args if not a.startswith("-")), "")
     if command in LOAD_COMMANDS:
-        import locust  # noqa: F401
+        from capacity.load.patching import patch_gevent
+
+        patch_gevent()
 
 
 def main(argv: list[str] | None = None) -> None:

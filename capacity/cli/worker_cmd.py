@@ -24,7 +24,6 @@ Examples:
 def worker(
     master: str = typer.Option(..., "--master", help="Master address HOST[:PORT] (port defaults to 5557)."),
 ) -> None:
-    import capacity.load  # noqa: F401  (gevent patching before anything imports ssl)
-    from capacity.load.distributed import run_worker
+    from capacity.load.distributed import run_worker  # gevent already patched by cli.app (LOAD_COMMANDS)
 
     raise typer.Exit(run_worker(master))
