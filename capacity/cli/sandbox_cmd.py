@@ -132,7 +132,7 @@ def sandbox(
         threads=threads,
         backlog=backlog,
         service_ms=50.0 if service_ms is None else service_ms,
-        service_dist=service_dist,  # type: ignore[arg-type]
+        service_dist=service_dist,
         cpu_ms=cpu_ms,
         sidekiq_tasks=sidekiq_tasks,
         sidekiq_concurrency=sidekiq_concurrency,

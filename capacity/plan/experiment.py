@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from capacity.errors import ExperimentError
+from capacity.sandbox_settings import SandboxSettings
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -27,26 +28,6 @@ SANDBOX_URL = "sandbox://"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class SandboxSettings(_Strict):
-    """Parameters of the built-in sandbox when ``target.base_url = "sandbox://"``."""
-
-    app_tasks: int = Field(2, ge=1, le=16)
-    threads: int = Field(4, ge=1, le=256)
-    backlog: int = Field(64, ge=0)
-    service_ms: PositiveFloat = 50.0
-    service_dist: Literal["const", "exp", "lognormal"] = "lognormal"
-    cpu_ms: NonNegFloat = 0.5
-    sidekiq_tasks: int = Field(1, ge=0, le=16)
-    sidekiq_concurrency: int = Field(5, ge=1, le=256)
-    job_ms: PositiveFloat = 100.0
-    error_rate: float = Field(0.0, ge=0, le=1)
-    error_above_rps: PositiveFloat | None = None
-    """Fault: answer 500 to every request while more than this many arrived over the last second."""
-    mem_growth_kb: NonNegFloat = 0.0
-    mem_limit_mb: PositiveFloat = 512.0
-    seed: int = 1
 
 
 class Target(_Strict):
@@ -303,7 +284,9 @@ class Experiment(_Strict):
 
 
 def _loc(err: dict[str, Any]) -> str:
-    return ".".join(str(p) for p in err.get("loc", ()) if not str(p).startswith("function-after"))
+    parts = [str(p) for p in err.get("loc", ()) if not str(p).startswith("function-after")]
+    field = (err.get("ctx") or {}).get("field")  # a cross-field check names its field (sandbox_settings)
+    return ".".join([*parts, field] if field else parts)
 
 
 def _describe(err: dict[str, Any]) -> str:

@@ -1,23 +1,27 @@
-"""The sandbox's parameters: one frozen value shared by the CLI, the search runner and every process.
+"""The sandbox's parameters: one frozen value shared by the CLI, the search and every sandbox process.
 
-Invalid values raise ``SandboxConfigError`` naming the field and its CLI flag, so the CLI and the
-Python API report bad input the same way (one line, exit 2).
+``SandboxConfig`` is the shared ``SandboxSettings`` (``capacity.sandbox_settings``: the fields, bounds
+and seed rule the experiment file's ``[sandbox]`` uses too) plus what only a running sandbox needs:
+seed and record count, keys, per-endpoint service times and the names its metrics carry. Invalid
+values raise ``SandboxConfigError``, one line naming the field and its CLI flag, so the CLI and the
+Python API report bad input the same way (exit 2).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from capacity.errors import CapacityError
+from capacity.sandbox_settings import SERVICE_DISTS, SandboxSettings, ServiceDist, field_error
 
 if TYPE_CHECKING:
-    from capacity.plan.experiment import SandboxSettings
+    from capacity.plan.experiment import Experiment
 
-ServiceDist = Literal["const", "exp", "lognormal"]
-SERVICE_DISTS: tuple[str, ...] = ("const", "exp", "lognormal")
+__all__ = ["ENDPOINTS", "ENDPOINT_NAMES", "SERVICE_DISTS", "SandboxConfig", "SandboxConfigError", "ServiceDist"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,73 +54,54 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-@dataclass(frozen=True)
-class SandboxConfig:
-    """Parameters of the stand-in; field names mirror the ``capacity sandbox`` flags.
+def _one_line(exc: ValidationError) -> str:
+    """The first error as ``sandbox NAME (--flag): what is wrong, got VALUE``."""
+    err: ErrorDetails = exc.errors()[0]
+    ctx = err.get("ctx") or {}
+    name = str(ctx.get("field") or (err["loc"][0] if err["loc"] else ""))
+    where = f"sandbox {name} ({_flag(name)})" if name else "sandbox"
+    got = "" if err["type"] == "sandbox_field" else f", got {err.get('input')!r}"
+    return f"{where}: {err['msg'].removeprefix('Value error, ')}{got}"
 
-    ``service_ms`` is the mean slot time (simulated VistA wait + ``cpu_ms`` of real CPU) of every
-    workload endpoint; ``endpoint_ms`` overrides it per endpoint (the CLI allows that only when
-    ``--service-ms`` is not given). ``job_ms`` is the mean Sidekiq job time, built the same way.
+
+class SandboxConfig(SandboxSettings):
+    """``SandboxSettings`` plus the runtime fields (see module docstring); names mirror the CLI flags.
+
+    ``endpoint_ms`` overrides ``service_ms`` per endpoint (the CLI allows that only when
+    ``--service-ms`` is not given).
     """
 
-    app_tasks: int = 2
-    threads: int = 4
-    backlog: int = 64
-    service_ms: float = 50.0
-    service_dist: ServiceDist = "lognormal"
-    cpu_ms: float = 0.5
-    sidekiq_tasks: int = 1
-    sidekiq_concurrency: int = 5
-    job_ms: float = 100.0
-    error_rate: float = 0.0
-    error_above_rps: float | None = None
-    """Fault option: while more than this many workload requests arrived over the last second, the
-    front answers every workload request 500 at once (no app task, no service time); ``None``: off."""
-    mem_growth_kb: float = 0.0
-    mem_limit_mb: float = 512.0
     seed: int = 42
-    records: int = 5000
+    """Synthetic records and service-time draws; a search sets it from ``[workload.test_data] seed``."""
+    records: int = Field(5000, ge=1, le=2_000_000)
     require_keys: tuple[str, str] | None = None
     endpoint_ms: tuple[tuple[str, float], ...] = ()
     cluster: str = "sandbox"
     app_service: str = "clinician-workflow-app"
     sidekiq_service: str = "clinician-workflow-sidekiq"
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        checks: list[tuple[str, bool, str]] = [
-            ("app_tasks", 1 <= self.app_tasks <= 64, "between 1 and 64"),
-            ("threads", 1 <= self.threads <= 1024, "between 1 and 1024"),
-            ("backlog", self.backlog >= 0, ">= 0"),
-            ("service_ms", self.service_ms > 0, "> 0"),
-            ("cpu_ms", 0 <= self.cpu_ms <= self.min_mean_ms(), "between 0 and the smallest mean service time"),
-            ("sidekiq_tasks", 0 <= self.sidekiq_tasks <= 64, "between 0 and 64"),
-            ("sidekiq_concurrency", 1 <= self.sidekiq_concurrency <= 1024, "between 1 and 1024"),
-            ("job_ms", self.job_ms > 0 and self.job_ms >= self.cpu_ms, "> 0 and >= cpu_ms"),
-            ("error_rate", 0.0 <= self.error_rate <= 1.0, "between 0 and 1"),
-            ("error_above_rps", self.error_above_rps is None or self.error_above_rps > 0, "> 0 (or unset)"),
-            ("mem_growth_kb", self.mem_growth_kb >= 0, ">= 0"),
-            ("mem_limit_mb", self.mem_limit_mb > 0, "> 0"),
-            ("records", 1 <= self.records <= 2_000_000, "between 1 and 2000000"),
-        ]
-        for name, ok, want in checks:
-            if not ok:
-                raise SandboxConfigError(f"sandbox {name} ({_flag(name)}) must be {want}, got {getattr(self, name)!r}")
-        if self.service_dist not in SERVICE_DISTS:
-            raise SandboxConfigError(
-                f"sandbox service_dist (--service-dist) must be one of {', '.join(SERVICE_DISTS)}, "
-                f"got {self.service_dist!r}"
-            )
-        for name, ms in self.endpoint_ms:
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise SandboxConfigError(_one_line(exc)) from None
+
+    @field_validator("endpoint_ms")
+    @classmethod
+    def _known_endpoints(cls, value: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
+        for name, ms in value:
             if name not in ENDPOINT_NAMES:
-                raise SandboxConfigError(
-                    f"sandbox endpoint_ms (--endpoint-ms): unknown endpoint {name!r}; "
-                    f"known: {', '.join(ENDPOINT_NAMES)}"
-                )
+                raise ValueError(f"unknown endpoint {name!r}; known: {', '.join(ENDPOINT_NAMES)}")
             if not ms > 0:
-                raise SandboxConfigError(f"sandbox endpoint_ms (--endpoint-ms) for {name} must be > 0, got {ms!r}")
-        if self.require_keys is not None and (len(self.require_keys) != 2 or not all(self.require_keys)):
-            raise SandboxConfigError("sandbox require_keys must be two non-empty strings (api key, app key)")
+                raise ValueError(f"the mean for {name} must be > 0 ms, got {ms!r}")
+        return value
+
+    @field_validator("require_keys")
+    @classmethod
+    def _two_keys(cls, value: tuple[str, str] | None) -> tuple[str, str] | None:
+        if value is not None and not all(value):
+            raise field_error("require_keys", "require_keys must be two non-empty strings (api key, app key)")
+        return value
 
     # ------------------------------------------------------------------------------ derived
     def mean_ms(self, endpoint: str) -> float:
@@ -132,23 +117,30 @@ class SandboxConfig:
 
     # --------------------------------------------------------------------------- conversion
     @classmethod
-    def from_settings(cls, settings: SandboxSettings, **overrides: Any) -> SandboxConfig:
-        """From an experiment's ``[sandbox]`` table (``capacity.plan.experiment.SandboxSettings``)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in settings.model_dump().items() if k in names}
-        return cls(**{**values, **overrides})
+    def from_settings(cls, settings: SandboxSettings, **runtime: Any) -> SandboxConfig:
+        """An experiment's ``[sandbox]`` settings plus runtime fields (``seed``, ``records``...)."""
+        return cls(**settings.model_dump(), **runtime)
 
     def to_json(self, *, with_keys: bool = True) -> str:
-        data = dataclasses.asdict(self)
-        data.pop("extra", None)
-        if not with_keys:
-            data["require_keys"] = None
-        return json.dumps(data)
+        if with_keys:
+            return self.model_dump_json()
+        return self.model_copy(update={"require_keys": None}).model_dump_json()
 
     @classmethod
     def from_json(cls, text: str) -> SandboxConfig:
-        data = json.loads(text)
-        if data.get("require_keys") is not None:
-            data["require_keys"] = tuple(data["require_keys"])
-        data["endpoint_ms"] = tuple((str(n), float(ms)) for n, ms in data.get("endpoint_ms") or ())
-        return cls(**data)
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            raise SandboxConfigError(_one_line(exc)) from None
+
+
+def sandbox_config_for(exp: Experiment) -> SandboxConfig:
+    """The sandbox an experiment with ``target.base_url = "sandbox://"`` runs against.
+
+    Its ``[sandbox]`` settings, seeded by ``[workload.test_data] seed`` (the one seed: see
+    ``capacity.sandbox_settings``); with ``source = "sandbox"`` test data it also serves the same
+    number of records, so every appointment the workload addresses exists.
+    """
+    td = exp.workload.test_data
+    records = {"records": td.records} if td.source == "sandbox" else {}
+    return SandboxConfig.from_settings(exp.sandbox, seed=td.seed, **records)

@@ -32,11 +32,9 @@ def resolve_target(exp: Experiment) -> Iterator[tuple[str, dict[str, Any] | None
     if not exp.target.is_sandbox:
         yield exp.target.base_url, None
         return
-    from capacity.sandbox import SandboxConfig, run_sandbox, truth
+    from capacity.sandbox import run_sandbox, truth
+    from capacity.sandbox.config import sandbox_config_for
 
-    td = exp.workload.test_data
-    # the sandbox must know every synthetic appointment the workload will address
-    same_records = {"records": td.records, "seed": td.seed} if td.source == "sandbox" else {}
-    config = SandboxConfig.from_settings(exp.sandbox, **same_records)
+    config = sandbox_config_for(exp)
     with run_sandbox(config) as sb:
         yield sb.base_url, truth(config).as_dict()

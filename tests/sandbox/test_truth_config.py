@@ -8,7 +8,6 @@ import statistics
 import pytest
 
 from capacity.errors import CapacityError
-from capacity.plan.experiment import SandboxSettings
 from capacity.sandbox import SandboxConfig, default_mix, truth
 from capacity.sandbox.service import draw_slot_ms
 
@@ -48,29 +47,6 @@ def test_no_workers_means_queue_always_grows() -> None:
     t = truth(SandboxConfig(sidekiq_tasks=0))
     assert t.queue_jobs_per_s == 0 and t.queue_bound_rps == 0
     assert truth(SandboxConfig(), mix={"get_demographics_status": 1}).as_dict()["queue_bound_rps"] is None
-
-
-def test_from_settings_copies_every_field() -> None:
-    s = SandboxSettings(
-        app_tasks=3,
-        threads=6,
-        backlog=9,
-        service_ms=20,
-        service_dist="exp",
-        cpu_ms=0.2,
-        sidekiq_tasks=2,
-        sidekiq_concurrency=7,
-        job_ms=30,
-        error_rate=0.1,
-        mem_growth_kb=4,
-        mem_limit_mb=256,
-        seed=5,
-    )
-    c = SandboxConfig.from_settings(s)
-    assert (c.app_tasks, c.threads, c.backlog, c.service_ms, c.service_dist, c.cpu_ms) == (3, 6, 9, 20, "exp", 0.2)
-    assert (c.sidekiq_tasks, c.sidekiq_concurrency, c.job_ms, c.error_rate) == (2, 7, 30, 0.1)
-    assert (c.mem_growth_kb, c.mem_limit_mb, c.seed, c.records, c.require_keys) == (4, 256, 5, 5000, None)
-    assert SandboxConfig.from_json(c.to_json()) == c
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,83 @@
+"""The built-in sandbox's settings: one model for the experiment file's ``[sandbox]`` and the CLI flags.
+
+Each field is defined once, with one set of bounds, so ``capacity sandbox --app-tasks 20`` and
+``[sandbox] app_tasks = 20`` are accepted or refused alike. The model lives below both ``plan`` (the
+experiment file) and ``sandbox`` (which adds its runtime fields in ``capacity.sandbox.config``).
+
+The seed: ``[sandbox]`` has none. The sandbox's synthetic records (and its service-time draws) come
+from ``[workload.test_data] seed``, the same seed the workload draws its path values from, so every
+appointment the workload addresses exists in the sandbox. ``capacity sandbox --seed`` sets it when the
+sandbox runs on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+ServiceDist = Literal["const", "exp", "lognormal"]
+SERVICE_DISTS: tuple[str, ...] = ("const", "exp", "lognormal")
+MAX_TASKS = 64
+"""App or Sidekiq tasks: each is a process on this machine."""
+MAX_THREADS = 1024
+"""Request slots per app task, or jobs per Sidekiq task."""
+
+
+def field_error(field: str, message: str, **context: Any) -> PydanticCustomError:
+    """A cross-field check's error that still names its field (as ``ctx["field"]``) for the CLI's flag."""
+    return PydanticCustomError("sandbox_field", message, {"field": field, **context})
+
+
+class SandboxSettings(BaseModel):
+    """Parameters of the built-in sandbox (``target.base_url = "sandbox://"``, or ``capacity sandbox``).
+
+    ``service_ms`` is the mean slot time (simulated VistA wait + ``cpu_ms`` of real CPU) of every
+    workload endpoint; ``job_ms`` the mean Sidekiq job time, built the same way. Unknown keys are
+    refused. No seed here: see the module docstring.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    app_tasks: int = Field(2, ge=1, le=MAX_TASKS)
+    threads: int = Field(4, ge=1, le=MAX_THREADS)
+    backlog: int = Field(64, ge=0)
+    service_ms: float = Field(50.0, gt=0)
+    service_dist: ServiceDist = "lognormal"
+    cpu_ms: float = Field(0.5, ge=0)
+    sidekiq_tasks: int = Field(1, ge=0, le=MAX_TASKS)
+    sidekiq_concurrency: int = Field(5, ge=1, le=MAX_THREADS)
+    job_ms: float = Field(100.0, gt=0)
+    error_rate: float = Field(0.0, ge=0, le=1)
+    error_above_rps: float | None = Field(None, gt=0)
+    """Fault option: while more than this many workload requests arrived over the last second, the
+    front answers every workload request 500 at once (no app task, no service time); ``None``: off."""
+    mem_growth_kb: float = Field(0.0, ge=0)
+    mem_limit_mb: float = Field(512.0, gt=0)
+
+    def min_mean_ms(self) -> float:
+        """The smallest mean slot time of any endpoint (real CPU work must fit inside it)."""
+        return self.service_ms
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_seed_here(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "seed" in data and "seed" not in cls.model_fields:
+            raise field_error("seed", "the sandbox takes its seed from [workload.test_data] seed; remove it here")
+        return data
+
+    @model_validator(mode="after")
+    def _cpu_fits(self) -> SandboxSettings:
+        if self.cpu_ms > self.min_mean_ms():
+            raise field_error(
+                "cpu_ms",
+                "cpu_ms must be at most the smallest mean service time ({limit} ms), got {value}",
+                limit=self.min_mean_ms(),
+                value=self.cpu_ms,
+            )
+        if self.job_ms < self.cpu_ms:
+            raise field_error(
+                "job_ms", "job_ms must be >= cpu_ms ({cpu_ms}), got {value}", cpu_ms=self.cpu_ms, value=self.job_ms
+            )
+        return self
