@@ -120,7 +120,10 @@ class _Agg:
         return not self.values(name).empty
 
     def stats(self, name: str, key: str, *, mean: bool = True, mx: bool = True, p95: bool = False) -> None:
-        v = self.values(name)["value"].to_numpy(dtype=float)
+        """``key`` (mean), ``key_max`` and ``key_p95`` over every point of query ``name``."""
+        self.put(self.values(name)["value"].to_numpy(dtype=float), key, mean=mean, mx=mx, p95=p95)
+
+    def put(self, v: np.ndarray, key: str, *, mean: bool = True, mx: bool = True, p95: bool = False) -> None:
         if len(v) == 0:
             return
         if mean:
@@ -157,6 +160,76 @@ class _Agg:
         j = j[j["value_den"] > 0]
         return pd.DataFrame({"group": j["group"], "t": j["t"], "value": j["value"] / j["value_den"]})
 
+    # ---------------------------------------------------------------------------- one figure each
+    def memory(self) -> None:
+        mem = self.ratio("mem_usage", "mem_limit")
+        if not mem.empty:
+            pct = mem.assign(value=mem["value"] * 100.0)
+            self.put(pct["value"].to_numpy(dtype=float), "mem_pct")
+            self.per_group(pct, "mem_pct_max", "max")
+        if self.has("mem_usage"):
+            self.out["mem_mb_max"] = _f(self.values("mem_usage")["value"].max() / MIB)
+
+    def pool(self, max_threads: float | None) -> None:
+        """Puma's spare capacity, and the busy share of threads (from ``max_threads`` when not queried)."""
+        pool = self.values("pool_capacity")
+        if pool.empty:
+            return
+        self.out["pool_capacity"] = _f(pool["value"].mean())
+        self.out["pool_capacity_min"] = _f(pool["value"].min())
+        self.per_group(pool, "pool_capacity", "mean", worst="min")
+        frac = self.ratio("pool_capacity", "max_threads")
+        if frac.empty and max_threads:
+            frac = pool.assign(value=pool["value"] / float(max_threads))
+        if not frac.empty:
+            self.put((1.0 - frac["value"].to_numpy(dtype=float)) * 100.0, "pool_busy_pct")
+
+    def queue(self) -> None:
+        """Depth, and growth: the steepest least-squares slope over the queues."""
+        queue = self.values("queue_size")
+        if queue.empty:
+            return
+        self.stats("queue_size", "queue_size", mean=False)
+        self.per_group(queue, "queue_size_max", "max")
+        slopes: dict[str, float] = {}
+        for group, part in queue.groupby("group"):
+            s = slope_per_s(part["t"].to_numpy(dtype=float), part["value"].to_numpy(dtype=float))
+            if s is not None:
+                slopes[str(group)] = s
+        if slopes:
+            self.out["queue_growth_per_s"] = max(slopes.values())
+            growth = pd.DataFrame({"group": list(slopes), "value": list(slopes.values())})
+            self.per_group(growth, "queue_growth_per_s", "max")
+
+    def counts(self) -> None:
+        """Count queries (per interval) as mean rates per second."""
+        for name, key in COUNT_QUERIES.items():
+            part = self.values(name)
+            if part.empty:
+                continue
+            i = self.intervals.get(name, 1)
+            per_bucket = part.assign(b=np.floor(part["t"] / i)).groupby("b")["value"].sum()
+            self.out[key] = _f(per_bucket.mean() / i)
+
+    def extra(self, names: list[str]) -> None:
+        """Other queries: the mean, and the max where it matters; an explicit ``*_max`` query wins."""
+        out = self.out
+        for name in names:
+            part = self.values(name)
+            if name in COUNT_QUERIES or part.empty:
+                continue
+            v = part["value"].to_numpy(dtype=float)
+            if name.endswith("_max"):  # an explicit max query (e.g. CloudWatch's .maximum) wins
+                out[name] = _f(v.max())
+                continue
+            if name in out:
+                continue
+            out[name] = _f(v.mean())
+            if name in ("mem_pct", "cpu_pct", "apm_latency_s") and f"{name}_max" not in out:
+                out[f"{name}_max"] = _f(v.max())
+            if name == "mem_pct":
+                self.per_group(part, "mem_pct_max", "max")
+
 
 def stage_aggregates(
     frame: pd.DataFrame,
@@ -167,88 +240,22 @@ def stage_aggregates(
 ) -> dict[str, float | None]:
     """The per-stage figures from the window's points (``frame``: metric, group, t, value)."""
     g = _Agg(frame, intervals)
-    out = g.out
-
     if g.has("cpu_pct"):
         g.stats("cpu_pct", "cpu_pct", p95=True)
         g.per_group(g.values("cpu_pct"), "cpu_pct", "mean")
-
-    mem = g.ratio("mem_usage", "mem_limit")
-    if not mem.empty:
-        pct = mem.assign(value=mem["value"] * 100.0)
-        v = pct["value"].to_numpy(dtype=float)
-        out["mem_pct"], out["mem_pct_max"] = _f(v.mean()), _f(v.max())
-        g.per_group(pct, "mem_pct_max", "max")
-    if g.has("mem_usage"):
-        out["mem_mb_max"] = _f(g.values("mem_usage")["value"].max() / MIB)
-
-    pool = g.values("pool_capacity")
-    if not pool.empty:
-        out["pool_capacity"] = _f(pool["value"].mean())
-        out["pool_capacity_min"] = _f(pool["value"].min())
-        g.per_group(pool, "pool_capacity", "mean", worst="min")
-        frac = g.ratio("pool_capacity", "max_threads")
-        if frac.empty and max_threads:
-            frac = pool.assign(value=pool["value"] / float(max_threads))
-        if not frac.empty:
-            busy = (1.0 - frac["value"].to_numpy(dtype=float)) * 100.0
-            out["pool_busy_pct"], out["pool_busy_pct_max"] = _f(busy.mean()), _f(busy.max())
-
-    backlog = g.values("backlog")
-    if not backlog.empty:
-        out["backlog"] = _f(backlog["value"].mean())
-        out["backlog_max"] = _f(backlog["value"].max())
-        g.per_group(backlog, "backlog_max", "max")
-
-    queue = g.values("queue_size")
-    if not queue.empty:
-        out["queue_size_max"] = _f(queue["value"].max())
-        g.per_group(queue, "queue_size_max", "max")
-        slopes: dict[str, float] = {}
-        for group, part in queue.groupby("group"):
-            s = slope_per_s(part["t"].to_numpy(dtype=float), part["value"].to_numpy(dtype=float))
-            if s is not None:
-                slopes[str(group)] = s
-        if slopes:
-            out["queue_growth_per_s"] = max(slopes.values())
-            g.per_group(
-                pd.DataFrame({"group": list(slopes), "value": list(slopes.values())}),
-                "queue_growth_per_s",
-                "max",
-            )
-
-    lat = g.values("queue_latency_s")
-    if not lat.empty:
-        out["queue_latency_s_max"] = _f(lat["value"].max())
-        g.per_group(lat, "queue_latency_s_max", "max")
-
-    for name, key in COUNT_QUERIES.items():
-        part = g.values(name)
-        if part.empty:
-            continue
-        i = intervals.get(name, 1)
-        per_bucket = part.assign(b=np.floor(part["t"] / i)).groupby("b")["value"].sum()
-        out[key] = _f(per_bucket.mean() / i)
-
-    if g.has("sidekiq_cpu_pct"):
-        g.stats("sidekiq_cpu_pct", "sidekiq_cpu_pct")
-
-    for name in extra_names or []:
-        part = g.values(name)
-        if name in COUNT_QUERIES or part.empty:
-            continue
-        v = part["value"].to_numpy(dtype=float)
-        if name.endswith("_max"):  # an explicit max query (e.g. CloudWatch's .maximum) wins
-            out[name] = _f(v.max())
-            continue
-        if name in out:
-            continue
-        out[name] = _f(v.mean())
-        if name in ("mem_pct", "cpu_pct", "apm_latency_s") and f"{name}_max" not in out:
-            out[f"{name}_max"] = _f(v.max())
-        if name == "mem_pct":
-            g.per_group(part, "mem_pct_max", "max")
-    return out
+    g.memory()
+    g.pool(max_threads)
+    if g.has("backlog"):
+        g.stats("backlog", "backlog")
+        g.per_group(g.values("backlog"), "backlog_max", "max")
+    g.queue()
+    if g.has("queue_latency_s"):
+        g.stats("queue_latency_s", "queue_latency_s", mean=False)
+        g.per_group(g.values("queue_latency_s"), "queue_latency_s_max", "max")
+    g.counts()
+    g.stats("sidekiq_cpu_pct", "sidekiq_cpu_pct")
+    g.extra(extra_names or [])
+    return g.out
 
 
 def tidy(points: list[tuple[str, str, float, float]], stage: int) -> pd.DataFrame:

@@ -177,7 +177,7 @@ def test_queue_guard_fails_the_stage_that_overruns_sidekiq_and_names_the_queue(r
     growth = last["metrics"]["queue_growth_per_s"]
     print(f"\nqueue growth in the last stage: {growth:.1f} jobs/s; reason: {queue_reasons[0]}")
     assert 1.0 < growth < 20.0
-    assert run.summary["stopped_reason"] == "guard:queue", run.summary["stopped_reason"]
+    assert run.summary["stopped_reason"] in ("guard:queue_growth", "guard:queue_latency"), run.summary["stopped_reason"]
     # every stage below the drain rate kept its queue flat
     for s in run.summary["stages"][:-1]:
         assert s["metrics"]["queue_growth_per_s"] <= 1.0, s["metrics"]

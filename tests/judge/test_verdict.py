@@ -1,0 +1,136 @@
+"""judge_measurement: verdict precedence, breaches from every source, and reasons written from the records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hdrh.histogram import HdrHistogram
+
+from capacity.breach import STAGE, Breach, rolling
+from capacity.judge.recovery import latency_breach, queue_breach
+from capacity.judge.verdict import judge_measurement
+from capacity.measurement import StageMeasurement, StageSpec
+from capacity.models import SecondSample, StageResult
+from capacity.observe.guards import metric_guard_breaches
+from capacity.plan.experiment import Guards
+from capacity.search.progress import short_verdict
+
+G = Guards(window_seconds=3, slo_p95_ms=200, max_error_ratio=0.01, max_mem_pct=90)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def measurement(
+    *, latency_ms: float = 50.0, errors: int = 0, cpu: float = 20.0, **flags: bool | str | None
+) -> StageMeasurement:
+    """20 s at 100/s (5 s warm-up), every request taking ``latency_ms``."""
+    h = HdrHistogram(1, 60_000_000, 3)
+    ok = 1500 - errors
+    h.record_value(int(latency_ms * 1000), 1500)
+    seconds = [
+        SecondSample(
+            stage=0,
+            t=T0.timestamp() + i,
+            phase="warmup" if i < 5 else "measure",
+            target_rps=100,
+            offered=100,
+            ok=100 - (errors // 15 if i >= 5 else 0),
+            errors=errors // 15 if i >= 5 else 0,
+            dropped=0,
+            inflight=5,
+            p95_ms=latency_ms,
+            generator_cpu_pct=cpu,
+        )
+        for i in range(20)
+    ]
+    return StageMeasurement(
+        spec=StageSpec(index=0, target_rps=100, duration_s=20, warmup_s=5),
+        started_at=T0,
+        measure_from=T0 + timedelta(seconds=5),
+        ended_at=T0 + timedelta(seconds=20),
+        seconds=seconds,
+        histogram=h,
+        requests=1500,
+        ok=ok,
+        errors=errors,
+        dropped=0,
+        status_codes={"200": ok},
+        per_endpoint={},
+        aborted=flags.get("aborted"),  # type: ignore[arg-type]
+        interrupted=bool(flags.get("interrupted")),
+        worker_lost=bool(flags.get("worker_lost")),
+        generator_cpu_max_pct=cpu,
+        max_inflight_seen=5,
+        records_exhausted=0,
+    )
+
+
+def test_healthy_stage_passes_with_no_reason() -> None:
+    result, breaches = judge_measurement(measurement(), G)
+    assert (result.verdict, result.reasons, breaches, result.breaches) == ("pass", [], [], [])
+
+
+def test_whole_stage_breaches_fail_it_and_their_text_is_the_reasons() -> None:
+    result, breaches = judge_measurement(measurement(latency_ms=400, errors=30), G)
+    assert result.verdict == "fail"
+    assert [b.code for b in breaches] == ["errors", "p95"]
+    assert result.reasons == [b.text for b in breaches] and result.breaches == breaches
+    p95 = breaches[1]
+    assert (p95.metric, p95.limit, p95.window) == ("p95_ms", 200, STAGE)
+    assert p95.value is not None and 399 < p95.value < 401
+
+
+def test_live_breach_stands_and_is_not_repeated_by_the_whole_stage_rule() -> None:
+    live = Breach("p95", "p95_ms", "p95 over SLO 200 ms for 3 s (lowest 400 ms)", 400.0, 200.0, window=rolling(3))
+    result, breaches = judge_measurement(measurement(latency_ms=400), G, live_breaches=[live])
+    assert breaches == [live]
+    assert result.reasons[0] == live.text
+
+
+def test_server_metric_breaches_join_with_their_codes_and_notes_follow() -> None:
+    metric = metric_guard_breaches({"mem_pct_max[cpu-heavy]": 95.0}, G)
+    result, breaches = judge_measurement(
+        measurement(), G, metric_breaches=metric, extra_reasons=["metrics missing: backlog"]
+    )
+    assert result.verdict == "fail" and [b.code for b in breaches] == ["memory"]
+    assert result.reasons == ["memory 95% > 90% (task cpu-heavy)", "metrics missing: backlog"]
+    assert short_verdict(result) == "fail: memory 95 (cpu-heavy)"
+
+
+def test_precedence_interrupted_then_invalid_then_fail() -> None:
+    slow_busy = {"latency_ms": 400.0, "cpu": 99.0}
+    interrupted, _ = judge_measurement(measurement(**slow_busy, interrupted=True, worker_lost=True), G)
+    assert interrupted.verdict == "interrupted" and interrupted.reasons[0] == "interrupted by the user"
+    lost, lost_breaches = judge_measurement(measurement(**slow_busy, worker_lost=True), G)
+    assert lost.verdict == "invalid: worker lost" and "worker-lost" in [b.code for b in lost_breaches]
+    generator, _ = judge_measurement(measurement(**slow_busy), G)
+    assert generator.verdict == "invalid: generator"
+    assert short_verdict(generator).startswith("invalid: generator: generator 99")
+    failed, _ = judge_measurement(measurement(latency_ms=400), G)
+    assert failed.verdict == "fail" and short_verdict(failed) == "fail: p95 400"
+
+
+def test_breaches_survive_the_stage_json_round_trip() -> None:
+    result, _ = judge_measurement(measurement(latency_ms=400), G)
+    again = StageResult.model_validate_json(result.model_dump_json())
+    assert again.breaches == result.breaches and again.reasons == result.reasons
+
+
+def test_recovery_rules_yield_records() -> None:
+    assert latency_breach(12.0, 15.0, 10.0) is None
+    slow = latency_breach(40.0, 15.0, 10.0)
+    assert slow is not None and (slow.code, slow.window, slow.text) == (
+        "latency",
+        "recovery",
+        "latency 40 ms (baseline 10 ms)",
+    )
+    silent = latency_breach(None, 15.0, 10.0)
+    assert silent is not None and silent.value is None
+    assert queue_breach(3.0, 0.0) is None and queue_breach(None, None) is None
+    deep = queue_breach(40.0, 2.0)
+    assert deep is not None and (deep.code, deep.metric, deep.text) == (
+        "queue",
+        "queue_size",
+        "job queue still 40 deep",
+    )
+    backlog = queue_breach(None, 2.0)
+    assert backlog is not None and backlog.code == "backlog"
