@@ -17,6 +17,7 @@ import typer
 from capacity.analyse.table import STAGE_COLUMNS_HELP
 from capacity.cli.app import app
 from capacity.errors import CapacityError
+from capacity.estimate_text import format_estimate
 from capacity.models import Estimate
 from capacity.plan.experiment import Cluster, Experiment, Guards, Production, Workload
 
@@ -77,12 +78,7 @@ def _load(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, Experiment | N
 
 
 def _fmt(e: Estimate | None) -> str:
-    if e is None or e.value is None:
-        return "—" + (f"  ({e.note})" if e is not None and e.note else "")
-    bound = "" if e.reached or e.extrapolated else ">= "
-    ci = f"  [{e.lo:.4g}, {e.hi:.4g}]" if e.lo is not None and e.hi is not None else ""
-    tags = " (extrapolated)" if e.extrapolated else ""
-    return f"{bound}{e.value:.4g} rps{ci}{tags}  set by {e.signal or e.method}"
+    return format_estimate(e, unit=" rps", signal=True, missing="—", why_missing=True)
 
 
 def _print_analysis(a: RunAnalysis) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from capacity.cli.app import app
 from capacity.errors import CapacityError
+from capacity.estimate_text import format_estimate
 
 results_app = typer.Typer(
     name="results",
@@ -117,21 +118,12 @@ def results_list(
 
 
 # --------------------------------------------------------------------------------- results compare
-def _fig_text(f: Any) -> str:
-    if f.value is None:
-        return "-"
-    text = f"{'' if f.reached else '> '}{f.value:.1f}"
-    if f.lo is not None and f.hi is not None:
-        text += f" [{f.lo:.1f}, {f.hi:.1f}]"
-    return text
-
-
 def print_comparison(comparison: Any) -> None:
     rows = [("figure (req/s)", "baseline", "candidate", "change", "intervals")]
     for f in comparison.figures:
         overlap = "-" if f.overlap is None else ("overlap" if f.overlap else "apart")
         change = "-" if f.change_pct is None else f"{f.change_pct:+.1f}%"
-        rows.append((f.name, _fig_text(f.baseline), _fig_text(f.candidate), change, overlap))
+        rows.append((f.name, format_estimate(f.baseline), format_estimate(f.candidate), change, overlap))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     typer.echo(f"baseline:  {comparison.baseline_id}\ncandidate: {comparison.candidate_id}")
     for r in rows:

@@ -36,6 +36,7 @@ class Figure:
     reached: bool = True
     signal: str = ""
     note: str = ""
+    extrapolated: bool = False
 
     @property
     def usable(self) -> bool:
@@ -110,7 +111,15 @@ def figure_of(summary: RunSummary, name: str, field_name: str) -> Figure:
         lo, hi = est.lo, est.hi
         if name == "slo_capacity" and lo is None and hi is None:
             lo, hi = summary_interval(summary)
-        return Figure(value=value, lo=lo, hi=hi, reached=est.reached, signal=est.signal, note=est.note)
+        return Figure(
+            value=value,
+            lo=lo,
+            hi=hi,
+            reached=est.reached,
+            signal=est.signal,
+            note=est.note,
+            extrapolated=est.extrapolated,
+        )
     lo, hi = summary_interval(summary) if name == "slo_capacity" else (None, None)
     return Figure(value=value, lo=lo, hi=hi)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from capacity.estimate_text import format_estimate
 from capacity.models import Estimate, RunSummary
 from capacity.report.compare import summary_interval
 from capacity.store import LoadedRun
@@ -39,13 +40,8 @@ class EstimateRow:
     note: str
 
     def text(self) -> str:
-        """``123.4 req/s [110.0, 130.2]`` with ``>`` for a lower bound; ``not determined`` if absent."""
-        if self.value is None:
-            return "not determined"
-        out = f"{'> ' if not self.reached and not self.extrapolated else ''}{self.value:.1f} req/s"
-        if self.lo is not None and self.hi is not None:
-            out += f" [{self.lo:.1f}, {self.hi:.1f}]"
-        return out
+        """``123.4 req/s [110.0, 130.2]``, marked as a lower bound or extrapolated; ``not determined`` if absent."""
+        return format_estimate(self, unit=" req/s", missing="not determined")
 
 
 @dataclass

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from capacity.report.compare import figure_of
+from capacity.estimate_text import format_estimate
+from capacity.report.compare import Figure, figure_of
 from capacity.report.content import recommendation_headline
 from capacity.store import LoadedRun
 
@@ -60,10 +61,10 @@ def run_row(run: LoadedRun) -> dict[str, Any]:
 
 def capacity_text(row: dict[str, Any]) -> str:
     """``120.0 [114.0, 126.0]``; ``> 120.0`` for a lower bound; ``-`` when not determined."""
-    v = row.get("slo_capacity_rps")
-    if v is None:
-        return "-"
-    text = f"{'' if row.get('capacity_reached') else '> '}{v:.1f}"
-    if row.get("capacity_lo") is not None and row.get("capacity_hi") is not None:
-        text += f" [{row['capacity_lo']:.1f}, {row['capacity_hi']:.1f}]"
-    return text
+    figure = Figure(
+        value=row.get("slo_capacity_rps"),
+        lo=row.get("capacity_lo"),
+        hi=row.get("capacity_hi"),
+        reached=bool(row.get("capacity_reached")),
+    )
+    return format_estimate(figure)

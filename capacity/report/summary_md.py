@@ -16,7 +16,7 @@ def render_summary_md(c: ReportContent) -> str:
         "|---|---|---|",
     ]
     for e in c.estimates:
-        lines.append(f"| {e.label} | {e.text()}{' (extrapolated)' if e.extrapolated else ''} | {e.signal or '-'} |")
+        lines.append(f"| {e.label} | {e.text()} | {e.signal or '-'} |")
     lines += ["", f"**Production:** {recommendation_headline(c.recommendation)}"]
     if c.truth:
         lines += ["", c.truth]
