@@ -12,14 +12,12 @@ Layout (docs/results.md documents every file and column)::
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 import secrets
 import socket
 import subprocess
 import sys
-import tempfile
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -29,6 +27,7 @@ import pandas as pd
 
 from capacity.models import RunSummary, SecondSample, StageResult
 from capacity.plan.experiment import Experiment
+from capacity.store.atomic import atomic_write_text
 from capacity.store.tables import (
     METRIC_COLUMNS,
     SERIES_COLUMNS,
@@ -36,21 +35,6 @@ from capacity.store.tables import (
     stage_row,
     write_table,
 )
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def new_run_id(experiment_name: str, now: datetime | None = None) -> str:

@@ -5,14 +5,14 @@ Readers accept either, so a notebook opens a run whatever wrote it.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from capacity.models import SecondSample, StageResult
+from capacity.store.atomic import atomic_write_bytes
 
 SERIES_COLUMNS: list[str] = list(SecondSample.model_fields)
 METRIC_COLUMNS: list[str] = ["stage", "metric", "group", "t", "value"]
@@ -33,18 +33,12 @@ def table_path(stem: Path) -> Path:
 def write_table(frame: pd.DataFrame, stem: Path) -> Path:
     """Write atomically; returns the path written."""
     path = table_path(stem)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if HAVE_PARQUET:
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if HAVE_PARQUET:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        atomic_write_bytes(path, buffer.getvalue())
+    else:
+        atomic_write_bytes(path, frame.to_csv(index=False).encode("utf-8"))
     return path
 
 
