@@ -107,7 +107,9 @@ class PumaStack:
             env = {**os.environ, "REDIS_URL": f"redis://{HOST}:{self.redis_port}/0"}
             await asyncio.gather(*(self._start_puma(i, env) for i in range(self.cfg.app_tasks)))
             await self._start_sidekiqs(env)
-            connector = aiohttp.TCPConnector(limit=0)
+            # Persistent connections, up to threads + backlog per Puma: Puma queues that many (its
+            # backlog); past it requests wait in the front, as in an ALB's surge queue.
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.cfg.threads + self.cfg.backlog)
             self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
             self._collector = asyncio.create_task(self._collect())
             self._runner = web.AppRunner(build_app(self.cfg, self), access_log=None, handle_signals=False)
