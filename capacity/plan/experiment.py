@@ -11,12 +11,12 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from capacity.errors import ExperimentError
 from capacity.sandbox_settings import SandboxSettings
+from capacity.urls import is_http_url
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -46,8 +46,7 @@ class Target(_Strict):
     def _url(cls, v: str) -> str:
         if v == SANDBOX_URL:
             return v
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not is_http_url(v):
             raise ValueError(f"must be an http(s) URL or {SANDBOX_URL!r}, got {v!r}")
         return v.rstrip("/")
 
