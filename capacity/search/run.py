@@ -278,23 +278,16 @@ class SearchRun:
     # ----------------------------------------------------------------------------- after the loop
     def catch_up(self) -> None:
         """Late (CloudWatch) metrics: re-fetch stages whose window was incomplete, without waiting."""
-        from capacity.observe import StageWindow
+        from capacity.observe.refetch import refetch_incomplete
 
         assert self.source is not None
-        for i, r in enumerate(self.state.results):
-            if not r.metrics_completeness or min(r.metrics_completeness.values()) >= 1.0:
-                continue
-            if r.measure_from is None or r.ended_at is None:
-                continue
-            sm = self.source.fetch_stage(StageWindow(stage=r.index, start=r.measure_from, end=r.ended_at), wait=False)
-            if sum(sm.completeness.values()) > sum(r.metrics_completeness.values()):
-                self.store.update_stage_metrics(r.index, sm.frame, sm.aggregates, sm.completeness)
-                self.state.results[i] = r.model_copy(
-                    update={
-                        "metrics": {**r.metrics, **sm.aggregates},
-                        "metrics_completeness": {**r.metrics_completeness, **sm.completeness},
-                    }
+        results = self.state.results
+        for x in refetch_incomplete(self.source, results):
+            if x.improved:
+                self.store.update_stage_metrics(
+                    x.before.index, x.fetched.frame, x.fetched.aggregates, x.fetched.completeness
                 )
+                results[results.index(x.before)] = x.after
 
     def finish(self, *, show: bool) -> RunSummary:
         return finish_run(
