@@ -23,6 +23,7 @@ def wl(*endpoints: dict[str, object], **test_data: object) -> Workload:
     return Workload.model_validate({"endpoints": list(endpoints), "test_data": test_data or {"records": 500}})
 
 
+@pytest.mark.slow  # sends real load in real time
 def test_offered_rate_exact_against_300ms_server(slow_server: DelayServer) -> None:
     with LoadDriver(slow_server.url, wl({"name": "a", "path": "/a"})) as d:
         m = d.run_stage(StageSpec(0, 100.0, 6.0, 1.0, max_inflight=100))
@@ -36,6 +37,7 @@ def test_offered_rate_exact_against_300ms_server(slow_server: DelayServer) -> No
     assert m.generator_cpu_max_pct is not None and m.status_codes == {"200": 500}
 
 
+@pytest.mark.slow  # sends real load in real time
 def test_stall_shows_in_latency_from_intended_start_and_drops() -> None:
     with DelayServer(0.01) as srv, LoadDriver(srv.url, wl({"name": "a", "path": "/a"})) as d:
 
@@ -54,6 +56,7 @@ def test_stall_shows_in_latency_from_intended_start_and_drops() -> None:
     assert max(s.max_ms or 0 for s in m.seconds) >= 900
 
 
+@pytest.mark.slow  # sends real load in real time
 def test_weights_honoured_and_bodies_rendered() -> None:
     workload = wl(
         {
@@ -78,6 +81,7 @@ def test_weights_honoured_and_bodies_rendered() -> None:
     assert body["patientDfn"].isdigit() and body["demographicsConfirmationPayload"] == {}
 
 
+@pytest.mark.slow  # sends real load in real time
 def test_consuming_endpoint_never_reuses_records_and_reports_exhaustion(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -95,6 +99,7 @@ def test_consuming_endpoint_never_reuses_records_and_reports_exhaustion(
     assert any("exhausted" in w for w in m.warnings)
 
 
+@pytest.mark.slow  # sends real load in real time
 def test_locustfile_task_weights(tmp_path: Path) -> None:
     lf = tmp_path / "lf.py"
     lf.write_text(
@@ -142,6 +147,7 @@ def test_unreachable_target_one_line() -> None:
     assert "\n" not in msg and f"127.0.0.1:{port}" in msg and "unreachable" in msg
 
 
+@pytest.mark.slow  # sends real load in real time
 def test_sigint_during_stage_returns_interrupted_quickly(fast_server: DelayServer) -> None:
     previous = signal.getsignal(signal.SIGINT)
     with LoadDriver(fast_server.url, wl({"name": "a", "path": "/a"})) as d:
@@ -161,6 +167,7 @@ def test_sigint_during_stage_returns_interrupted_quickly(fast_server: DelayServe
     assert signal.getsignal(signal.SIGINT) is previous  # handlers restored
 
 
+@pytest.mark.slow  # sends real load in real time
 def test_on_second_abort_stops_at_once(fast_server: DelayServer) -> None:
     seen: list[int] = []
 
@@ -176,6 +183,7 @@ def test_on_second_abort_stops_at_once(fast_server: DelayServer) -> None:
     assert fast_server.count <= 130
 
 
+@pytest.mark.slow  # sends real load in real time
 def test_starved_generator_shows_drops_and_cpu() -> None:
     # tiny in-flight cap against a slow target: arrivals find no slot and are dropped, not delayed
     with DelayServer(0.2) as srv, LoadDriver(srv.url, wl({"name": "a", "path": "/a"})) as d:
@@ -190,6 +198,7 @@ def test_starved_generator_shows_drops_and_cpu() -> None:
     assert max(s.generator_cpu_pct or 0 for s in hot.seconds) > 40
 
 
+@pytest.mark.slow  # sends real load in real time
 def test_poisson_stage_mean_rate(fast_server: DelayServer) -> None:
     with LoadDriver(fast_server.url, wl({"name": "a", "path": "/a"})) as d:
         m = d.run_stage(StageSpec(0, 200.0, 4.0, 0.0, arrival="poisson", seed=5))

@@ -48,6 +48,7 @@ def test_self_signed_certificate_is_refused_by_default(self_signed: tuple[str, s
         assert srv.count == 0  # the handshake failed: no request reached the application
 
 
+@pytest.mark.slow  # sends real load in real time
 def test_verify_tls_false_accepts_it_and_runs_load(self_signed: tuple[str, str], tmp_path: Path) -> None:
     with DelayServer(tls=self_signed) as srv, LoadDriver(srv.url, _workload(), verify_tls=False) as d:
         d.preflight()
@@ -65,6 +66,7 @@ def _locustfile(tmp_path: Path) -> Workload:
     return Workload.model_validate({"locustfile": str(lf)})
 
 
+@pytest.mark.slow  # sends real load in real time
 @pytest.mark.parametrize("verify_tls", [True, False])
 def test_locustfile_mode_follows_verify_tls(self_signed: tuple[str, str], tmp_path: Path, verify_tls: bool) -> None:
     with DelayServer(tls=self_signed) as srv, LoadDriver(srv.url, _locustfile(tmp_path), verify_tls=verify_tls) as d:
