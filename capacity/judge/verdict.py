@@ -16,7 +16,7 @@ from capacity.models import SecondSample, StageResult, Verdict
 from capacity.plan.experiment import Guards
 
 if TYPE_CHECKING:
-    from capacity.load.driver import StageMeasurement
+    from capacity.measurement import StageMeasurement
 
 
 def _median(values: Sequence[float | None]) -> float | None:
