@@ -55,6 +55,8 @@ class SandboxSettings(BaseModel):
     front answers every workload request 500 at once (no app task, no service time); ``None``: off."""
     mem_growth_kb: float = Field(0.0, ge=0)
     mem_limit_mb: float = Field(512.0, gt=0)
+    stack: Literal["python", "puma"] = "python"
+    """``puma``: real Redis, Puma and Sidekiq from Debian's packages (``capacity.sandbox.stack``)."""
 
     def min_mean_ms(self) -> float:
         """The smallest mean slot time of any endpoint (real CPU work must fit inside it)."""

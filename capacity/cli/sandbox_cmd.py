@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import typer
 
-from capacity.cli.app import app
+from capacity.cli.common import Commands
 from capacity.errors import CapacityError
 
 SANDBOX_HELP = """Serve a local stand-in for Clinician Workflow on 127.0.0.1 whose capacity is known.
@@ -83,7 +83,10 @@ def _explain_text(t: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-@app.command("sandbox", help=SANDBOX_HELP)
+commands = Commands()
+
+
+@commands.command("sandbox", help=SANDBOX_HELP)
 def sandbox(
     port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: a free one, printed)."),
     app_tasks: int = typer.Option(2, "--app-tasks", help="App task processes (like ECS tasks)."),
@@ -116,6 +119,9 @@ def sandbox(
     explain: bool = typer.Option(False, "--explain", help="Print the capacity the parameters imply and exit."),
     as_json: bool = typer.Option(False, "--json", help="With --explain: JSON on stdout."),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
+    stack: str = typer.Option(
+        "python", "--stack", help="python (built-in stand-in) | puma (Debian's Redis, Puma and Sidekiq)."
+    ),
 ) -> None:
     from capacity.sandbox import SandboxConfig, truth
 
@@ -145,6 +151,7 @@ def sandbox(
         records=records,
         require_keys=_keys_from_env() if require_keys else None,
         endpoint_ms=_endpoint_ms(endpoint_ms),
+        stack=stack,
     )
     facts = truth(cfg).as_dict()
     if explain:
@@ -155,11 +162,12 @@ def sandbox(
 
 def _serve(cfg: object, port: int, duration: float | None, facts: dict[str, object]) -> None:
     from capacity.sandbox.config import SandboxConfig
-    from capacity.sandbox.supervisor import Supervisor, serve
+    from capacity.sandbox.listen import SandboxServer
+    from capacity.sandbox.supervisor import serve
 
     assert isinstance(cfg, SandboxConfig)
 
-    def ready(sup: Supervisor) -> None:
+    def ready(sup: SandboxServer) -> None:
         base = f"http://127.0.0.1:{sup.port}"
         now = int(time.time())
         example = quote("avg:ecs.fargate.cpu.percent{*} by {task_arn}")

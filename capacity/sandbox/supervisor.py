@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import itertools
 import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -31,14 +29,15 @@ from aiohttp import web
 from capacity.errors import CapacityError
 from capacity.sandbox.config import SandboxConfig
 from capacity.sandbox.front import build_app
+from capacity.sandbox.listen import SandboxServer, bind_port
 from capacity.sandbox.metricstore import MetricStore
 from capacity.sandbox.procstats import die_with_parent
+from capacity.sandbox.stack import PumaStack
 from capacity.sandbox.state import ClinicData, JobQueue
 from capacity.sandbox.tasks import each_second
 from capacity.sandbox.wire import encode, read_msg
 
 START_TIMEOUT_S = 60.0
-HOST = "127.0.0.1"
 
 
 @dataclass
@@ -51,23 +50,6 @@ class TaskConn:
     pending: dict[int, asyncio.Future[int]] = field(default_factory=dict)
     free: int = 0
     alive: bool = True
-
-
-def bind_port(port: int) -> socket.socket:
-    """A listening loopback socket; a port in use is a user error (exit 2)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((HOST, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            reason = "already in use" if exc.errno == errno.EADDRINUSE else "not permitted"
-            raise CapacityError(f"sandbox --port {port}: port {port} on {HOST} is {reason}") from None
-        raise CapacityError(f"sandbox --port {port}: cannot bind {HOST}:{port}: {exc.strerror}") from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
 
 
 class Supervisor:
@@ -275,12 +257,13 @@ async def serve(
     cfg: SandboxConfig,
     port: int = 0,
     *,
-    on_ready: Callable[[Supervisor], None] | None = None,
+    on_ready: Callable[[SandboxServer], None] | None = None,
     duration_s: float | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run a sandbox until ``stop`` is set, ``duration_s`` passes, SIGTERM, or cancellation."""
-    sup = Supervisor(cfg)
+    """Run a sandbox (``cfg.stack``: the Python stand-in or the real Puma stack) until ``stop`` is
+    set, ``duration_s`` passes, SIGTERM, or cancellation."""
+    sup: SandboxServer = PumaStack(cfg) if cfg.stack == "puma" else Supervisor(cfg)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -311,7 +294,7 @@ async def _main_async(cfg: SandboxConfig, port: int, parent_pid: int) -> None:
     loop.add_signal_handler(signal.SIGINT, stop.set)
     watcher = asyncio.create_task(_watch_parent(parent_pid, stop))
 
-    def ready(sup: Supervisor) -> None:
+    def ready(sup: SandboxServer) -> None:
         print(json.dumps({"ready": True, "port": sup.port, "pids": sup.pids}), flush=True)
 
     try:

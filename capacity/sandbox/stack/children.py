@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capacity.errors import CapacityError
+from capacity.sandbox.listen import HOST
 from capacity.sandbox.procstats import die_with_parent
 
-HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
 

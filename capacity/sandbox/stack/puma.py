@@ -29,14 +29,14 @@ from aiohttp import web
 
 from capacity.sandbox.config import ENDPOINTS, SandboxConfig
 from capacity.sandbox.front import build_app
+from capacity.sandbox.listen import HOST, bind_port
 from capacity.sandbox.metricstore import MetricStore
 from capacity.sandbox.service import draw_slot_ms
-from capacity.sandbox.stack.children import HOST, Child, free_port, spawn
+from capacity.sandbox.stack.children import Child, free_port, spawn
 from capacity.sandbox.stack.collector import AgentCollector, TaskView
 from capacity.sandbox.stack.debian import require_packages
 from capacity.sandbox.stack.resp import RedisConnection
 from capacity.sandbox.state import ClinicData
-from capacity.sandbox.supervisor import bind_port
 from capacity.sandbox.tasks import task_tags
 
 RUBY_DIR = Path(__file__).resolve().parent / "ruby"
