@@ -15,7 +15,7 @@ import pandas as pd
 import typer
 
 from capacity.analyse.table import STAGE_COLUMNS_HELP
-from capacity.cli.app import app
+from capacity.cli.common import Commands
 from capacity.errors import CapacityError
 from capacity.estimate_text import format_estimate
 from capacity.models import Estimate
@@ -155,11 +155,14 @@ def analyze(
     _analyze(path, json_out, boot, seed)
 
 
-app.command("analyze", help=ANALYZE_HELP)(analyze)
-app.command("analyse", help=ANALYZE_HELP, hidden=True)(analyze)  # British spelling, same command
+commands = Commands()
 
 
-@app.command("size", help=SIZE_HELP)
+commands.command("analyze", help=ANALYZE_HELP)(analyze)
+commands.command("analyse", help=ANALYZE_HELP, hidden=True)(analyze)  # British spelling, same command
+
+
+@commands.command("size", help=SIZE_HELP)
 def size(
     path: Path = typer.Argument(..., help="Run folder or CSV stage table."),
     peak_rpm: float | None = typer.Option(None, "--peak-rpm", min=0.001, help="Production peak, requests/min (total)."),

@@ -1,4 +1,4 @@
-"""The ``capacity`` command line: one typer app; each command lives in its own module.
+"""The ``capacity`` command line: one typer app; each command lives in its own module and is registered here.
 
 Every user-fixable problem becomes one line on stderr and exit code 2, never a traceback.
 """
@@ -51,21 +51,13 @@ def _root(
 
 
 def _register_commands() -> None:
-    # Imported here so `capacity --version` stays fast; each module adds its commands to `app`.
-    from capacity.cli import (  # noqa: F401
-        analyse_cmd,
-        metrics_cmd,
-        report_cmd,
-        sandbox_cmd,
-        search_cmd,
-        worker_cmd,
-    )
+    """Every command, added in one place. Imported here, not at the top, so ``capacity --version`` stays fast."""
+    from capacity.cli import analyse_cmd, metrics_cmd, report_cmd, sandbox_cmd, search_cmd, worker_cmd
 
-
-def fail(message: str, code: int = 2) -> None:
-    """Print one error line and exit; used for bad input."""
-    typer.echo(f"capacity: error: {message}", err=True)
-    raise SystemExit(code)
+    if app.registered_commands or app.registered_groups:
+        return  # main() called again in the same process (tests)
+    for module in (search_cmd, sandbox_cmd, analyse_cmd, report_cmd, metrics_cmd, worker_cmd):
+        module.commands.register(app)
 
 
 LOAD_COMMANDS = frozenset({"search", "nightly", "worker"})

@@ -7,26 +7,25 @@ from pathlib import Path
 
 import typer
 
-from capacity.cli.app import app
+from capacity.cli.common import Commands, sub_app
 from capacity.errors import CapacityError
 from capacity.plan.experiment import Experiment
 
-metrics_app = typer.Typer(
-    name="metrics",
-    help=(
-        "Server-side metrics from Datadog: fill late ones into a run, show or check an experiment's queries.\n\n"
-        "Keys come from DD_API_KEY / DD_APP_KEY; the site from DD_SITE or [metrics] site;\n"
-        "CAPACITY_DATADOG_URL points at a Datadog-compatible endpoint instead.\n\n"
-        "Examples:\n\n"
-        "  capacity metrics backfill results/20261127T031500Z-staging-ab12\n\n"
-        "  capacity metrics queries experiments/clinician-workflow-staging.toml\n\n"
-        "  capacity metrics check experiments/clinician-workflow-staging.toml"
-    ),
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+commands = Commands()
+metrics_app = commands.group(
+    sub_app(
+        "metrics",
+        (
+            "Server-side metrics from Datadog: fill late ones into a run, show or check an experiment's queries.\n\n"
+            "Keys come from DD_API_KEY / DD_APP_KEY; the site from DD_SITE or [metrics] site;\n"
+            "CAPACITY_DATADOG_URL points at a Datadog-compatible endpoint instead.\n\n"
+            "Examples:\n\n"
+            "  capacity metrics backfill results/20261127T031500Z-staging-ab12\n\n"
+            "  capacity metrics queries experiments/clinician-workflow-staging.toml\n\n"
+            "  capacity metrics check experiments/clinician-workflow-staging.toml"
+        ),
+    )
 )
-app.add_typer(metrics_app, name="metrics")
 
 
 @metrics_app.command(

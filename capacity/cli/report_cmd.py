@@ -2,48 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from capacity.cli.app import app
+from capacity.cli.common import Commands, emit_json, run_dir_arg, sub_app
 from capacity.errors import CapacityError
 from capacity.estimate_text import format_estimate
 
-results_app = typer.Typer(
-    name="results",
-    help=(
-        "Look back over stored runs: list them, compare two.\n\n"
-        "Examples:\n\n"
-        "  capacity results list\n\n"
-        "  capacity results list /data/results --json\n\n"
-        "  capacity results compare results/RUN_A results/RUN_B --max-drop 10"
-    ),
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+commands = Commands()
+results_app = commands.group(
+    sub_app(
+        "results",
+        (
+            "Look back over stored runs: list them, compare two.\n\n"
+            "Examples:\n\n"
+            "  capacity results list\n\n"
+            "  capacity results list /data/results --json\n\n"
+            "  capacity results compare results/RUN_A results/RUN_B --max-drop 10"
+        ),
+    )
 )
-app.add_typer(results_app, name="results")
-
-
-def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
-
-
-def _run_dir(spec: str, root: Path) -> Path:
-    """A run folder given as a path or as a run id under the results root."""
-    p = Path(spec)
-    if p.is_dir():
-        return p
-    if (root / spec).is_dir():
-        return root / spec
-    raise CapacityError(f"{spec}: no such run folder (give a path or a run id under {root})")
 
 
 # ------------------------------------------------------------------------------------------ report
-@app.command(
+@commands.command(
     "report",
     help=(
         "Write report.html (self-contained: plots inline, no network needed) and summary.md for a run.\n\n"
@@ -68,7 +52,7 @@ def report(
         "plots": str(html.parent / "plots"),
     }
     if json_out:
-        _echo_json(paths)
+        emit_json(paths)
     else:
         typer.echo(f"report:  {paths['report']}\nsummary: {paths['summary']}")
 
@@ -95,7 +79,7 @@ def results_list(
     if experiment is not None:
         rows = [r for r in rows if r["experiment"] == experiment]
     if json_out:
-        _echo_json(rows)
+        emit_json(rows)
         return
     if not rows:
         typer.echo(f"no runs in {root}")
@@ -159,20 +143,20 @@ def results_compare(
         raise CapacityError(f"--max-drop {max_drop:g}: expected a percentage in [0, 100)")
     summaries = []
     for spec in (a, b):
-        run = load_run(_run_dir(spec, results_root))
+        run = load_run(run_dir_arg(spec, results_root))
         if run.summary is None:
             raise CapacityError(f"{spec}: the run has no summary.json (it did not finish)")
         summaries.append(run.summary)
     comparison = compare_runs(summaries[0], summaries[1], max_drop)
     if json_out:
-        _echo_json(comparison.to_dict())
+        emit_json(comparison.to_dict())
     else:
         print_comparison(comparison)
     raise typer.Exit(comparison.exit_code)
 
 
 # ----------------------------------------------------------------------------------------- nightly
-@app.command(
+@commands.command(
     "nightly",
     help=(
         "The scheduled regression gate: search, compare with a baseline run, write the report, post a\n"
@@ -201,7 +185,7 @@ def nightly(
     exp = load_experiment(experiment if experiment is not None else default_experiment_path())
     outcome = run_nightly(exp, baseline=baseline, max_drop_pct=max_drop, results_root=results_root, json_mode=json_out)
     if json_out:
-        _echo_json(outcome.to_dict())
+        emit_json(outcome.to_dict())
     else:
         if outcome.comparison is not None:
             print_comparison(outcome.comparison)

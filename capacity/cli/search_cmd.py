@@ -6,14 +6,17 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from capacity.cli.app import app
+from capacity.cli.common import Commands
 from capacity.errors import ExperimentError
 from capacity.plan.experiment import Experiment, default_experiment_path, load_experiment, parse_experiment
+
+if TYPE_CHECKING:
+    from capacity.search import SearchOptions
 
 SEARCH_HELP = """Raise the arrival rate in stages until the target's edge shows, then analyse and size.
 
@@ -31,6 +34,23 @@ Examples:
 
   capacity search experiments/sandbox.toml --json > summary.json
 """
+
+
+STAGE_FLAGS = (
+    "strategy",
+    "start_rps",
+    "max_rps",
+    "step_rps",
+    "growth",
+    "resolution",
+    "stage_seconds",
+    "warmup_seconds",
+    "max_stages",
+    "arrival",
+)
+"""``search`` flags that override ``[stages]`` keys of the same name (plus ``--max-duration``)."""
+GUARD_FLAGS = ("slo_p95_ms", "slo_p99_ms", "max_error_ratio")
+"""``search`` flags that override ``[guards]`` keys of the same name."""
 
 
 def parse_endpoint(spec: str) -> dict[str, Any]:
@@ -86,7 +106,10 @@ def build_experiment(
     return exp.with_changes(label="command-line flags", **clean) if clean else exp
 
 
-@app.command("search", help=SEARCH_HELP)
+commands = Commands()
+
+
+@commands.command("search", help=SEARCH_HELP)
 def search(
     experiment: Path | None = typer.Argument(
         None, help="Experiment TOML file (default: the built-in sandbox).", show_default=False
@@ -126,40 +149,26 @@ def search(
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
 ) -> None:
-    if strategy is not None and strategy not in ("adaptive", "linear", "geometric"):
-        raise ExperimentError(f"--strategy {strategy!r}: expected adaptive, linear or geometric")
-    if metrics is not None and metrics not in ("none", "datadog"):
-        raise ExperimentError(f"--metrics {metrics!r}: expected none or datadog")
-    if arrival is not None and arrival not in ("uniform", "poisson"):
-        raise ExperimentError(f"--arrival {arrival!r}: expected uniform or poisson")
+    flags = dict(locals())  # the flags named like their experiment-file keys, for the overrides below
+    _one_of("--strategy", strategy, ("adaptive", "linear", "geometric"))
+    _one_of("--metrics", metrics, ("none", "datadog"))
+    _one_of("--arrival", arrival, ("uniform", "poisson"))
     exp = build_experiment(
         experiment,
         target=target,
         endpoints=endpoint,
         overrides={
-            "stages": {
-                "strategy": strategy,
-                "start_rps": start_rps,
-                "max_rps": max_rps,
-                "step_rps": step_rps,
-                "growth": growth,
-                "resolution": resolution,
-                "stage_seconds": stage_seconds,
-                "warmup_seconds": warmup_seconds,
-                "max_stages": max_stages,
-                "max_duration_s": max_duration,
-                "arrival": arrival,
-            },
-            "guards": {"slo_p95_ms": slo_p95_ms, "slo_p99_ms": slo_p99_ms, "max_error_ratio": max_error_ratio},
+            "stages": {**{k: flags[k] for k in STAGE_FLAGS}, "max_duration_s": max_duration},
+            "guards": {k: flags[k] for k in GUARD_FLAGS},
             "metrics": {"source": metrics},
         },
     )
     if dry_run:
         _print_plan(exp, json_out)
         return
-    from capacity.search import SearchOptions, run_search
+    from capacity.search import SearchOptions
 
-    opts = SearchOptions(
+    options = SearchOptions(
         results_root=out,
         json_mode=json_out,
         workers=workers,
@@ -172,8 +181,20 @@ def search(
         write_report=not no_report,
         command="capacity " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
-    summary = run_search(exp, options=opts, console=Console(stderr=True))
-    if json_out:
+    _run(exp, options)
+
+
+def _one_of(flag: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise ExperimentError(f"{flag} {value!r}: expected {', '.join(allowed[:-1])} or {allowed[-1]}")
+
+
+def _run(exp: Experiment, options: SearchOptions) -> None:
+    """Run the search; with ``--json`` the summary is the only stdout. Interrupted runs exit 130."""
+    from capacity.search import run_search
+
+    summary = run_search(exp, options=options, console=Console(stderr=True))
+    if options.json_mode:
         sys.stdout.write(summary.model_dump_json(indent=2) + "\n")
         sys.stdout.flush()
     if summary.stopped_reason == "interrupted":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from capacity.cli.app import app
+from capacity.cli.common import Commands
 
 WORKER_HELP = """Join a capacity search's load master as one more load-generator process.
 
@@ -20,7 +20,10 @@ Examples:
 """
 
 
-@app.command("worker", help=WORKER_HELP)
+commands = Commands()
+
+
+@commands.command("worker", help=WORKER_HELP)
 def worker(
     master: str = typer.Option(..., "--master", help="Master address HOST[:PORT] (port defaults to 5557)."),
 ) -> None:

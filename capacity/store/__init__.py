@@ -1,7 +1,7 @@
 """Storing: the results folder (one run per folder), written stage by stage, read by everything else."""
 
 from capacity.store.atomic import atomic_write_bytes, atomic_write_text
-from capacity.store.reader import LoadedRun, list_runs, load_run, stage_results
+from capacity.store.reader import LoadedRun, find_run_dir, list_runs, load_run, stage_results
 from capacity.store.run_store import RunStore, new_run_id
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "RunStore",
     "atomic_write_bytes",
     "atomic_write_text",
+    "find_run_dir",
     "list_runs",
     "load_run",
     "new_run_id",

@@ -105,3 +105,12 @@ def stage_results(run: LoadedRun) -> list[StageResult]:
         StageResult.model_validate_json(f.read_text(encoding="utf-8"))
         for f in sorted((run.path / "stages").glob("stage-*.json"))
     ]
+
+
+def find_run_dir(spec: str | Path, root: str | Path = "results") -> Path | None:
+    """A run folder named by its path, or by its run id under the results ``root``; None if neither exists."""
+    path = Path(spec)
+    if path.is_dir():
+        return path
+    under_root = Path(root) / spec
+    return under_root if under_root.is_dir() else None
