@@ -1,4 +1,4 @@
-"""Sizing production from a staging run (DESIGN.md section 5).
+"""Sizing production from a staging run (docs/design.md section 6, "Analysis and sizing").
 
     app tasks = production peak x growth / (per-task capacity x target utilisation)
 
@@ -240,21 +240,7 @@ def recommend(
     cpu_per_task = _cpu_per_task_at_target(line, target, cluster)
     sidekiq = _sidekiq(table, cluster, workload)
     peaks, main_name, peak_source = _scenario_peaks(production, workload, scenario=scenario, peak_rps=peak_rps)
-    results = {
-        name: _size_one(
-            rps,
-            growth=production.growth,
-            per_task=per_task,
-            cpu_per_task=cpu_per_task,
-            target=target,
-            zones=production.zones,
-            n_plus_one=production.n_plus_one,
-            min_tasks=production.min_tasks,
-            sidekiq=sidekiq,
-            cluster=cluster,
-        )
-        for name, rps in peaks.items()
-    }
+    results = _size_scenarios(peaks, production, cluster, per_task=per_task, cpu_per_task=cpu_per_task, sidekiq=sidekiq)
     main = results[main_name]
     mem, mem_src = _memory(table, cluster)
     binding = (
@@ -303,6 +289,33 @@ def recommend(
 
 
 SCENARIO_KEYS = ("peak_rps", "app_tasks", "sidekiq_tasks", "expected_utilisation", "binding_constraint")
+
+
+def _size_scenarios(
+    peaks: dict[str, float],
+    production: Production,
+    cluster: Cluster,
+    *,
+    per_task: float,
+    cpu_per_task: float | None,
+    sidekiq: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """``_size_one`` for every scenario's peak, with the production settings."""
+    return {
+        name: _size_one(
+            rps,
+            growth=production.growth,
+            per_task=per_task,
+            cpu_per_task=cpu_per_task,
+            target=production.target_utilisation,
+            zones=production.zones,
+            n_plus_one=production.n_plus_one,
+            min_tasks=production.min_tasks,
+            sidekiq=sidekiq,
+            cluster=cluster,
+        )
+        for name, rps in peaks.items()
+    }
 
 
 def _cpu_per_task_at_target(line: tuple[float, float] | None, target: float, cluster: Cluster) -> float | None:
