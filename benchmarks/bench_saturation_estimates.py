@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from capacity.analyse import analyse_run
+from capacity.analyze import analyse_run
 from capacity.testing import random_spec, synthetic_run
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.analyse.queueing import sojourn_quantile
+from capacity.analyze.queueing import sojourn_quantile
 from capacity.plan.experiment import StagePlanSettings
 from capacity.plan.strategies import AdaptiveStrategy, Probe
 

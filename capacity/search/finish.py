@@ -80,7 +80,7 @@ def finish_run(
 
 def with_analysis(exp: Experiment, store: RunStore, summary: RunSummary) -> RunSummary:
     """The summary with its estimates and, when a production peak is given, the recommendation."""
-    from capacity.analyse import analyse_run
+    from capacity.analyze import analyse_run
     from capacity.size import recommend
     from capacity.store import load_run
 

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.analyse.run_analysis import RunAnalysis, json_safe
-from capacity.analyse.saturation import saturated_mask
-from capacity.analyse.table import StageTable, normalise_stages
+from capacity.analyze.run_analysis import RunAnalysis, json_safe
+from capacity.analyze.saturation import saturated_mask
+from capacity.analyze.table import StageTable, normalise_stages
 from capacity.errors import CapacityError
 from capacity.models import Estimate
 from capacity.plan.experiment import Cluster, Production, Workload

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from capacity.analyse import analyse_run
+from capacity.analyze import analyse_run
 from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment, builtin_experiment_path, load_experiment
 from capacity.sandbox import SandboxConfig, truth

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from capacity.analyse import analyse_run
+from capacity.analyze import analyse_run
 from capacity.errors import CapacityError
 from capacity.plan.experiment import Cluster, Endpoint, Production, Scenario, Workload
 from capacity.size import recommend, round_to_zones

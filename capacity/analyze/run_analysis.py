@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.analyse.bootstrap import SecondResampler, bootstrap_interval
-from capacity.analyse.knee import LATENCY_SIGNALS, knee_point, knee_rate_only, knee_signals
-from capacity.analyse.kneedle import piecewise_breakpoint
-from capacity.analyse.queueing import mmc_fit, utilisation_fit
-from capacity.analyse.saturation import SaturationFit, fit_saturation, up_to_first_saturated
-from capacity.analyse.slo import passes_above_first_failure, slo_capacity_point
-from capacity.analyse.table import StageTable, normalise_stages
-from capacity.analyse.usl import USL, UslFit
+from capacity.analyze.bootstrap import SecondResampler, bootstrap_interval
+from capacity.analyze.knee import LATENCY_SIGNALS, knee_point, knee_rate_only, knee_signals
+from capacity.analyze.kneedle import piecewise_breakpoint
+from capacity.analyze.queueing import mmc_fit, utilisation_fit
+from capacity.analyze.saturation import SaturationFit, fit_saturation, up_to_first_saturated
+from capacity.analyze.slo import passes_above_first_failure, slo_capacity_point
+from capacity.analyze.table import StageTable, normalise_stages
+from capacity.analyze.usl import USL, UslFit
 from capacity.errors import CapacityError
 from capacity.models import Estimate
 from capacity.plan.experiment import Guards

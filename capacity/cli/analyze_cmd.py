@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import typer
 
-from capacity.analyse.table import STAGE_COLUMNS_HELP
+from capacity.analyze.table import STAGE_COLUMNS_HELP
 from capacity.cli.common import Commands
 from capacity.errors import CapacityError
 from capacity.estimate_text import format_estimate
@@ -22,7 +22,7 @@ from capacity.models import Estimate
 from capacity.plan.experiment import Cluster, Experiment, Guards, Production, Workload
 
 if TYPE_CHECKING:
-    from capacity.analyse import RunAnalysis
+    from capacity.analyze import RunAnalysis
 
 ANALYZE_HELP = f"""Estimate saturation, SLO capacity and the knee (with intervals) from a run or a CSV.
 
@@ -115,7 +115,7 @@ def _analyze(path: Path, json_out: bool, boot: int, seed: int) -> None:
     if path.is_file():
         frame = _read_csv(path)
         if {"throughput"} <= set(frame.columns) and ({"nodes", "concurrency"} & set(frame.columns)):
-            from capacity.analyse import analyse_scaling
+            from capacity.analyze import analyse_scaling
 
             usl = analyse_scaling(frame, source=str(path)).to_dict()
             if json_out:
@@ -128,7 +128,7 @@ def _analyze(path: Path, json_out: bool, boot: int, seed: int) -> None:
         stages, seconds, exp, run = _load(path)
     guards: Guards | None = exp.guards if exp is not None else None
     try:
-        from capacity.analyse import analyse_run
+        from capacity.analyze import analyse_run
 
         analysis = analyse_run(stages, seconds, guards, n_boot=boot, seed=seed)
     except CapacityError as exc:
@@ -187,7 +187,7 @@ def size(
     json_out: bool = typer.Option(False, "--json", help="Print the recommendation as JSON only."),
     boot: int = typer.Option(100, "--boot", min=0, max=5000, help="Bootstrap replicates for the intervals."),
 ) -> None:
-    from capacity.analyse import analyse_run
+    from capacity.analyze import analyse_run
     from capacity.size import recommend
 
     stages, seconds, exp, _run = _load(path)

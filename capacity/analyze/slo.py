@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from capacity.analyse.table import StageTable
+from capacity.analyze.table import StageTable
 from capacity.plan.experiment import Guards
 
 

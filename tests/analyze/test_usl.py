@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from capacity.analyse import USL, analyse_scaling
+from capacity.analyze import USL, analyse_scaling
 from capacity.errors import CapacityError
 
 REF = Path(__file__).parent / "data" / "reference"

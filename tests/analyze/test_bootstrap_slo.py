@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from capacity.analyse.bootstrap import SecondResampler, bootstrap_interval
-from capacity.analyse.slo import passes_above_first_failure, slo_capacity_point
-from capacity.analyse.table import StageTable, normalise_stages
+from capacity.analyze.bootstrap import SecondResampler, bootstrap_interval
+from capacity.analyze.slo import passes_above_first_failure, slo_capacity_point
+from capacity.analyze.table import StageTable, normalise_stages
 from capacity.plan.experiment import Guards
 
 RATES = (50.0, 100.0, 150.0)

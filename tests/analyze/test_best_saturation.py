@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from capacity.analyse.run_analysis import RunAnalysis
+from capacity.analyze.run_analysis import RunAnalysis
 from capacity.models import Estimate
 
 NONE = Estimate(value=None, reached=False)

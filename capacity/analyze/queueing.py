@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from capacity.analyse.saturation import saturated_mask
-from capacity.analyse.table import StageTable
+from capacity.analyze.saturation import saturated_mask
+from capacity.analyze.table import StageTable
 
 C_GRID = np.array([*range(1, 17), 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 256], dtype=float)
 S_GRID = np.exp(np.linspace(np.log(0.1), np.log(4.0), 48))

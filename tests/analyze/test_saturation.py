@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from capacity.analyse import analyse_run
-from capacity.analyse.queueing import arrival_rate
-from capacity.analyse.saturation import fit_saturation, saturated_mask
-from capacity.analyse.table import normalise_stages
+from capacity.analyze import analyse_run
+from capacity.analyze.queueing import arrival_rate
+from capacity.analyze.saturation import fit_saturation, saturated_mask
+from capacity.analyze.table import normalise_stages
 from capacity.testing import SyntheticSpec, synthetic_run
 
 

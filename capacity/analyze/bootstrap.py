@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from capacity.analyse.table import StageTable
+from capacity.analyze.table import StageTable
 
 _SCALED = {
     "offered": ("rate", "offered_rps"),

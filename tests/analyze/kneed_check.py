@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from kneed import KneeLocator
 
-from capacity.analyse.kneedle import Curve, Direction, Interp
+from capacity.analyze.kneedle import Curve, Direction, Interp
 
 
 def kneed_knee(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from capacity.analyse.table import StageTable
+from capacity.analyze.table import StageTable
 
 LOSS_TOLERANCE = 0.02
 """A stage is saturated when its goodput ratio falls this far (relative) below the low-load ratio."""
@@ -120,7 +120,7 @@ class SaturationFit:
     which a stage no longer kept up (its offered rate times the low-load ratio, lowered to where a sag
     of ``MAX_SAG`` would meet the goodput it did deliver). The true saturation point lies
     between them whatever the fit says, so a wide bracket (stages far apart) is worth narrowing with
-    a model of the stages below it (``capacity.analyse.run_analysis``).
+    a model of the stages below it (``capacity.analyze.run_analysis``).
     """
 
     value: float | None

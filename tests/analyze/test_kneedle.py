@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from capacity.analyse import kneedle, piecewise_breakpoint
-from tests.analyse.kneed_check import kneed_knee
+from capacity.analyze import kneedle, piecewise_breakpoint
+from tests.analyze.kneed_check import kneed_knee
 
 REF = Path(__file__).parent / "data" / "reference"
 

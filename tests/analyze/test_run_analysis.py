@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from capacity.analyse import analyse_run
-from capacity.analyse.queueing import erlang_c, sojourn_quantile
+from capacity.analyze import analyse_run
+from capacity.analyze.queueing import erlang_c, sojourn_quantile
 from capacity.errors import CapacityError
 from capacity.plan.experiment import Guards
 from capacity.testing import SyntheticSpec, synthetic_run

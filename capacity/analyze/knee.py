@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from capacity.analyse.kneedle import kneedle, piecewise_breakpoint
-from capacity.analyse.table import LATENCY_COLUMNS, StageTable
+from capacity.analyze.kneedle import kneedle, piecewise_breakpoint
+from capacity.analyze.table import LATENCY_COLUMNS, StageTable
 
 MIN_BEND = 0.1
 """Smallest normalised distance from the chord that counts as a knee."""

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 # kneedle is light (numpy) and shares its name with a function: import it eagerly so the package
 # attribute is the function, not the submodule
-from capacity.analyse.kneedle import kneedle, piecewise_breakpoint
+from capacity.analyze.kneedle import kneedle, piecewise_breakpoint
 
 if TYPE_CHECKING:
-    from capacity.analyse.run_analysis import RunAnalysis, analyse_run, analyse_scaling
-    from capacity.analyse.usl import USL, UslFit
+    from capacity.analyze.run_analysis import RunAnalysis, analyse_run, analyse_scaling
+    from capacity.analyze.usl import USL, UslFit
 
 _WHERE = {
     "RunAnalysis": "run_analysis",
@@ -40,5 +40,5 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
-        raise AttributeError(f"module 'capacity.analyse' has no attribute {name!r}")
-    return getattr(import_module(f"capacity.analyse.{module}"), name)
+        raise AttributeError(f"module 'capacity.analyze' has no attribute {name!r}")
+    return getattr(import_module(f"capacity.analyze.{module}"), name)
