@@ -25,7 +25,11 @@ def test_others_fail_in_the_callers_words(url: str) -> None:
 
 
 def test_experiment_target_uses_it() -> None:
-    data = {"name": "x", "target": {"base_url": "ftp://x"}, "workload": {"endpoints": [{"name": "h", "path": "/health"}]}}
+    data = {
+        "name": "x",
+        "target": {"base_url": "ftp://x"},
+        "workload": {"endpoints": [{"name": "h", "path": "/health"}]},
+    }
     with pytest.raises(ExperimentError, match="http\\(s\\) URL or 'sandbox://'") as info:
         parse_experiment(data, source="x.toml")
     assert info.value.key == "target.base_url"
