@@ -31,6 +31,7 @@ from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import SecondSample
 from capacity.plan.experiment import Workload
 from capacity.signals import InterruptFlag, catch_interrupts
+from capacity.urls import check_http_url
 
 __all__ = ["LoadDriver", "StageMeasurement", "StageSpec", "suggest_max_inflight"]
 
@@ -72,9 +73,7 @@ class LoadDriver:
         if workers < 0 or expect_remote_workers < 0:
             raise CapacityError("workers and expect_remote_workers must be >= 0")
         self.base_url = base_url.rstrip("/")
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise CapacityError(f"target URL must be http(s)://host[:port], got {base_url!r}")
+        check_http_url(self.base_url, "target URL", error=CapacityError)
         self.workload = workload
         self.headers = dict(headers or {})
         self.timeout_s = timeout_s
