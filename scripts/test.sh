@@ -9,6 +9,22 @@ PY="${PYTHON:-python3}"
 .venv/bin/python -m ruff check capacity tests benchmarks
 .venv/bin/python -m ruff format --check --quiet capacity tests benchmarks
 .venv/bin/python -m mypy
+# The real-stack tests (tests/sandbox/test_stack_puma.py) run Debian's Redis, Puma and Sidekiq.
+# As root (CI) missing packages are installed and the tests must run; elsewhere they skip, saying so.
+stack_missing() { .venv/bin/python -c "from capacity.sandbox.stack import missing_packages as m; print(*m())"; }
+missing="$(stack_missing)"
+if [ "$(id -u)" = 0 ]; then
+  if [ -n "$missing" ]; then
+    echo "installing Debian packages for the real-stack tests: $missing"
+    if ! { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+      redis-server puma ruby-sidekiq ruby-rack ruby-redis >/dev/null; }; then
+      echo "could not install: $(stack_missing) (the real-stack tests will fail)" >&2
+    fi
+  fi
+  export CAPACITY_REQUIRE_STACK=1
+elif [ -n "$missing" ]; then
+  echo "real-stack tests skip: missing Debian packages $missing (install: sudo apt-get install -y $missing)" >&2
+fi
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?
