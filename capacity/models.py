@@ -79,6 +79,8 @@ class StageResult(BaseModel):
     status_codes: dict[str, int] = Field(default_factory=dict)
     aborted_early: bool = False
     breaches: list[Breach] = Field(default_factory=list)
+    blind: list[str] = Field(default_factory=list)
+    """Queries feeding a set guard that returned no data in the stage: those guards judged nothing."""
     """The broken rules behind ``verdict`` as records (``reasons`` holds their text, for people)."""
 
 

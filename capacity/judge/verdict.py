@@ -95,11 +95,13 @@ def judge_measurement(
     metrics: dict[str, float | None] | None = None,
     completeness: dict[str, float] | None = None,
     extra_reasons: Sequence[str] = (),
+    blind: Sequence[str] = (),
 ) -> tuple[StageResult, list[Breach]]:
     """Judge one stage from its breach records: ``live_breaches`` aborted it mid-stage (they stand, and a
     whole-stage breach of the same code is not added again), ``metric_breaches`` come from the server
-    metrics. ``extra_reasons`` are notes that are not breaches (missing metrics). Returns the result
-    (``reasons`` = the breaches' text, then the notes) and the breaches in the order they were found."""
+    metrics. ``extra_reasons`` are notes that are not breaches (missing metrics); ``blind`` names the
+    queries of guards that had no data (they never fail a stage; the result and its reasons say so).
+    Returns the result (``reasons`` = the breaches' text, then the notes) and the breaches in order."""
     totals, fallback = totals_from(meas)
     breaches: list[Breach] = list(live_breaches)
     for b in judge_stage(totals, guards):
@@ -115,6 +117,8 @@ def judge_measurement(
     if fallback and meas.aborted:
         reasons.append("aborted before the measured part: figures from the seconds it ran")
     reasons += extra_reasons
+    if blind:
+        reasons.append(blind_note(blind))
     hist_mean = _hist_mean(meas)
     completed = totals.ok + totals.errors
     result = StageResult(
@@ -146,8 +150,14 @@ def judge_measurement(
         status_codes=dict(meas.status_codes),
         aborted_early=bool(meas.aborted),
         breaches=breaches,
+        blind=list(blind),
     )
     return result, breaches
+
+
+def blind_note(blind: Sequence[str]) -> str:
+    """The reason line for guards that judged nothing: which queries returned no data."""
+    return f"blind guard(s), no data for: {', '.join(blind)}"
 
 
 def _hist_mean(meas: StageMeasurement) -> float | None:

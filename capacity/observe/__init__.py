@@ -1,7 +1,8 @@
 """observe: server-side metrics (ECS, Puma, Sidekiq, APM) from Datadog for each stage's window."""
 
 from capacity.observe.guards import metric_guard_breaches
-from capacity.observe.queries import apm_queries, cloudwatch_queries, resolve_queries
+from capacity.observe.presets import apm_queries, cloudwatch_queries, oss_sidekiq_queries
+from capacity.observe.queries import resolve_queries
 from capacity.observe.refetch import Refetch, refetch_incomplete
 from capacity.observe.source import MetricsSource, StageMetrics, StageWindow, build_source
 
@@ -14,6 +15,7 @@ __all__ = [
     "build_source",
     "cloudwatch_queries",
     "metric_guard_breaches",
+    "oss_sidekiq_queries",
     "refetch_incomplete",
     "resolve_queries",
 ]

@@ -178,6 +178,9 @@ class _Agg:
         self.out["pool_capacity"] = _f(pool["value"].mean())
         self.out["pool_capacity_min"] = _f(pool["value"].min())
         self.per_group(pool, "pool_capacity", "mean", worst="min")
+        # the median per task: at or below a limit means free threads stayed there for half the window
+        self.out["pool_capacity_p50"] = _f(pool.groupby("group")["value"].median().min())
+        self.per_group(pool, "pool_capacity_p50", "median", worst="min")
         frac = self.ratio("pool_capacity", "max_threads")
         if frac.empty and max_threads:
             frac = pool.assign(value=pool["value"] / float(max_threads))
@@ -243,6 +246,7 @@ def stage_aggregates(
     if g.has("cpu_pct"):
         g.stats("cpu_pct", "cpu_pct", p95=True)
         g.per_group(g.values("cpu_pct"), "cpu_pct", "mean")
+    g.stats("cpu_container_pct", "cpu_container_pct")
     g.memory()
     g.pool(max_threads)
     if g.has("backlog"):

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 3500
 """Batch queries into one ``query`` parameter up to this length (URLs must stay well under 8 KB)."""
+PREFLIGHT_LOOKBACK_S = 3600
+"""The preflight reads the last hour: a query with no series in it is reported (late CloudWatch data
+lags up to 20 minutes, and an hour of 20-s rollups is still one small call)."""
 
 
 class _AuthRefused(Exception):
@@ -100,6 +103,8 @@ class DatadogSource:
         app_key: str,
         queries: dict[str, str],
         rollup_s: int = 10,
+        rollups: dict[str, int] | None = None,
+        divisors: dict[str, float] | None = None,
         poll_deadline_s: float = 90.0,
         poll_interval_s: float = 5.0,
         events: bool = False,
@@ -118,6 +123,10 @@ class DatadogSource:
         self.host = host.rstrip("/")
         self.queries = dict(queries)
         self.rollup_s = max(1, int(rollup_s))
+        self.rollups = {n: max(1, int((rollups or {}).get(n, self.rollup_s))) for n in self.queries}
+        """Name -> the rollup its query is read at (its metric's emission interval or more)."""
+        self.divisors = {n: float(d) for n, d in (divisors or {}).items() if d > 0}
+        """Name -> what its values are divided by (Fargate CPU: the task's vCPUs)."""
         self.poll_deadline_s = poll_deadline_s
         self.poll_interval_s = poll_interval_s
         self.events = events
@@ -134,6 +143,7 @@ class DatadogSource:
         self.sleep = sleep
         self.calls = 0
         self._absent: set[str] = set()
+        self._empty: list[str] = []
         self._rejected: dict[str, str] = {}
         conf = Configuration(
             host=self.host,
@@ -271,7 +281,7 @@ class DatadogSource:
             raise CapacityError(f"Datadog at {self.host} unavailable: {exc} (or run with --metrics none)") from None
         now = int(self.clock())
         try:
-            answer = self._query_all(now - 3 * self.rollup_s - 60, now, auth_fatal=True)
+            answer = self._query_all(now - PREFLIGHT_LOOKBACK_S, now, auth_fatal=True)
         except _AuthRefused as exc:
             raise self._auth_error(exc.status, app_key=True) from None
         if self._rejected:
@@ -280,12 +290,19 @@ class DatadogSource:
         unavailable = [w for w in answer.failed.values()]
         if unavailable and len(answer.failed) == len(self.queries):
             raise CapacityError(f"Datadog at {self.host} unavailable: {unavailable[0]} (or run with --metrics none)")
+        answered = {p.name for p in answer.points}
+        self._empty = [n for n in self.queries if n not in answered and n not in answer.failed]
         log.info(
             "datadog preflight ok: %s, %d queries in %d call(s)",
             self.host,
             len(self.queries),
             len(self._batches(list(self.queries))),
         )
+
+    def empty_queries(self) -> list[str]:
+        """Queries that returned no series at all over the preflight's look-back (a misspelt metric, a
+        wrong tag): their guards would be blind. Empty before :meth:`preflight`."""
+        return list(self._empty)
 
     def fetch_stage(self, window: StageWindow, *, wait: bool = True) -> StageMetrics:
         """Poll until every waited-for metric covers the window, or ``poll_deadline_s`` after its end.
@@ -295,16 +312,19 @@ class DatadogSource:
         backfill`` fill them later.
         """
         start_s, end_s = window.start_s, window.end_s
-        frm = math.floor(start_s) - self.rollup_s
-        to = math.ceil(end_s) + self.rollup_s
+        margin = max(self.rollups.values(), default=self.rollup_s)
+        frm = math.floor(start_s) - margin
+        to = math.ceil(end_s) + margin
         deadline = end_s + self.poll_deadline_s
         calls_before = self.calls
         names = list(self.queries)
         seconds_to_complete: float | None = None
         while True:
             answer = self._query_all(frm, to)
-            intervals = {n: answer.intervals.get(n, self.rollup_s) for n in names}
-            raw = tidy([(p.name, p.group, p.t, p.value) for p in answer.points], window.stage)
+            intervals = {n: answer.intervals.get(n, self.rollups[n]) for n in names}
+            raw = tidy(
+                [(p.name, p.group, p.t, p.value / self.divisors.get(p.name, 1.0)) for p in answer.points], window.stage
+            )
             frame = in_window(raw, start_s, end_s, intervals).reset_index(drop=True)
             comp = completeness(frame, names, start_s, end_s, intervals)
             waited = [n for n in names if n not in self._late and n not in answer.failed and n not in self._absent]
@@ -343,6 +363,7 @@ class DatadogSource:
         have = set(frame["metric"].unique()) if not frame.empty else set()
         warnings = list(answer.warnings)
         missing: list[str] = []
+        pending = [n for n in names if n in self._late and n not in have and n not in answer.failed]
         for n in names:
             if n in answer.failed:
                 missing.append(n)
@@ -369,6 +390,7 @@ class DatadogSource:
             completeness=comp,
             missing=missing,
             warnings=warnings,
+            pending=pending,
             calls=calls,
             seconds_to_complete=seconds_to_complete,
         )

@@ -1,7 +1,9 @@
-"""Datadog query templates -> concrete queries: scope expansion, rollups, presets.
+"""Datadog query templates -> concrete queries: placeholders, per-metric rollups, presets, normalisation.
 
-Tag names and scopes differ between setups (``ecs_service`` vs ``ecs_service_name``, CloudWatch's
-``clustername``), so every query is a template over ``[metrics]`` settings rather than a constant.
+Every query is a template over ``[metrics]`` settings (tag names differ between setups). Each
+query is rolled up at ``max(rollup_seconds, its metric's emission interval)``: a 30-s metric read
+in 20-s buckets leaves every other bucket empty, so its completeness could never reach 1 and each
+stage would wait out the poll deadline (docs/design.md, section 5).
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from typing import Any
 
 from capacity.ddquery import query_head
 from capacity.errors import CapacityError
-from capacity.plan.experiment import MetricQueries, MetricsSettings
+from capacity.observe.presets import cloudwatch_queries, oss_sidekiq_queries
+from capacity.observe.scopes import placeholders
+from capacity.plan.experiment import Cluster, MetricsSettings
 
 STANDARD_NAMES: tuple[str, ...] = (
     "cpu_pct",
+    "cpu_container_pct",
     "mem_usage",
     "mem_limit",
     "pool_capacity",
@@ -34,38 +39,22 @@ OPTIONAL_NAMES: tuple[str, ...] = ("mem_pct", "running_tasks", "apm_hits", "apm_
 LATE_PREFIXES: tuple[str, ...] = ("aws.",)
 """Metric name prefixes that arrive minutes late (CloudWatch): never waited for after a stage."""
 
+DEFAULT_INTERVALS: dict[str, int] = {
+    "ecs.fargate.": 15,
+    "puma.": 15,
+    "redis.": 15,
+    "trace.": 10,
+    "sidekiq.": 30,
+    "aws.": 60,
+}
+"""Emission interval (s) by metric-name prefix. Agent checks (ECS Fargate, Puma, Redis) run every
+15 s (the agent's default ``min_collection_interval``); APM trace metrics come in 10-s buckets; Sidekiq
+Enterprise's metrics every 30 s; CloudWatch in 1-min periods. Others: ``rollup_seconds``."""
+
+FARGATE_CPU = "ecs.fargate.cpu.percent"
+"""Per-container CPU with 100 = one vCPU: the one metric divided by the task's vCPUs."""
+
 _SITE_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
-
-
-def scope(*terms: str) -> str:
-    """Join non-empty tag filters with commas; ``*`` (everything) when none is left."""
-    parts = [p.strip() for t in terms for p in t.split(",") if p.strip()]
-    return ",".join(parts) if parts else "*"
-
-
-def _service_scope(
-    settings: MetricsSettings, service: str, *, cluster_tag: str | None = None, service_tag: str | None = None
-) -> str:
-    """The tag filter for one ECS service; tag names default to the settings' (the agent's)."""
-    return scope(
-        f"{cluster_tag or settings.cluster_tag}:{settings.cluster}" if settings.cluster else "",
-        f"{service_tag or settings.service_tag}:{service}" if service else "",
-        settings.extra_scope,
-    )
-
-
-def placeholders(settings: MetricsSettings) -> dict[str, str]:
-    """Values for ``$app_scope``, ``$sidekiq_scope``, ``$queue_scope`` and the raw names."""
-    sidekiq = _service_scope(settings, settings.sidekiq_service)
-    return {
-        "app_scope": _service_scope(settings, settings.app_service),
-        "sidekiq_scope": sidekiq,
-        "queue_scope": str(settings.queue_scope or sidekiq),
-        "cluster": settings.cluster,
-        "app_service": settings.app_service,
-        "sidekiq_service": settings.sidekiq_service,
-        "extra_scope": settings.extra_scope,
-    }
 
 
 def expand(template: str, values: dict[str, str], *, name: str = "query") -> str:
@@ -89,16 +78,24 @@ def metric_name(query: str) -> str | None:
     return head.metric if head else None
 
 
+def time_aggregator(query: str) -> str:
+    """How points within one rollup bucket combine: counts add up, ``max:``/``min:`` keep their extreme,
+    every other gauge is averaged (``sum:`` is a sum *across* series, e.g. a task's containers, not in time)."""
+    if ".as_count()" in query:
+        return "sum"
+    agg = query_aggregator(query)
+    return agg if agg in ("max", "min") else "avg"
+
+
 def with_rollup(query: str, seconds: int) -> str:
     """Append ``.rollup(<agg>, seconds)`` unless the query sets its own rollup.
 
     A fixed rollup gives a predictable interval, so completeness (share of expected intervals
-    present) means the same thing for every stage. The time aggregation follows the space
-    aggregator (``max:`` keeps maxima, ``sum:`` keeps counts per interval).
+    present) means the same thing for every stage.
     """
     if ".rollup(" in query:
         return query
-    return f"{query.rstrip()}.rollup({query_aggregator(query)}, {int(seconds)})"
+    return f"{query.rstrip()}.rollup({time_aggregator(query)}, {int(seconds)})"
 
 
 def is_late(query: str, prefixes: tuple[str, ...] = LATE_PREFIXES) -> bool:
@@ -106,65 +103,36 @@ def is_late(query: str, prefixes: tuple[str, ...] = LATE_PREFIXES) -> bool:
     return name.startswith(tuple(prefixes))
 
 
-def cloudwatch_queries(
-    settings: MetricsSettings,
-    *,
-    cluster_tag: str = "clustername",
-    service_tag: str = "servicename",
-) -> MetricQueries:
-    """ECS via the CloudWatch integration (``aws.ecs.service.*``): service-level, 10-20 min late.
-
-    CloudWatch reports per service, not per task, and as utilisation % rather than usage/limit,
-    so CPU and memory come as percentages and the agent-only queries (Puma, per-task memory)
-    stay as configured. Tags follow the AWS integration (``clustername``/``servicename``).
-    """
-
-    app, sidekiq = (
-        _service_scope(settings, s, cluster_tag=cluster_tag, service_tag=service_tag)
-        for s in (settings.app_service, settings.sidekiq_service)
-    )
-    current = settings.queries
-    return current.model_copy(
-        update={
-            "cpu_pct": f"avg:aws.ecs.service.cpuutilization{{{app}}}",
-            "mem_usage": None,
-            "mem_limit": None,
-            "sidekiq_cpu_pct": f"avg:aws.ecs.service.cpuutilization{{{sidekiq}}}",
-            "extra": {
-                **current.extra,
-                "cpu_pct_max": f"max:aws.ecs.service.cpuutilization.maximum{{{app}}}",
-                "mem_pct": f"avg:aws.ecs.service.memory_utilization{{{app}}}",
-                "mem_pct_max": f"max:aws.ecs.service.memory_utilization.maximum{{{app}}}",
-                "running_tasks": f"avg:aws.ecs.service.running{{{app}}}",
-            },
-        }
-    )
+def emission_interval(settings: MetricsSettings, name: str, metric: str) -> int:
+    """Seconds between a metric's points: the query's name in ``intervals``, then the longest matching
+    metric prefix there, then its ``"*"``, then :data:`DEFAULT_INTERVALS`, then ``rollup_seconds``."""
+    own = settings.intervals
+    if name in own:
+        return own[name]
+    for table in (own, DEFAULT_INTERVALS):
+        hits = [p for p in table if p != "*" and metric.startswith(p)]
+        if hits:
+            return table[max(hits, key=len)]
+        if table is own and "*" in own:
+            return own["*"]
+    return settings.rollup_seconds
 
 
-def apm_queries(settings: MetricsSettings, *, framework: str = "rack") -> dict[str, str]:
-    """APM request metrics per task (``trace.<framework>.request.*``), for ``metrics.queries.extra``."""
-    app = "$app_scope"
-    return {
-        "apm_hits": f"sum:trace.{framework}.request.hits{{{app}}} by {{task_arn}}.as_count()",
-        "apm_errors": f"sum:trace.{framework}.request.errors{{{app}}} by {{task_arn}}.as_count()",
-        "apm_latency_s": f"avg:trace.{framework}.request.duration{{{app}}} by {{task_arn}}",
-    }
-
-
-def resolve_queries(settings: MetricsSettings) -> dict[str, str]:
-    """Name -> concrete query (placeholders expanded, rollup appended), skipping ``None`` ones.
-
-    A ``preset = "cloudwatch"`` setting swaps in
-    :func:`cloudwatch_queries`.
-    """
+def _templates(settings: MetricsSettings) -> dict[str, Any]:
     queries = settings.queries
+    if settings.sidekiq == "oss":
+        queries = oss_sidekiq_queries(queries)
     if settings.preset == "cloudwatch":
-        queries = cloudwatch_queries(settings)
-    values = placeholders(settings)
+        queries = cloudwatch_queries(settings.model_copy(update={"queries": queries}))
     raw: dict[str, Any] = {n: getattr(queries, n, None) for n in (*STANDARD_NAMES, *OPTIONAL_NAMES)}
     raw.update(queries.extra)
+    return raw
+
+
+def _expanded(settings: MetricsSettings) -> dict[str, str]:
+    values = placeholders(settings)
     out: dict[str, str] = {}
-    for name, template in raw.items():
+    for name, template in _templates(settings).items():
         if not template:
             continue
         text = expand(str(template), values, name=name)
@@ -172,8 +140,36 @@ def resolve_queries(settings: MetricsSettings) -> dict[str, str]:
             raise CapacityError(
                 f"metrics.queries.{name}: {text!r} is not a Datadog query like 'avg:metric{{scope}} by {{tag}}'"
             )
-        out[name] = with_rollup(text, settings.rollup_seconds)
+        out[name] = text
     return out
+
+
+def query_rollups(settings: MetricsSettings) -> dict[str, int]:
+    """Name -> the rollup (s) its query is read at: ``max(rollup_seconds, emission interval)``."""
+    return {
+        name: max(settings.rollup_seconds, emission_interval(settings, name, metric_name(text) or ""))
+        for name, text in _expanded(settings).items()
+    }
+
+
+def resolve_queries(settings: MetricsSettings) -> dict[str, str]:
+    """Name -> concrete query (placeholders expanded, rollup appended), skipping ``None`` ones.
+
+    ``preset = "cloudwatch"`` swaps in :func:`~capacity.observe.presets.cloudwatch_queries` and
+    ``sidekiq = "oss"`` :func:`~capacity.observe.presets.oss_sidekiq_queries`.
+    """
+    rollups = query_rollups(settings)
+    return {name: with_rollup(text, rollups[name]) for name, text in _expanded(settings).items()}
+
+
+def cpu_divisors(queries: dict[str, str], cluster: Cluster) -> dict[str, float]:
+    """Name -> the task's vCPUs, for the CPU queries summing Fargate's per-container percent by task.
+
+    Dividing turns "percent of one vCPU" into "percent of the task's CPU", the figure ECS service
+    autoscaling (and CloudWatch's ``CPUUtilization``) uses; ``cpu_container_pct`` stays raw.
+    """
+    sizes = {"cpu_pct": cluster.app_vcpus, "sidekiq_cpu_pct": cluster.sidekiq_vcpus}
+    return {n: v for n, v in sizes.items() if n in queries and metric_name(queries[n]) == FARGATE_CPU}
 
 
 def api_host(site: str) -> str:

@@ -12,11 +12,12 @@ from urllib.parse import urlsplit
 
 from capacity.errors import CapacityError, MetricsAuthError
 from capacity.observe.datadog import DatadogSource
-from capacity.observe.queries import api_host, resolve_queries
+from capacity.observe.guards import blind_queries
+from capacity.observe.queries import api_host, cpu_divisors, query_rollups, resolve_queries
 from capacity.observe.stage import MetricsSource, StageMetrics, StageWindow
 from capacity.plan.experiment import Experiment
 
-__all__ = ["MetricsSource", "StageMetrics", "StageWindow", "build_source", "resolve_host"]
+__all__ = ["MetricsSource", "StageMetrics", "StageWindow", "build_source", "require_guard_metrics", "resolve_host"]
 
 
 def _check_url(url: str, where: str) -> str:
@@ -64,12 +65,15 @@ def build_source(
                 "environment (or run with --metrics none)"
             )
     m = exp.metrics
+    queries = resolve_queries(m)
     return DatadogSource(
         host=host,
         api_key=api,
         app_key=app,
-        queries=resolve_queries(m),
+        queries=queries,
         rollup_s=m.rollup_seconds,
+        rollups=query_rollups(m),
+        divisors=cpu_divisors(queries, exp.cluster),
         poll_deadline_s=m.poll_deadline_s,
         poll_interval_s=m.poll_interval_s,
         events=m.events if events is None else events,
@@ -77,3 +81,13 @@ def build_source(
         key_names=("DD_API_KEY", "DD_APP_KEY") if api_key is None else ("the metrics API key", "the metrics app key"),
         late_prefixes=tuple(m.late_prefixes),
     )
+
+
+def require_guard_metrics(source: MetricsSource, exp: Experiment) -> None:
+    """``--require-metrics``: after the preflight, a set guard whose query returned no series (or has no
+    query) is an error naming the queries, before any load is sent."""
+    configured = resolve_queries(exp.metrics)
+    blind = blind_queries(exp.guards, configured, source.empty_queries())
+    if blind:
+        shown = ", ".join(f"{n} ({configured[n]!r})" if n in configured else f"{n} (no query)" for n in blind)
+        raise CapacityError(f"--require-metrics: guard(s) blind, no series for metrics.queries {shown}")

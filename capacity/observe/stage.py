@@ -43,6 +43,8 @@ class StageMetrics:
     """Query name -> share of the window's expected rollup intervals present (0..1)."""
     missing: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    """Late (CloudWatch) queries with no data yet: not blind, the catch-up pass fills them."""
     calls: int = 0
     """HTTP calls made for this stage (polls and retries included)."""
     seconds_to_complete: float | None = None
@@ -53,6 +55,8 @@ class MetricsSource(Protocol):
     def preflight(self) -> None: ...
 
     def fetch_stage(self, window: StageWindow, *, wait: bool = True) -> StageMetrics: ...
+
+    def empty_queries(self) -> list[str]: ...
 
     def post_event(self, title: str, text: str, tags: list[str]) -> str | None: ...
 

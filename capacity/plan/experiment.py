@@ -166,26 +166,34 @@ class Guards(_Strict):
 class MetricQueries(_Strict):
     """Datadog query templates, one per metric name used in stage tables and guards.
 
-    ``$app_scope``, ``$sidekiq_scope`` and ``$queue_scope`` expand to tag filters built from
-    ``[metrics]`` (cluster, service and tag names differ between setups); ``None`` skips a metric.
+    ``$app_scope``/``$sidekiq_scope`` (the ECS service's tasks), ``$app_container_scope``/
+    ``$sidekiq_container_scope`` (that service's main container only), ``$queue_scope`` and
+    ``$apm_scope`` (``service:``/``env:``) expand to tag filters built from ``[metrics]``; ``None``
+    skips a metric. Fargate's ``ecs.fargate.cpu.percent`` is per container with 100 = one vCPU: the
+    task's figure is the sum over its containers, divided by the task's vCPUs (``[cluster]``), which
+    is how ECS service autoscaling counts (docs/design.md, section 5).
     """
 
-    cpu_pct: str | None = "avg:ecs.fargate.cpu.percent{$app_scope} by {task_arn}"
-    mem_usage: str | None = "avg:ecs.fargate.mem.usage{$app_scope} by {task_arn}"
-    mem_limit: str | None = "avg:ecs.fargate.mem.limit{$app_scope} by {task_arn}"
+    cpu_pct: str | None = "sum:ecs.fargate.cpu.percent{$app_scope} by {task_arn}"
+    """Task CPU: every container of the task summed (ECS's own count); divided by the task's vCPUs."""
+    cpu_container_pct: str | None = "avg:ecs.fargate.cpu.percent{$app_container_scope} by {task_arn}"
+    """The app container alone, as the agent reports it (100 = one vCPU), shown beside ``cpu_pct``."""
+    mem_usage: str | None = "avg:ecs.fargate.mem.usage{$app_container_scope} by {task_arn}"
+    mem_limit: str | None = "avg:ecs.fargate.mem.limit{$app_container_scope} by {task_arn}"
     pool_capacity: str | None = "avg:puma.pool_capacity{$app_scope} by {task_arn}"
     max_threads: str | None = "avg:puma.max_threads{$app_scope} by {task_arn}"
     backlog: str | None = "max:puma.backlog{$app_scope} by {task_arn}"
     queue_size: str | None = "max:sidekiq.queue.size{$queue_scope} by {queue}"
+    """Sidekiq Enterprise's metric; ``sidekiq = "oss"`` reads the Redis check's ``redis.key.length``."""
     queue_latency_s: str | None = "max:sidekiq.queue.latency{$queue_scope} by {queue}"
     jobs_processed: str | None = "sum:sidekiq.jobs.count{$queue_scope} by {queue}.as_count()"
-    sidekiq_cpu_pct: str | None = "avg:ecs.fargate.cpu.percent{$sidekiq_scope} by {task_arn}"
+    sidekiq_cpu_pct: str | None = "sum:ecs.fargate.cpu.percent{$sidekiq_scope} by {task_arn}"
     mem_pct: str | None = None
     """Memory as a percentage (CloudWatch's memory_utilization); Fargate derives it from usage/limit."""
     running_tasks: str | None = None
     apm_hits: str | None = None
-    """APM (ddtrace) request metrics are opt-in, e.g.
-    ``sum:trace.rack.request.hits{$app_scope} by {task_arn}.as_count()``."""
+    """APM (ddtrace) request metrics are opt-in and carry ``service``/``env`` (not task tags), e.g.
+    ``sum:trace.rack.request.hits{$apm_scope}.as_count()``."""
     apm_errors: str | None = None
     """Datadog stores no points for zero errors, so a quiet window reads as incomplete: use as a guard input only."""
     apm_latency_s: str | None = None
@@ -210,11 +218,32 @@ class MetricsSettings(_Strict):
     late_prefixes: list[str] = Field(default_factory=lambda: ["aws."])
     """Metrics with these prefixes arrive late (CloudWatch): never waited for, filled by the catch-up pass."""
     rollup_seconds: int = Field(10, ge=1)
+    intervals: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    """Emission interval (s) per query name or metric-name prefix (``"puma." = 15``; ``"*"`` for every
+    metric), over the built-in defaults; each query is rolled up at ``max(rollup_seconds, interval)``."""
+    app_container: str = Field("app", min_length=1)
+    """The app task's main (Puma) container: ``ecs_container_name`` of its memory and CPU."""
+    sidekiq_container: str = Field("sidekiq", min_length=1)
+    sidekiq: Literal["enterprise", "oss"] = "enterprise"
+    """``oss``: open-source Sidekiq publishes no ``sidekiq.*`` metrics; queue length comes from the
+    Redis check (``redis.key.length``, key ``queue:<name>``) and jobs processed are not read."""
+    apm_service: str = ""
+    """APM's ``service`` tag (trace metrics carry ``service``/``env``, not task tags)."""
+    apm_env: str = ""
+    dashboard_url: str | None = None
+    """The team's Datadog dashboard; the report links it over the run's and each stage's window."""
     poll_deadline_s: NonNegFloat = 90.0
     poll_interval_s: PositiveFloat = 5.0
     catch_up: bool = True
     events: bool = False
     queries: MetricQueries = Field(default_factory=MetricQueries)
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard(cls, v: str | None) -> str | None:
+        if v is not None and not is_http_url(v):
+            raise ValueError(f"must be an http(s) URL, got {v!r}")
+        return v
 
 
 class Cluster(_Strict):
@@ -225,7 +254,18 @@ class Cluster(_Strict):
     sidekiq_tasks: int = Field(1, ge=0)
     sidekiq_concurrency: int = Field(5, ge=1)
     cpu_units_per_task: int = Field(1024, ge=128)
+    """App task size in ECS CPU units (1024 = one vCPU): task CPU % is container % / (units / 1024)."""
+    sidekiq_cpu_units_per_task: int | None = Field(None, ge=128)
+    """Sidekiq task size; unset means the same as ``cpu_units_per_task``."""
     mem_mib_per_task: int = Field(2048, ge=128)
+
+    @property
+    def app_vcpus(self) -> float:
+        return self.cpu_units_per_task / 1024.0
+
+    @property
+    def sidekiq_vcpus(self) -> float:
+        return (self.sidekiq_cpu_units_per_task or self.cpu_units_per_task) / 1024.0
 
 
 class Scenario(_Strict):

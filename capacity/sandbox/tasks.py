@@ -34,9 +34,12 @@ def task_tags(cfg: SandboxConfig, service: str) -> list[str]:
     return [f"ecs_cluster_name:{cfg.cluster}", f"ecs_service:{service}", f"task_arn:{arn}"]
 
 
-def _resource_points(cfg: SandboxConfig, sampler: ProcessSampler, tags: list[str]) -> list[list[Any]]:
+def _resource_points(cfg: SandboxConfig, sampler: ProcessSampler, task: list[str], container: str) -> list[list[Any]]:
+    """The ECS Fargate check's figures for the task's one container (``[metrics] app_container`` /
+    ``sidekiq_container`` name it: "app" and "sidekiq" by default)."""
     cpu, rss = sampler.sample()
     limit = cfg.mem_limit_bytes
+    tags = [*task, f"ecs_container_name:{container}"]
     return [
         ["ecs.fargate.cpu.percent", tags, cpu],
         ["ecs.fargate.mem.usage", tags, rss],
@@ -135,7 +138,7 @@ class AppTask:
 
     def points(self, sampler: ProcessSampler) -> list[list[Any]]:
         t = self.tags
-        pts = _resource_points(self.cfg, sampler, t)
+        pts = _resource_points(self.cfg, sampler, t, "app")
         busy = self.mean_busy()
         pts += [
             ["puma.max_threads", t, self.cfg.threads],
@@ -176,7 +179,7 @@ class WorkerTask:
         self.writer.write(encode({"op": "done", "id": job_id, "ok": ok}))
 
     def points(self, sampler: ProcessSampler) -> list[list[Any]]:
-        return _resource_points(self.cfg, sampler, self.tags)
+        return _resource_points(self.cfg, sampler, self.tags, "sidekiq")
 
 
 async def run_task(role: str, index: int, sock_path: str, cfg: SandboxConfig) -> None:

@@ -22,3 +22,5 @@ class SearchOptions:
     run_id: str | None = None
     write_report: bool = True
     command: str = ""
+    require_metrics: bool = False
+    """A guard whose query returns no series at the preflight stops the run before stage 1 (exit 2)."""

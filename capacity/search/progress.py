@@ -22,10 +22,11 @@ def _fmt(v: float | None, spec: str = ".0f") -> str:
 def short_verdict(r: StageResult) -> str:
     """``fail: p95 812``: the verdict and the breach that set it, read from the stage's breach records
     (a generator-bound stage shows its generator breach; the full reasons are in the results)."""
+    blind = f" (blind: {', '.join(r.blind)})" if r.blind else ""
     if r.verdict not in ("fail", "invalid: generator") or not r.breaches:
-        return r.verdict
+        return r.verdict + blind
     wanted = [b for b in r.breaches if b.generator] if r.verdict == "invalid: generator" else []
-    return f"{r.verdict}: {(wanted or r.breaches)[0].short}"
+    return f"{r.verdict}: {(wanted or r.breaches)[0].short}{blind}"
 
 
 class Progress:

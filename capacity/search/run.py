@@ -64,6 +64,10 @@ def run_search(exp: Experiment, *, options: SearchOptions | None = None, console
         if source is not None:
             stack.callback(source.close)
             source.preflight()
+            if opts.require_metrics:
+                from capacity.observe.source import require_guard_metrics
+
+                require_guard_metrics(source, exp)
         driver = _start_driver(exp, opts, base_url, stack)
         baseline_ms = driver.probe_latency_ms(n=5)
         store = RunStore.create(
@@ -91,6 +95,8 @@ class Observed:
     frame: pd.DataFrame | None = None
     extra: list[str] = field(default_factory=list)
     """Reasons beyond the guards (metrics that never arrived)."""
+    blind: list[str] = field(default_factory=list)
+    """Queries of set guards that had no data (those guards judged nothing)."""
 
 
 class SearchRun:
@@ -244,6 +250,7 @@ class SearchRun:
             metrics=seen.metrics,
             completeness=seen.completeness,
             extra_reasons=seen.extra,
+            blind=seen.blind,
         )
         if breaches:
             self.state.first_breach[result.index] = breaches[0].code
@@ -257,7 +264,7 @@ class SearchRun:
         trailing snapshot would pull the stage's utilisation down)."""
         if self.source is None or meas.interrupted:
             return Observed()
-        from capacity.observe.guards import metric_guard_breaches
+        from capacity.observe.guards import blind_queries, metric_guard_breaches
         from capacity.observe.source import StageWindow
 
         self.progress.note(f"stage {meas.spec.index}: fetching server metrics")
@@ -266,6 +273,9 @@ class SearchRun:
         sm = self.source.fetch_stage(StageWindow(stage=meas.spec.index, start=window_start, end=window_end))
         self.state.warnings.extend(f"stage {meas.spec.index}: {w}" for w in sm.warnings)
         extra = [f"metrics missing: {', '.join(sorted(sm.missing))}"] if sm.missing else []
+        blind = blind_queries(self.exp.guards, sm.completeness, sm.missing, sm.pending)
+        if blind:
+            self.state.warnings.append(f"stage {meas.spec.index}: blind guard(s), no data for: {', '.join(blind)}")
         self.progress.note("")
         return Observed(
             dict(sm.aggregates),
@@ -273,6 +283,7 @@ class SearchRun:
             metric_guard_breaches(sm.aggregates, self.exp.guards),
             sm.frame,
             extra,
+            blind,
         )
 
     # ----------------------------------------------------------------------------- after the loop

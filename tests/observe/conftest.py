@@ -24,6 +24,14 @@ TASKS = {
 LIMIT_MIB = 1024.0
 MAX_THREADS = 5.0
 QUEUE_GROWTH = 3.2  # jobs/s on queue "default"
+SIDECARS = {"datadog-agent": (3.0, 95.0), "log-router": (1.0, 30.0)}
+"""Each app task's sidecar containers: CPU % (100 = one vCPU) and memory MiB."""
+APP_VCPUS = 2.0  # cpu_units_per_task = 2048
+
+
+def task_cpu_pct(short: str) -> float:
+    """What ECS counts for one app task: every container's CPU summed, over the task's vCPUs."""
+    return (TASKS[short]["cpu"] + sum(c for c, _ in SIDECARS.values())) / APP_VCPUS
 
 
 def make_exp(url: str, **metrics: Any) -> Experiment:
@@ -32,7 +40,7 @@ def make_exp(url: str, **metrics: Any) -> Experiment:
             "name": "observe test",
             "target": {"base_url": "http://127.0.0.1:9"},
             "workload": {"endpoints": [{"name": "a", "path": "/a"}]},
-            "cluster": {"puma_threads": 5},
+            "cluster": {"puma_threads": 5, "cpu_units_per_task": 2048, "sidekiq_cpu_units_per_task": 1024},
             "metrics": {
                 "source": "datadog",
                 "url": url,
@@ -42,6 +50,7 @@ def make_exp(url: str, **metrics: Any) -> Experiment:
                 "rollup_seconds": 5,
                 "poll_deadline_s": 3,
                 "poll_interval_s": 0.2,
+                "intervals": {"*": 1},  # the fake holds per-second points: every query at rollup_seconds
                 **metrics,
             },
         }
@@ -54,9 +63,12 @@ def populate(fake: FakeDatadog, t0: float, t1: float, *, mem_unit: str = "byte")
     for short, v in TASKS.items():
         tags = ["ecs_cluster_name:staging", "ecs_service:cw-app", f"task_arn:{ARN}{short}"]
         mem_scale = 1.0 if mem_unit == "mebibyte" else 1024 * 1024
-        fake.add("ecs.fargate.cpu.percent", tags, [(t, v["cpu"]) for t in secs], "percent")
-        fake.add("ecs.fargate.mem.usage", tags, [(t, v["mem_mib"] * mem_scale) for t in secs], mem_unit)
-        fake.add("ecs.fargate.mem.limit", tags, [(t, LIMIT_MIB * mem_scale) for t in secs], mem_unit)
+        containers = {"app": (v["cpu"], v["mem_mib"]), **SIDECARS}
+        for name, (cpu, mem) in containers.items():
+            ctags = [*tags, f"ecs_container_name:{name}"]
+            fake.add("ecs.fargate.cpu.percent", ctags, [(t, cpu) for t in secs], "percent")
+            fake.add("ecs.fargate.mem.usage", ctags, [(t, mem * mem_scale) for t in secs], mem_unit)
+            fake.add("ecs.fargate.mem.limit", ctags, [(t, LIMIT_MIB * mem_scale) for t in secs], mem_unit)
         fake.add("puma.pool_capacity", tags, [(t, v["pool"]) for t in secs], "thread")
         fake.add("puma.max_threads", tags, [(t, MAX_THREADS) for t in secs], "thread")
         fake.add("puma.backlog", tags, [(t, v["backlog"]) for t in secs])
@@ -67,7 +79,8 @@ def populate(fake: FakeDatadog, t0: float, t1: float, *, mem_unit: str = "byte")
     fake.add("sidekiq.queue.latency", [*sk, "queue:mailers"], [(t, 0.5) for t in secs], "second")
     fake.add("sidekiq.jobs.count", [*sk, "queue:default"], [(t, 6.0) for t in secs], "job")
     fake.add("sidekiq.jobs.count", [*sk, "queue:mailers"], [(t, 4.0) for t in secs], "job")
-    fake.add("ecs.fargate.cpu.percent", [*sk, f"task_arn:{ARN}cccc3333"], [(t, 30.0) for t in secs], "percent")
+    sk_task = [*sk, f"task_arn:{ARN}cccc3333", "ecs_container_name:sidekiq"]
+    fake.add("ecs.fargate.cpu.percent", sk_task, [(t, 30.0) for t in secs], "percent")
 
 
 def past_window(stage: int = 0, seconds: int = 20, ago: int = 60) -> StageWindow:

@@ -10,7 +10,8 @@ import pytest
 from capacity.errors import CapacityError, MetricsAuthError
 from capacity.observe import build_source, resolve_queries
 from capacity.observe.datadog import DatadogSource
-from tests.observe.conftest import API_KEY, APP_KEY, QUEUE_GROWTH, make_exp, past_window, populate
+from capacity.observe.queries import cpu_divisors, query_rollups
+from tests.observe.conftest import API_KEY, APP_KEY, QUEUE_GROWTH, make_exp, past_window, populate, task_cpu_pct
 from tests.observe.fake_datadog import FakeDatadog, Fault
 
 
@@ -30,6 +31,8 @@ def source(fake: FakeDatadog, *, sleeps: list[float] | None = None, **kw: Any) -
         app_key=APP_KEY,
         queries=resolve_queries(m),
         rollup_s=m.rollup_seconds,
+        rollups=query_rollups(m),
+        divisors=cpu_divisors(resolve_queries(m), exp.cluster),
         poll_deadline_s=m.poll_deadline_s,
         poll_interval_s=m.poll_interval_s,
         events=m.events,
@@ -48,10 +51,13 @@ def test_default_query_set_is_one_call_and_aggregates_match_truth(fake: FakeData
     assert fake.calls() == 1 and sm.calls == 1
     q = fake.requests[-1]["params"]
     assert int(q["from"]) <= w.start_s and int(q["to"]) >= w.end_s  # seconds, not ms
-    assert q["query"].count(".rollup(") == 10  # all ten default queries in one parameter
+    assert q["query"].count(".rollup(") == 11  # all eleven default queries in one parameter
     a = sm.aggregates
-    assert a["cpu_pct"] == pytest.approx(50.0) and a["cpu_pct_max"] == pytest.approx(60.0)
-    assert a["cpu_pct[aaaa1111]"] == pytest.approx(40.0)
+    # task CPU: app container + sidecars summed per task, over the task's 2 vCPUs (ECS's own figure)
+    assert a["cpu_pct"] == pytest.approx((task_cpu_pct("aaaa1111") + task_cpu_pct("bbbb2222")) / 2)
+    assert a["cpu_pct_max"] == pytest.approx(task_cpu_pct("bbbb2222")) == pytest.approx(32.0)
+    assert a["cpu_pct[aaaa1111]"] == pytest.approx(task_cpu_pct("aaaa1111"))
+    assert a["cpu_container_pct"] == pytest.approx(50.0) and a["cpu_container_pct_max"] == pytest.approx(60.0)
     assert a["mem_pct_max"] == pytest.approx(600 / 1024 * 100)
     assert a["mem_mb_max"] == pytest.approx(600.0)
     assert a["pool_busy_pct"] == pytest.approx(70.0) and a["pool_busy_pct_max"] == pytest.approx(80.0)
@@ -104,7 +110,7 @@ def test_partial_window_past_deadline_records_completeness(fake: FakeDatadog) ->
     src = source(fake, metrics={"poll_deadline_s": 0})
     sm = src.fetch_stage(w)
     assert 0.3 <= sm.completeness["cpu_pct"] <= 0.75
-    assert sm.seconds_to_complete is None and sm.aggregates["cpu_pct"] == pytest.approx(50.0)
+    assert sm.seconds_to_complete is None and sm.aggregates["cpu_container_pct"] == pytest.approx(50.0)
 
 
 def test_429_then_success_honours_capped_reset(fake: FakeDatadog) -> None:
@@ -167,7 +173,7 @@ def test_bad_query_is_isolated_and_preflight_names_it(fake: FakeDatadog) -> None
     fake.reject_metrics = {"puma.backlog"}
     src = source(fake)
     sm = src.fetch_stage(w, wait=False)
-    assert sm.missing == ["backlog"] and sm.aggregates["cpu_pct"] == pytest.approx(50.0)
+    assert sm.missing == ["backlog"] and sm.aggregates["cpu_container_pct"] == pytest.approx(50.0)
     with pytest.raises(CapacityError, match=r"metrics\.queries\.backlog: Datadog rejected the query \(400\)"):
         src.preflight()
 

@@ -22,8 +22,9 @@ def test_breaches_name_metric_and_group() -> None:
         "cpu_pct[aa]": 91.0,
         "cpu_pct[bb]": 69.0,
         "mem_pct_max": 50.0,
-        "pool_capacity": 0.4,
-        "pool_capacity[aa]": 0.4,
+        "pool_capacity_p50": 0.4,
+        "pool_capacity_p50[aa]": 0.4,
+        "pool_capacity_p50[bb]": 2.0,
         "backlog_max": None,
         "queue_latency_s_max": 12.0,
         "queue_growth_per_s": 3.2,
@@ -33,12 +34,12 @@ def test_breaches_name_metric_and_group() -> None:
     breaches = metric_guard_breaches(agg, G)
     assert [b.text for b in breaches] == [
         "cpu 91% > 85% (task aa)",
-        "puma pool exhausted: capacity 0.4 < 1 (task aa)",
+        "puma pool exhausted: median free threads 0.4 <= 1 (task aa)",
         "queue 'default' growing 3.2 jobs/s > 1",
     ]
     assert [(b.code, b.metric, b.scope, b.value, b.limit) for b in breaches] == [
         ("cpu", "cpu_pct", "aa", 91.0, 85.0),
-        ("pool", "pool_capacity", "aa", 0.4, 1.0),
+        ("pool", "pool_capacity_p50", "aa", 0.4, 1.0),
         ("queue_growth", "queue_growth_per_s", "default", 3.2, 1.0),
     ]
     assert all(b.window == STAGE for b in breaches)
@@ -52,7 +53,7 @@ def test_every_rule_has_its_own_code() -> None:
         "cpu_pct": 99.0,
         "sidekiq_cpu_pct": 99.0,
         "mem_pct_max": 99.0,
-        "pool_capacity": 0.0,
+        "pool_capacity_p50": 0.0,
         "backlog_max": 50.0,
         "queue_latency_s_max": 45.0,
         "queue_growth_per_s": 5.0,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from capacity.errors import CapacityError
-from capacity.observe.queries import api_host, cloudwatch_queries, is_late, resolve_queries, scope, with_rollup
+from capacity.observe.presets import cloudwatch_queries
+from capacity.observe.queries import api_host, is_late, resolve_queries, with_rollup
+from capacity.observe.scopes import scope
 from capacity.observe.source import resolve_host
 from tests.observe.conftest import make_exp
 
@@ -16,7 +18,7 @@ def test_scope_expansion_uses_configured_tag_names() -> None:
     )
     q = resolve_queries(exp.metrics)
     assert q["cpu_pct"] == (
-        "avg:ecs.fargate.cpu.percent{cluster:staging,ecs_service_name:cw-app,env:staging} by {task_arn}.rollup(avg, 5)"
+        "sum:ecs.fargate.cpu.percent{cluster:staging,ecs_service_name:cw-app,env:staging} by {task_arn}.rollup(avg, 5)"
     )
     assert q["queue_size"].startswith("max:sidekiq.queue.size{cluster:staging,ecs_service_name:cw-sidekiq,env:staging}")
     assert q["backlog"].endswith(".rollup(max, 5)") and q["jobs_processed"].endswith(".rollup(sum, 5)")
@@ -31,7 +33,7 @@ def test_empty_scope_is_star_and_none_skips_a_metric() -> None:
         queries={"backlog": None, "extra": {"hits": "sum:trace.rack.request.hits{$app_scope}.as_count()"}},
     )
     q = resolve_queries(exp.metrics)
-    assert q["cpu_pct"].startswith("avg:ecs.fargate.cpu.percent{*} by")
+    assert q["cpu_pct"].startswith("sum:ecs.fargate.cpu.percent{*} by")
     assert "backlog" not in q
     assert q["hits"] == "sum:trace.rack.request.hits{*}.as_count().rollup(sum, 5)"
     assert scope("", " a:b ,", "c:d") == "a:b,c:d"
@@ -86,7 +88,7 @@ def test_cli_queries_json_shows_expanded_queries(repo, capsys: pytest.CaptureFix
         main(["metrics", "queries", str(repo / "experiments" / "clinician-workflow-staging.toml"), "--json"])
     assert done.value.code == 0
     q = json.loads(capsys.readouterr().out)
-    assert q["cpu_pct"].startswith("avg:ecs.fargate.cpu.percent{ecs_cluster_name:clinician-workflow-staging,")
+    assert q["cpu_pct"].startswith("sum:ecs.fargate.cpu.percent{ecs_cluster_name:clinician-workflow-staging,")
     assert q["cpu_pct"].endswith(".rollup(avg, 20)")
     with pytest.raises(SystemExit) as done:
         main(["metrics", "queries", str(repo / "nope.toml")])

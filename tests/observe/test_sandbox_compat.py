@@ -19,7 +19,12 @@ def test_default_sandbox_queries_parse_into_aggregates(repo) -> None:  # type: i
     store = metricstore.MetricStore()
     t0 = 1_800_000_000
     for task, cpu in (("t1", 20.0), ("t2", 40.0)):
-        tags = ["ecs_cluster_name:sandbox", "ecs_service:clinician-workflow-app", f"task_arn:{task}"]
+        tags = [
+            "ecs_cluster_name:sandbox",
+            "ecs_service:clinician-workflow-app",
+            f"task_arn:{task}",
+            "ecs_container_name:app",
+        ]
         for s in range(20):
             store.add("ecs.fargate.cpu.percent", tags, t0 + s, cpu)
             store.add("ecs.fargate.mem.usage", tags, t0 + s, 100 * 2**20)
