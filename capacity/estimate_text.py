@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from capacity.models import RunSummary
+
 
 class EstimateLike(Protocol):
     """What the formatter reads: ``capacity.models.Estimate`` or a report figure with the same fields."""
@@ -57,3 +59,16 @@ def format_estimate(
     if signal and estimate.signal:
         text += f" set by {estimate.signal}"
     return text
+
+
+def truth_line(summary: RunSummary) -> str | None:
+    """For sandbox runs: how the measured saturation compares with the sandbox's formula."""
+    t = summary.truth or {}
+    formula = t.get("pool_rps")
+    if formula is None:
+        return None
+    line = f"sandbox formula (app_tasks x threads / mean service): {float(formula):.1f} req/s"
+    if summary.saturation_rps is not None:
+        err = (summary.saturation_rps - float(formula)) / float(formula)
+        line += f"; measured saturation {summary.saturation_rps:.1f} req/s ({err:+.1%})"
+    return line

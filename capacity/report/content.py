@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from capacity.estimate_text import format_estimate
+from capacity.estimate_text import format_estimate, truth_line
 from capacity.models import Estimate, RunSummary
 from capacity.report.compare import summary_interval
 from capacity.store import LoadedRun
@@ -147,8 +147,6 @@ def _search_path(summary: RunSummary | None, stages: pd.DataFrame) -> list[dict[
 def _truth(summary: RunSummary | None) -> str | None:
     if summary is None or not summary.truth:
         return None
-    from capacity.search.outcome import truth_line
-
     return truth_line(summary)
 
 

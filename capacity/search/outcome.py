@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from capacity.estimate_text import truth_line
 from capacity.models import Estimate, RunSummary
 
 
@@ -23,19 +24,6 @@ def _est(label: str, e: Estimate | None, value: float | None) -> str:
         if e.extrapolated:
             text += "  (extrapolated)"
     return text
-
-
-def truth_line(summary: RunSummary) -> str | None:
-    """For sandbox runs: how the measured saturation compares with the sandbox's formula."""
-    t = summary.truth or {}
-    formula = t.get("pool_rps")
-    if formula is None:
-        return None
-    line = f"sandbox formula (app_tasks x threads / mean service): {float(formula):.1f} req/s"
-    if summary.saturation_rps is not None:
-        err = (summary.saturation_rps - float(formula)) / float(formula)
-        line += f"; measured saturation {summary.saturation_rps:.1f} req/s ({err:+.1%})"
-    return line
 
 
 def print_outcome(console: Console, summary: RunSummary) -> None:
