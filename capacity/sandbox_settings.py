@@ -57,6 +57,8 @@ class SandboxSettings(BaseModel):
     mem_limit_mb: float = Field(512.0, gt=0)
     stack: Literal["python", "puma"] = "python"
     """``puma``: real Redis, Puma and Sidekiq from Debian's packages (``capacity.sandbox.stack``)."""
+    agent_interval_s: float = Field(1.0, gt=0, le=60)
+    """How often the real stack's agent-like collector publishes (the Datadog agent's checks: 15 s)."""
 
     def min_mean_ms(self) -> float:
         """The smallest mean slot time of any endpoint (real CPU work must fit inside it)."""

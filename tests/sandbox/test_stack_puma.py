@@ -13,6 +13,7 @@ Where the Debian packages are missing these skip with the ``apt-get install`` li
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import signal
 import subprocess
@@ -167,6 +168,18 @@ def test_query_endpoint_serves_the_agents_metrics(stack: RunningSandbox) -> None
     assert 0 < mem[-1] < limit[-1] == 512 * 1024 * 1024
     # open-source Sidekiq emits none of the Enterprise metrics
     assert query(stack.base_url, "max:sidekiq.queue.size{*}", frm, end)["series"] == []
+
+
+@pytest.mark.slow
+@needs_stack
+def test_agent_interval_is_a_setting() -> None:
+    """The collector publishes every ``agent_interval_s`` (the real agent: 15 s), not every second."""
+    with run_sandbox(stack_config(app_tasks=1, sidekiq_tasks=0, agent_interval_s=3.0)) as sb:
+        start = time.time()
+        time.sleep(7.5)
+        body = query(sb.base_url, "avg:puma.pool_capacity{*}", int(start) - 3, int(time.time()))
+    stamps = [int(p[0] / 1000) for p in body["series"][0]["pointlist"] if p[1] is not None]
+    assert len(stamps) >= 2 and {b - a for a, b in itertools.pairwise(stamps)} == {3}, stamps
 
 
 @pytest.mark.slow

@@ -74,9 +74,8 @@ class PumaStack:
     """Runs the real stack inside the current asyncio loop; ``start`` then ``stop`` (same shape as
     ``Supervisor``, and the same ``Backend`` for the front)."""
 
-    def __init__(self, cfg: SandboxConfig, *, collect_interval_s: float = 1.0) -> None:
+    def __init__(self, cfg: SandboxConfig) -> None:
         self.cfg = cfg
-        self.collect_interval_s = collect_interval_s
         self.store = MetricStore()
         self.data = ClinicData(cfg.seed, cfg.records)
         self.port = 0
@@ -204,7 +203,7 @@ class PumaStack:
             tasks,
             redis_port=self.redis_port,
             queue_tags=queue_tags,
-            interval_s=self.collect_interval_s,
+            interval_s=cfg.agent_interval_s,
             seed=cfg.seed,
         )
         await collector.run()
