@@ -16,7 +16,7 @@ WINDOW_PARAMS = ("from_ts", "to_ts", "live")
 def _ms(t: datetime | float) -> int:
     if isinstance(t, datetime):
         t = (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
-    return int(round(float(t) * 1000))
+    return round(float(t) * 1000)
 
 
 def dashboard_link(url: str, start: datetime | float, end: datetime | float) -> str:

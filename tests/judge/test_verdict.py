@@ -134,3 +134,10 @@ def test_recovery_rules_yield_records() -> None:
     )
     backlog = queue_breach(None, 2.0)
     assert backlog is not None and backlog.code == "backlog"
+
+
+def test_blind_guards_are_recorded_and_said_but_never_fail_a_stage() -> None:
+    result, breaches = judge_measurement(measurement(), G, blind=["pool_capacity", "backlog"])
+    assert result.verdict == "pass" and breaches == [] and result.blind == ["pool_capacity", "backlog"]
+    assert result.reasons == ["blind guard(s), no data for: pool_capacity, backlog"]
+    assert short_verdict(result) == "pass (blind: pool_capacity, backlog)"
