@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     "errors": 1,
     "signals": 1,
     "urls": 1,
+    "ddquery": 1,
     "estimate_text": 1,
     "sandbox_settings": 1,
     "__init__": 1,

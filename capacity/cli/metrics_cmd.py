@@ -97,7 +97,8 @@ def queries(
     "check",
     help=(
         "Check the keys, the site and every query against Datadog with two cheap calls (what search does\n"
-        "before stage 1). Exit 2 with one line naming the variable when a key is refused.\n\n"
+        "before stage 1). Exit 2 with one line naming the variable when a key is refused; exit 1 naming\n"
+        "each query that returned no series over the last hour (a misspelt metric or tag: its guard is blind).\n\n"
         "Examples:\n\n"
         "  DD_SITE=ddog-gov.com capacity metrics check experiments/clinician-workflow-staging.toml"
     ),
@@ -117,7 +118,13 @@ def check(
         return
     try:
         source.preflight()
+        empty = source.empty_queries()
     finally:
         source.close()
-    n = len(resolve_queries(exp.metrics))
-    typer.echo(f"ok: {resolve_host(exp)} accepted the keys and all {n} queries")
+    resolved = resolve_queries(exp.metrics)
+    if empty:
+        for name in empty:
+            typer.echo(f"no series: metrics.queries.{name} = {resolved[name]!r}", err=True)
+        typer.echo(f"{len(empty)} of {len(resolved)} queries returned no series in the last hour", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: {resolve_host(exp)} accepted the keys and all {len(resolved)} queries returned series")

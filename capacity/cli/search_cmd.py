@@ -132,6 +132,9 @@ def search(
     arrival: str | None = typer.Option(None, help="uniform | poisson arrivals."),
     max_inflight: int | None = typer.Option(None, help="Cap on requests in flight (default: sized from rate and SLO)."),
     metrics: str | None = typer.Option(None, "--metrics", help="none | datadog."),
+    require_metrics: bool = typer.Option(
+        False, "--require-metrics", help="Exit 2 before stage 1 when a guard's query returns no series (blind)."
+    ),
     out: Path = typer.Option(Path("results"), "--out", help="Results root folder."),
     json_out: bool = typer.Option(False, "--json", help="Print only the run summary JSON on stdout."),
     workers: int = typer.Option(0, "--workers", min=0, max=64, help="Local Locust worker processes (0: in-process)."),
@@ -179,6 +182,7 @@ def search(
         locustfile=locustfile,
         max_inflight=max_inflight,
         write_report=not no_report,
+        require_metrics=require_metrics,
         command="capacity " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
     _run(exp, options)

@@ -247,11 +247,11 @@ class DatadogSource:
             return ParsedAnswer(failed={names[0]: self._rejected[names[0]]})
         return parse_v1(body, names, [self.queries[n] for n in names])
 
-    def _query_all(self, frm: int, to: int, *, auth_fatal: bool = False) -> ParsedAnswer:
+    def _query_all(self, frm: int, to: int, *, auth_fatal: bool = False, only: list[str] | None = None) -> ParsedAnswer:
         """Every query, batched; a refused key marks its batch failed, or raises ``_AuthRefused`` (with
         the HTTP status on it) when ``auth_fatal`` (the preflight: no point going on)."""
         merged = ParsedAnswer()
-        names = [n for n in self.queries if n not in self._rejected]
+        names = [n for n in (only or self.queries) if n not in self._rejected]
         for n, why in self._rejected.items():
             merged.failed[n] = why
         for batch in self._batches(names):
@@ -299,9 +299,17 @@ class DatadogSource:
             len(self._batches(list(self.queries))),
         )
 
-    def empty_queries(self) -> list[str]:
+    def empty_queries(self, *, wait_s: float = 0.0) -> list[str]:
         """Queries that returned no series at all over the preflight's look-back (a misspelt metric, a
-        wrong tag): their guards would be blind. Empty before :meth:`preflight`."""
+        wrong tag): their guards would be blind. Empty before :meth:`preflight`. With ``wait_s``, asks
+        again every ``poll_interval_s`` until all answer or the time is up (a target that just started)."""
+        deadline = self.clock() + wait_s
+        while self._empty and self.clock() < deadline:
+            self.sleep(min(self.poll_interval_s, max(0.0, deadline - self.clock())))
+            now = int(self.clock())
+            answer = self._query_all(now - PREFLIGHT_LOOKBACK_S, now, only=self._empty)
+            answered = {p.name for p in answer.points}
+            self._empty = [n for n in self._empty if n not in answered]
         return list(self._empty)
 
     def fetch_stage(self, window: StageWindow, *, wait: bool = True) -> StageMetrics:

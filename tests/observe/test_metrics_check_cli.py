@@ -1,0 +1,85 @@
+"""``capacity metrics check`` fails naming each query with no series; ``search --require-metrics`` stops
+before stage 1 naming a blind guard's query."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from capacity.cli.app import main
+from tests.observe.conftest import API_KEY, APP_KEY, populate
+from tests.observe.fake_datadog import FakeDatadog
+
+EXPERIMENT = """
+name = "check"
+[target]
+base_url = "{target}"
+[[workload.endpoints]]
+name = "a"
+path = "/a"
+[guards]
+min_pool_capacity = 0
+[metrics]
+source = "datadog"
+cluster = "staging"
+app_service = "cw-app"
+sidekiq_service = "cw-sidekiq"
+intervals = {{ "*" = 1 }}
+[metrics.queries]
+pool_capacity = "avg:puma.pool_capacty{{$app_scope}} by {{task_arn}}"
+{more}
+"""
+
+
+def _file(tmp_path: Path, target: str = "http://127.0.0.1:9", more: str = "") -> Path:
+    path = tmp_path / "check.toml"
+    path.write_text(EXPERIMENT.format(target=target, more=more), encoding="utf-8")
+    return path
+
+
+def _run(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    return int(done.value.code or 0)
+
+
+def test_check_names_each_query_without_series(
+    fake: FakeDatadog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    populate(fake, time.time() - 120, time.time())
+    monkeypatch.setenv("CAPACITY_DATADOG_URL", fake.url)
+    monkeypatch.setenv("DD_API_KEY", API_KEY)
+    monkeypatch.setenv("DD_APP_KEY", APP_KEY)
+    more = 'apm_hits = "sum:trace.rack.request.hits{$apm_scope}.as_count()"'
+    assert _run(["metrics", "check", str(_file(tmp_path, more=more))]) == 1
+    err = capsys.readouterr().err
+    assert "no series: metrics.queries.pool_capacity = 'avg:puma.pool_capacty{" in err
+    assert "no series: metrics.queries.apm_hits" in err and "2 of 12 queries returned no series" in err
+    assert "no series: metrics.queries.cpu_pct" not in err
+    good = _file(tmp_path).read_text().replace("pool_capacty", "pool_capacity")
+    (tmp_path / "good.toml").write_text(good)
+    assert _run(["metrics", "check", str(tmp_path / "good.toml")]) == 0
+    assert "all 11 queries returned series" in capsys.readouterr().out
+
+
+def test_search_require_metrics_stops_before_any_load(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On the built-in sandbox (its own Datadog-compatible endpoint): the misspelt pool metric is named."""
+    monkeypatch.delenv("CAPACITY_DATADOG_URL", raising=False)
+    path = tmp_path / "sandbox.toml"
+    misspelt = '\n[metrics.queries]\npool_capacity = "avg:puma.pool_capacty{$app_scope} by {task_arn}"\n'
+    text = (
+        (repo / "experiments" / "sandbox.toml").read_text().replace("[guards]\n", "[guards]\nmin_pool_capacity = 0\n")
+    )
+    path.write_text(text + misspelt, encoding="utf-8")
+    code = _run(["search", str(path), "--require-metrics", "--out", str(tmp_path / "results"), "--json"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert (
+        "--require-metrics: guard(s) blind, no series for metrics.queries pool_capacity ('avg:puma.pool_capacty{" in err
+    )
+    assert "cpu_pct" not in err  # the sandbox's first points arrived while the check waited
+    assert not (tmp_path / "results").exists()
