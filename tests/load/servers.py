@@ -8,7 +8,6 @@ from collections import Counter
 from typing import Any
 
 import gevent
-import locust  # noqa: F401  (gevent patching first)
 from gevent.pywsgi import WSGIServer
 
 
