@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import locust  # noqa: F401  (gevent patching must come before ssl/requests are imported)
 import pytest
+
+from capacity.load.patching import patch_gevent
+
+patch_gevent()  # tests drive load in-process: gevent must patch ssl/socket before anything imports them
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -54,6 +54,9 @@ def run_search(exp: Experiment, *, options: SearchOptions | None = None, console
     joining, the target answering) is checked before the run folder is created, so a bad setup
     leaves nothing behind but one error line.
     """
+    from capacity.load.patching import patch_gevent
+
+    patch_gevent()  # library callers too: gevent must patch ssl/socket before the driver imports them
     opts = options or SearchOptions()
     console = console if console is not None else Console(stderr=True)
     with ExitStack() as stack:
@@ -239,8 +242,7 @@ class SearchRun:
         log.info("stage %d: %.2f req/s (%s: %s)", spec.index, spec.target_rps, probe.kind, probe.why)
         meas = self.driver.run_stage(spec, on_second)
         seen = self.observe(meas)
-        if meas.records_exhausted:
-            self.state.warnings.append(f"stage {spec.index}: test records ran out ({meas.records_exhausted} arrivals)")
+        self.state.warnings.extend(meas.warnings)
         result, breaches = judge_measurement(
             meas,
             guards,
