@@ -16,6 +16,7 @@ import pandas as pd
 from capacity.estimate_text import format_estimate, truth_line
 from capacity.models import Estimate, RunSummary
 from capacity.report.compare import summary_interval
+from capacity.report.links import run_dashboard, stage_dashboards
 from capacity.store import LoadedRun
 
 ESTIMATE_ORDER: tuple[tuple[str, str, str], ...] = (
@@ -64,6 +65,10 @@ class ReportContent:
     truth: str | None = None
     partial: bool = False
     """True when the run has no summary.json (interrupted hard): figures then come from stages only."""
+    dashboard: str | None = None
+    """The team's Datadog dashboard (``[metrics] dashboard_url``) over the run's window."""
+    stage_dashboards: dict[int, str] = field(default_factory=dict)
+    """Stage index -> the dashboard over that stage's window."""
 
     def estimates_json(self) -> dict[str, dict[str, Any]]:
         """Estimates as plain dicts (what the plotting functions take)."""
@@ -159,12 +164,15 @@ def gather(run: LoadedRun) -> ReportContent:
     guards = dict(exp_data.get("guards") or {}) if exp_data else {}
     notes = [str(n) for n in (run.analysis or {}).get("notes", [])]
     stopped = s.stopped_reason if s is not None else "unknown (no summary.json: the run did not finish)"
+    started = str((s.started_at if s is not None and s.started_at else m.get("started_at")) or "")
+    ended = str((s.ended_at if s is not None and s.ended_at else m.get("ended_at")) or "")
+    dash = (exp_data.get("metrics") or {}).get("dashboard_url") if exp_data else None
     return ReportContent(
         run_id=run.run_id,
         experiment=(s.experiment if s is not None else str(m.get("experiment_name") or exp_data.get("name", ""))),
         target=(s.target if s is not None else str(m.get("target") or "")),
-        started_at=str((s.started_at if s is not None and s.started_at else m.get("started_at")) or ""),
-        ended_at=str((s.ended_at if s is not None and s.ended_at else m.get("ended_at")) or ""),
+        started_at=started,
+        ended_at=ended,
         stopped_reason=stopped,
         estimates=_estimates(s, run.analysis),
         recommendation=s.recommendation if s is not None else None,
@@ -177,6 +185,8 @@ def gather(run: LoadedRun) -> ReportContent:
         notes=notes,
         truth=_truth(s),
         partial=s is None,
+        dashboard=run_dashboard(dash, started, ended),
+        stage_dashboards=stage_dashboards(dash, run.stages),
     )
 
 

@@ -144,7 +144,11 @@ STAGE_COLUMNS: tuple[tuple[str, str, int], ...] = (
 )
 
 
-def _stages(stages: pd.DataFrame) -> str:
+def _link(url: str | None, text: str) -> str:
+    return f'<a href="{_e(url)}">{_e(text)}</a>' if url else ""
+
+
+def _stages(stages: pd.DataFrame, dashboards: dict[int, str]) -> str:
     if stages.empty:
         return "<p>No stage finished.</p>"
     mcols = [c for c in stages.columns if c.startswith("m_")]
@@ -155,6 +159,7 @@ def _stages(stages: pd.DataFrame) -> str:
         *[c.removeprefix("m_") for c in mcols],
         "verdict",
         "reasons",
+        *(["dashboard"] if dashboards else []),
     ]
     rows = []
     for _, r in stages.sort_values("index").iterrows():
@@ -167,6 +172,7 @@ def _stages(stages: pd.DataFrame) -> str:
                 *[f'<td class="num">{_num(r.get(col), 2)}</td>' for col in mcols],
                 f'<td class="{_verdict_class(verdict)}">{_e(verdict)}</td>',
                 f"<td>{_e(r.get('reasons', ''))}</td>",
+                *([f"<td>{_link(dashboards.get(int(r['index'])), 'graphs')}</td>"] if dashboards else []),
             ]
         )
     return _table(headers, rows, "stages")
@@ -188,7 +194,10 @@ def _run(c: ReportContent) -> str:
         ("versions", versions),
         ("command", m.get("command")),
     ]
-    return _table(["", ""], [[f"<th>{_e(k)}</th>", f"<td>{_e(v)}</td>"] for k, v in items], "run")
+    rows = [[f"<th>{_e(k)}</th>", f"<td>{_e(v)}</td>"] for k, v in items]
+    if c.dashboard:
+        rows.append(["<th>dashboard</th>", f"<td>{_link(c.dashboard, 'the run in Datadog')}</td>"])
+    return _table(["", ""], rows, "run")
 
 
 def render_html(c: ReportContent, plots: dict[str, bytes]) -> str:
@@ -201,7 +210,7 @@ def render_html(c: ReportContent, plots: dict[str, bytes]) -> str:
         "resources": _img(plots["resources"], "CPU, memory, pool and queue vs rate", "resources"),
         "timeline": _img(plots["timeline"], "per-second timeline coloured by stage verdict", "timeline"),
         "search-path": _search_path(c, plots["search-path"]),
-        "stages": _stages(c.stages),
+        "stages": _stages(c.stages, c.stage_dashboards),
         "run": _run(c),
     }
     nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)

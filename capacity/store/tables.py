@@ -60,9 +60,10 @@ def stage_row(result: StageResult) -> dict[str, Any]:
     row: dict[str, Any] = {
         k: v
         for k, v in data.items()
-        if k not in ("metrics", "reasons", "breaches", "metrics_completeness", "status_codes")
+        if k not in ("metrics", "reasons", "breaches", "metrics_completeness", "status_codes", "blind")
     }
     row["reasons"] = "; ".join(result.reasons)
+    row["blind"] = ", ".join(result.blind)
     for name, value in result.metrics.items():
         row[f"m_{name}"] = value
     for name, value in result.metrics_completeness.items():

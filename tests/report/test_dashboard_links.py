@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from capacity.report.links import dashboard_link
@@ -28,3 +29,28 @@ def test_existing_window_replaced_and_template_variables_kept() -> None:
     assert q == {"tpl_var_env": ["staging"], "from_ts": ["100000"], "to_ts": ["160250"], "live": ["false"]}
     naive = dashboard_link(url, datetime(1970, 1, 1, 0, 1), datetime(1970, 1, 1, 0, 2))  # naive = UTC
     assert "from_ts=60000&to_ts=120000" in naive
+
+
+def test_report_summary_and_stage_rows_link_the_dashboard(tmp_path: Path) -> None:
+    import json
+
+    from capacity.report.writer import write_report
+    from tests.report.conftest import make_run
+
+    run_dir = make_run(tmp_path, 120.0)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest["experiment"]["metrics"]["dashboard_url"] = "https://app.ddog-gov.com/dashboard/abc-123"
+    (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    write_report(run_dir)
+    md = (run_dir / "summary.md").read_text(encoding="utf-8")
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    run_link = next(line for line in md.splitlines() if line.startswith("Dashboard over the run:"))
+    q = parse_qs(urlsplit(run_link.split("(", 1)[1].rstrip(")")).query)
+    assert q["live"] == ["false"] and int(q["from_ts"][0]) == int(
+        datetime(2026, 11, 27, 3, 0, tzinfo=UTC).timestamp() * 1000
+    )
+    assert int(q["to_ts"][0]) > int(q["from_ts"][0])
+    stage_line = next(line for line in md.splitlines() if line.startswith("Each stage:"))
+    assert stage_line.count("https://app.ddog-gov.com/dashboard/abc-123?from_ts=") == 5
+    assert html.count('">graphs</a>') == 5 and "the run in Datadog</a>" in html
+    assert "&amp;to_ts=" in html  # escaped inside the attribute
