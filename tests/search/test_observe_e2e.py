@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import tomli_w
 
 from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.sandbox import SandboxConfig, run_sandbox, truth
@@ -34,38 +35,8 @@ APP_KEY = "SENTINEL-app-b64e0d93a7c15f20"
 STAGES = [43.0, 86.0, 129.0]
 
 
-# ------------------------------------------------------------------ a tiny TOML writer (tests only)
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)  # a JSON string is a valid TOML basic string
-    if isinstance(v, list) and all(not isinstance(x, dict) for x in v):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {v!r} as TOML")
-
-
-def to_toml(data: dict[str, Any], prefix: str = "") -> str:
-    lines: list[str] = []
-    tables: list[tuple[str, dict[str, Any]]] = []
-    arrays: list[tuple[str, list[dict[str, Any]]]] = []
-    for k, v in data.items():
-        if isinstance(v, dict):
-            tables.append((k, v))
-        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            arrays.append((k, v))
-        else:
-            lines.append(f"{k} = {_value(v)}")
-    for k, v in tables:
-        lines.append(f"\n[{prefix}{k}]")
-        lines.append(to_toml(v, f"{prefix}{k}."))
-    for k, items in arrays:
-        for item in items:
-            lines.append(f"\n[[{prefix}{k}]]")
-            lines.append(to_toml(item, f"{prefix}{k}."))
-    return "\n".join(lines)
+def to_toml(data: dict[str, Any]) -> str:
+    return tomli_w.dumps(data)
 
 
 # ---------------------------------------------------------------------------------- the one run
