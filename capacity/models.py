@@ -1,7 +1,7 @@
 """The result contracts shared by every part: per-second samples, stage results, the run summary.
 
 These are the stable shapes that the results folder, ``search --json``, the report, the nightly
-gate and notebooks rely on (DESIGN.md section 3). Add fields; never rename or remove one.
+gate and notebooks rely on (docs/design.md section 4). Add fields; never rename or remove one.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class StageResult(BaseModel):
     verdict: Verdict
     reasons: list[str] = Field(default_factory=list)
     metrics: dict[str, float | None] = Field(default_factory=dict)
-    # fields beyond the DESIGN.md minimum
+    # fields beyond the minimum of docs/design.md section 4
     probe: str = "ramp"
     """Why this rate was chosen: ramp, bisect, confirm, linear."""
     started_at: datetime | None = None
@@ -105,7 +105,7 @@ def _no_interval() -> list[float | None]:
 
 
 class RunSummary(BaseModel):
-    """The run summary JSON (stable keys; DESIGN.md section 3)."""
+    """The run summary JSON (stable keys; docs/design.md section 4)."""
 
     model_config = ConfigDict(extra="forbid")
 
