@@ -23,7 +23,7 @@ from capacity.plan.experiment import Experiment
 from capacity.report.compare import EXIT_CODES, Comparison, compare_runs
 from capacity.search.options import SearchOptions
 from capacity.search.run import run_search
-from capacity.store import LoadedRun, atomic_write_text, list_runs, load_run
+from capacity.store import LoadedRun, atomic_write_text, find_run_dir, list_runs, load_run
 
 log = logging.getLogger("capacity.nightly")
 
@@ -71,10 +71,8 @@ def resolve_baseline(spec: str, root: str | Path, experiment_name: str) -> Loade
     """``last`` -> newest previous run of the experiment (None if there is none); else a run folder."""
     if spec == "last":
         return find_baseline(root, experiment_name)
-    path = Path(spec)
-    if not path.is_dir() and (Path(root) / spec).is_dir():
-        path = Path(root) / spec
-    if not path.is_dir():
+    path = find_run_dir(spec, root)
+    if path is None:
         raise CapacityError(f"--baseline {spec!r}: no such run folder (give 'last' or a results/<run_id> folder)")
     run = load_run(path)
     if run.summary is None:
