@@ -4,26 +4,18 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from capacity.estimate_text import truth_line
+from capacity.estimate_text import format_estimate, truth_line
 from capacity.models import Estimate, RunSummary
 
 
 def _est(label: str, e: Estimate | None, value: float | None) -> str:
-    if value is None and (e is None or e.value is None):
-        why = f" ({e.note})" if e is not None and e.note else ""
-        return f"{label}: not determined{why}"
-    v = value if value is not None else (e.value if e else None)
-    text = f"{label}: {v:.1f} req/s"
-    if e is not None:
-        if not e.reached:
-            text = f"{label}: > {v:.1f} req/s (not reached: lower bound)"
-        if e.lo is not None and e.hi is not None:
-            text += f"  [{e.lo:.1f}, {e.hi:.1f}]"
-        if e.signal:
-            text += f"  set by {e.signal}"
-        if e.extrapolated:
-            text += "  (extrapolated)"
-    return text
+    """One figure's line: the summary's value with its estimate's interval, marks and signal."""
+    if e is None and value is not None:
+        e = Estimate(value=value)
+    elif e is not None and value is not None:
+        e = e.model_copy(update={"value": value})
+    text = format_estimate(e, unit=" req/s", signal=True, missing="not determined", why_missing=True)
+    return f"{label}: {text}"
 
 
 def print_outcome(console: Console, summary: RunSummary) -> None:
