@@ -44,6 +44,22 @@ class SecondSample(BaseModel):
     workers: int = 1
 
 
+class EndpointStats(BaseModel):
+    """One endpoint's share of a stage, over the same window as the stage's own figures."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: int = 0
+    ok: int = 0
+    errors: int = 0
+    """Completed with an error (HTTP >= 400 or a transport error); ``unfinished`` are not among them."""
+    unfinished: int = 0
+    """Still in flight when the stage stopped: in the error ratio, and in the percentiles as censored waits."""
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+
+
 class StageResult(BaseModel):
     """One stage, judged. ``metrics`` holds per-stage aggregates of server-side metrics."""
 
@@ -82,6 +98,18 @@ class StageResult(BaseModel):
     blind: list[str] = Field(default_factory=list)
     """Queries feeding a set guard that returned no data in the stage: those guards judged nothing."""
     """The broken rules behind ``verdict`` as records (``reasons`` holds their text, for people)."""
+    unfinished: int = 0
+    """Requests still in flight when the stage stopped (killed): counted in ``error_ratio``'s denominator
+    and numerator, and in the percentiles with the time they had already waited (right-censored)."""
+    aborted_in_warmup: bool = False
+    """The stage was stopped before its warm-up ended, or by a window reaching into it: its figures then
+    cover every arrival from the stage's start to the abort, warm-up included."""
+    percentiles_censored: bool = False
+    """Some latencies are waits cut short by the abort: the percentiles (and ``max_ms``) are lower bounds."""
+    endpoints: dict[str, EndpointStats] = Field(default_factory=dict)
+    """Per endpoint (or locustfile task) name, over the stage's window."""
+    worst_endpoint: str = ""
+    """The endpoint with the highest p95 in the stage ("" with fewer than two endpoints)."""
 
 
 class Estimate(BaseModel):
