@@ -12,104 +12,41 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from capacity.errors import ExperimentError
+from capacity.plan.base import HttpMethod, NonNegFloat, PositiveFloat
+from capacity.plan.base import Strict as _Strict
+from capacity.plan.production import FlowVolume, Production, Scenario, check_scenarios
+from capacity.plan.target import SANDBOX_URL, Auth, Target
+from capacity.plan.workload import Endpoint, Flow, FlowStep, TestData, Workload
 from capacity.sandbox_settings import SandboxSettings
 from capacity.urls import is_http_url
 
-HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
-
-SANDBOX_URL = "sandbox://"
-"""``target.base_url`` value meaning: start the built-in sandbox and aim at it."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class Target(_Strict):
-    """Where load goes. Hosts outside ``allowed_hosts`` are refused unless allowed on the CLI."""
-
-    base_url: str
-    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "::1"])
-    timeout_s: PositiveFloat = 10.0
-    headers: dict[str, str] = Field(default_factory=dict)
-    health_path: str = "/health"
-    verify_tls: bool = True
-    """Check an https target's certificate; false only for a staging host with a self-signed one."""
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if v == SANDBOX_URL:
-            return v
-        if not is_http_url(v):
-            raise ValueError(f"must be an http(s) URL or {SANDBOX_URL!r}, got {v!r}")
-        return v.rstrip("/")
-
-    @property
-    def is_sandbox(self) -> bool:
-        return self.base_url == SANDBOX_URL
-
-
-class Endpoint(_Strict):
-    """One request kind in the mix. ``weight`` or ``rpm`` (requests/min at 1x peak) sets its share."""
-
-    name: str = Field(min_length=1)
-    method: HttpMethod = "GET"
-    path: str = Field(min_length=1)
-    body: str | None = None
-    weight: PositiveFloat | None = None
-    rpm: PositiveFloat | None = None
-    consumes: bool = False
-    """True when each request uses up one test record (e.g. a check-in): records are not reused."""
-    enqueues_jobs: NonNegFloat = 0.0
-    """Background jobs this request enqueues (Sidekiq); used by sizing when metrics cannot tell."""
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, v: str) -> str:
-        if not v.startswith("/"):
-            raise ValueError(f"must start with '/', got {v!r}")
-        return v
-
-    @property
-    def share_weight(self) -> float:
-        return self.weight if self.weight is not None else (self.rpm if self.rpm is not None else 1.0)
-
-
-class TestData(_Strict):
-    """Where path/body placeholders (``{sta3n}``, ``{dfn}``, ``{ien}``...) get their values."""
-
-    source: Literal["sandbox", "csv", "none"] = "sandbox"
-    path: str | None = None
-    seed: int = 42
-    records: int = Field(5000, ge=1)
-
-    @model_validator(mode="after")
-    def _csv_needs_path(self) -> TestData:
-        if self.source == "csv" and not self.path:
-            raise ValueError("source 'csv' needs 'path'")
-        return self
-
-
-class Workload(_Strict):
-    endpoints: list[Endpoint] = Field(default_factory=list)
-    locustfile: str | None = None
-    test_data: TestData = Field(default_factory=TestData)  # type: ignore[arg-type]
-
-    @model_validator(mode="after")
-    def _some_work(self) -> Workload:
-        if not self.endpoints and not self.locustfile:
-            raise ValueError("needs at least one [[workload.endpoints]] or a 'locustfile'")
-        names = [e.name for e in self.endpoints]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"endpoint names must be unique, repeated: {', '.join(dupes)}")
-        return self
+__all__ = [
+    "SANDBOX_URL",
+    "Auth",
+    "Cluster",
+    "Endpoint",
+    "Experiment",
+    "Flow",
+    "FlowStep",
+    "FlowVolume",
+    "Guards",
+    "HttpMethod",
+    "MetricQueries",
+    "MetricsSettings",
+    "NonNegFloat",
+    "PositiveFloat",
+    "Production",
+    "Scenario",
+    "StagePlanSettings",
+    "Target",
+    "TestData",
+    "Workload",
+    "load_experiment",
+    "parse_experiment",
+]
 
 
 class StagePlanSettings(_Strict):
@@ -268,30 +205,6 @@ class Cluster(_Strict):
         return (self.sidekiq_cpu_units_per_task or self.cpu_units_per_task) / 1024.0
 
 
-class Scenario(_Strict):
-    name: str
-    rps: PositiveFloat | None = None
-    rpm: dict[str, PositiveFloat] | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Scenario:
-        if (self.rps is None) == (self.rpm is None):
-            raise ValueError("a scenario needs exactly one of 'rps' or 'rpm'")
-        return self
-
-
-class Production(_Strict):
-    """The load production must carry and how much headroom to leave."""
-
-    peak_rpm: dict[str, PositiveFloat] = Field(default_factory=dict)
-    growth: float = Field(1.0, ge=1.0)
-    target_utilisation: float = Field(0.6, gt=0, le=1)
-    zones: int = Field(3, ge=1)
-    n_plus_one: bool = True
-    min_tasks: int = Field(2, ge=1)
-    scenarios: list[Scenario] = Field(default_factory=list)
-
-
 class Experiment(_Strict):
     """A capacity experiment: target, workload, stage plan, guards, metrics, cluster and production."""
 
@@ -306,6 +219,14 @@ class Experiment(_Strict):
     cluster: Cluster = Field(default_factory=Cluster)  # type: ignore[arg-type]
     production: Production = Field(default_factory=Production)  # type: ignore[arg-type]
     source_file: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _scenarios_known(self) -> Experiment:
+        try:
+            check_scenarios(self.production, self.workload)
+        except ValueError as exc:
+            raise ValueError(f"production.{exc}") from None
+        return self
 
     def with_changes(self, *, label: str | None = None, **sections: dict[str, Any]) -> Experiment:
         """A copy with some keys of some sections replaced, validated again (CLI flags use this).
