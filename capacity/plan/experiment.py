@@ -18,6 +18,7 @@ from capacity.errors import ExperimentError
 from capacity.plan.base import HttpMethod, NonNegFloat, PositiveFloat
 from capacity.plan.base import Strict as _Strict
 from capacity.plan.production import FlowVolume, Production, Scenario, check_scenarios
+from capacity.plan.soak import SoakSettings
 from capacity.plan.target import SANDBOX_URL, Auth, Target
 from capacity.plan.workload import Endpoint, Flow, FlowStep, TestData, Workload
 from capacity.sandbox_settings import SandboxSettings
@@ -218,6 +219,7 @@ class Experiment(_Strict):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)  # type: ignore[arg-type]
     cluster: Cluster = Field(default_factory=Cluster)  # type: ignore[arg-type]
     production: Production = Field(default_factory=Production)  # type: ignore[arg-type]
+    soak: SoakSettings = Field(default_factory=SoakSettings)  # type: ignore[arg-type]
     source_file: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
