@@ -4,18 +4,27 @@ The hot path only walks plain Python lists: the time of each arrival (seconds fr
 and which request kind it is. Chunks keep memory flat on long stages while keeping per-request work
 to a list step. A worker ``i`` of ``n`` gets rate/n with a phase of i/n of its own interarrival,
 so the union of all workers' uniform schedules is exactly the single-process schedule.
+
+A stage may follow a rate *shape* (bursts, or a list of points) instead of a flat rate: the arrivals
+are then those of the flat schedule at unit rate, mapped through the inverse of the shape's
+cumulative rate (a time change), so a uniform schedule stays exact inside the shape, Poisson stays
+Poisson, and worker ``i`` of ``n`` still holds its exact share. The shape travels inside the stage's
+``arrival`` (``shaped_arrival``), so the engine and distributed workers pass it on unchanged.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, cast
 
 import numpy as np
 
 CHUNK = 4096
 Arrival = Literal["uniform", "poisson"]
+SHAPE_MARK = "@"
+"""Separates the arrival kind from the encoded shape: ``uniform@0:0.5;10:0.5;10:2.5;...``."""
 
 
 def suggest_max_inflight(rate: float, slo_ms: float | None, timeout_s: float, p99_ms: float | None = None) -> int:
@@ -44,10 +53,15 @@ def arrival_chunks(
 
     ``phase`` is the fraction of one interarrival (1/rate) by which the uniform schedule is shifted;
     Poisson schedules draw exponential gaps from ``seed`` (independent streams add up to Poisson).
+    A shaped ``arrival`` (``shaped_arrival``) scales ``rate`` by the shape's multiplier over time.
     """
     if rate <= 0 or duration_s <= 0:
         return
-    if arrival == "uniform":
+    kind, shape = parse_arrival(arrival)
+    if shape is not None:
+        yield from _shaped_chunks(shape, rate, duration_s, kind=kind, phase=phase, seed=seed, chunk=chunk)
+        return
+    if kind == "uniform":
         gap = 1.0 / rate
         total = math.ceil(duration_s * rate - phase) if duration_s * rate > phase else 0
         for lo in range(0, total, chunk):
@@ -69,6 +83,118 @@ def arrival_chunks(
                 yield cut.tolist()
             return
         yield times.tolist()
+
+
+@dataclass(frozen=True)
+class RateShape:
+    """A rate over a stage: piecewise linear through ``(seconds, rate)`` points; a repeated time is a step.
+
+    Before the first point and after the last the rate holds its end value.
+    """
+
+    times: tuple[float, ...]
+    rates: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.times) != len(self.rates) or not self.times:
+            raise ValueError("a rate shape needs at least one (seconds, rate) point")
+        if any(b < a for a, b in zip(self.times, self.times[1:], strict=False)) or self.times[0] < 0:
+            raise ValueError("a rate shape's times must be >= 0 and in order")
+        if any(r < 0 or not math.isfinite(r) for r in self.rates):
+            raise ValueError("a rate shape's rates must be finite and >= 0")
+
+    @classmethod
+    def of(cls, points: Sequence[tuple[float, float]]) -> RateShape:
+        return cls(tuple(float(t) for t, _ in points), tuple(float(r) for _, r in points))
+
+    def _pieces(self, duration_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pieces of positive length over ``[0, duration_s]``: start time, length, start rate, end rate."""
+        t = np.array([0.0, *self.times, max(duration_s, self.times[-1])])
+        r = np.array([self.rates[0], *self.rates, self.rates[-1]])
+        length = np.diff(t)
+        keep = length > 0
+        return t[:-1][keep], length[keep], r[:-1][keep], r[1:][keep]
+
+    def total(self, duration_s: float) -> float:
+        """The integral of the rate over ``[0, duration_s]`` (expected arrivals at multiplier 1)."""
+        return float(self.cumulative(np.array([duration_s]))[0])
+
+    def cumulative(self, t: np.ndarray) -> np.ndarray:
+        """The integral of the rate from 0 to each ``t``."""
+        start, length, r0, r1 = self._pieces(float(np.max(t, initial=0.0)))
+        area = length * (r0 + r1) / 2
+        cum = np.concatenate(([0.0], np.cumsum(area)))
+        j = np.clip(np.searchsorted(start, t, side="right") - 1, 0, len(start) - 1)
+        dt = np.clip(t - start[j], 0.0, length[j])
+        slope = (r1[j] - r0[j]) / length[j]
+        return np.asarray(cum[j] + r0[j] * dt + slope * dt * dt / 2)
+
+    def inverse(self, y: np.ndarray, duration_s: float) -> np.ndarray:
+        """The times at which the cumulative rate reaches each ``y`` (inf past the stage's end)."""
+        start, length, r0, r1 = self._pieces(duration_s)
+        area = length * (r0 + r1) / 2
+        cum = np.concatenate(([0.0], np.cumsum(area)))
+        j = np.clip(np.searchsorted(cum[:-1], y, side="right") - 1, 0, len(start) - 1)
+        dy = y - cum[j]
+        slope = (r1[j] - r0[j]) / length[j]
+        root = np.sqrt(np.maximum(r0[j] * r0[j] + 2 * slope * dy, 0.0))
+        denom = r0[j] + root
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tau = np.where(denom > 0, 2 * dy / denom, np.inf)
+        out = start[j] + tau
+        return np.where(y > cum[-1], np.inf, out)
+
+
+def shaped_arrival(kind: Arrival, points: Sequence[tuple[float, float]], duration_s: float) -> tuple[float, Arrival]:
+    """A stage following ``points`` (absolute req/s): its mean rate (the stage's target) and its ``arrival``.
+
+    The shape is stored as multipliers of the mean, so a worker given rate/n keeps its exact share.
+    The value is a string beyond ``Arrival``'s two names, read back only by ``arrival_chunks``.
+    """
+    shape = RateShape.of(points)
+    mean = shape.total(duration_s) / duration_s
+    if mean <= 0:
+        raise ValueError("a shaped stage needs a positive mean rate")
+    text = ";".join(f"{t:.17g}:{r / mean:.17g}" for t, r in zip(shape.times, shape.rates, strict=True))
+    return mean, cast(Arrival, f"{kind}{SHAPE_MARK}{text}")
+
+
+def parse_arrival(arrival: str) -> tuple[Arrival, RateShape | None]:
+    """``uniform`` / ``poisson``, or one of them with the shape ``shaped_arrival`` encoded."""
+    kind, _, text = arrival.partition(SHAPE_MARK)
+    if kind not in ("uniform", "poisson"):
+        raise ValueError(f"unknown arrival {kind!r}")
+    if not text:
+        return cast(Arrival, kind), None
+    pairs = [p.split(":") for p in text.split(";")]
+    return cast(Arrival, kind), RateShape.of([(float(t), float(r)) for t, r in pairs])
+
+
+def _shaped_chunks(
+    shape: RateShape, rate: float, duration_s: float, *, kind: Arrival, phase: float, seed: int, chunk: int
+) -> Iterator[list[float]]:
+    """Arrivals of the flat unit-rate schedule, mapped through the inverse cumulative rate x ``rate``."""
+    total = shape.total(duration_s) * rate
+    if kind == "uniform":
+        count = math.ceil(total - phase) if total > phase else 0
+        for lo in range(0, count, chunk):
+            y = (np.arange(lo, min(lo + chunk, count), dtype=np.float64) + phase) / rate
+            t = shape.inverse(y, duration_s)
+            out = t[t < duration_s].tolist()
+            if out:
+                yield out
+        return
+    rng = np.random.default_rng(seed)
+    y0 = float(rng.exponential(1.0)) * phase if phase else 0.0
+    while True:
+        ys = y0 + np.cumsum(rng.exponential(1.0, size=chunk))
+        y0 = float(ys[-1])
+        t = shape.inverse(ys / rate, duration_s)
+        out = t[t < duration_s]
+        if out.size:
+            yield out.tolist()
+        if y0 >= total:
+            return
 
 
 def mix_chunks(weights: Sequence[float], *, seed: int = 0, chunk: int = CHUNK, block: int = 128) -> Iterator[list[int]]:

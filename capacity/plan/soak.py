@@ -98,10 +98,8 @@ def _repeat(points: list[tuple[float, float]], duration_s: float) -> list[Point]
     period = points[-1][0]
     out: list[Point] = []
     for k in range(math.ceil(duration_s / period)):
-        out += [(t + k * period, r) for t, r in points if t + k * period <= duration_s]
-    if out[-1][0] < duration_s:
-        out.append((duration_s, value_at(out, duration_s, right=False)))
-    return out
+        out += [(t + k * period, r) for t, r in points]
+    return slice_points(out, 0.0, duration_s)
 
 
 def value_at(points: list[Point], t: float, *, right: bool) -> float:
