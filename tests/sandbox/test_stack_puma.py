@@ -60,6 +60,25 @@ def stack_config(**changes: Any) -> SandboxConfig:
     return SandboxConfig(**{**base, **changes})
 
 
+def alive(pids: list[int] | tuple[int, ...]) -> list[int]:
+    """Processes still running (a killed child may linger as a zombie until init reaps it)."""
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def wait_gone(pids: list[int] | tuple[int, ...], timeout_s: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive(pids)
+
+
 def stack_folder(sb: RunningSandbox) -> Path:
     """The stack's temporary folder: every child runs in it (Redis first)."""
     return Path(psutil.Process(sb.pids[1]).cwd())
@@ -127,10 +146,7 @@ def test_starts_and_stops_without_leftovers() -> None:
         folder = stack_folder(sb)
         assert folder.is_dir() and folder.name.startswith("capacity-stack-")
         pids = sb.pids
-    deadline = time.monotonic() + 10
-    while any(psutil.pid_exists(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [p for p in pids if psutil.pid_exists(p)]
+    assert not wait_gone(pids)
     assert not folder.exists()
 
 
@@ -142,10 +158,7 @@ def test_children_die_with_a_killed_supervisor() -> None:
         folder = stack_folder(sb)
         try:
             os.kill(sb.supervisor_pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while any(psutil.pid_exists(p) for p in children) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert not [p for p in children if psutil.pid_exists(p)]
+            assert not wait_gone(children)
         finally:  # a supervisor killed outright cannot remove its temporary folder
             shutil.rmtree(folder, ignore_errors=True)
 
