@@ -59,6 +59,11 @@ class SandboxSettings(BaseModel):
     """``puma``: real Redis, Puma and Sidekiq from Debian's packages (``capacity.sandbox.stack``)."""
     agent_interval_s: float = Field(1.0, gt=0, le=60)
     """How often the real stack's agent-like collector publishes (the Datadog agent's checks: 15 s)."""
+    contention_sigma: float = Field(0.0, ge=0, lt=1)
+    """Scaling bottleneck (USL sigma): each added app task adds this share of a request's time spent
+    queueing for a resource every task shares (one Postgres pool); see ``capacity.sandbox.contention``."""
+    crosstalk_kappa: float = Field(0.0, ge=0, le=1)
+    """Scaling bottleneck (USL kappa): coherency cost per pair of app tasks (cache/lock traffic between them)."""
 
     def min_mean_ms(self) -> float:
         """The smallest mean slot time of any endpoint (real CPU work must fit inside it)."""
@@ -80,6 +85,8 @@ class SandboxSettings(BaseModel):
                 limit=self.min_mean_ms(),
                 value=self.cpu_ms,
             )
+        if self.stack == "puma" and (self.contention_sigma or self.crosstalk_kappa):
+            raise field_error("contention_sigma", "the scaling bottleneck needs stack = 'python'")
         if self.job_ms < self.cpu_ms:
             raise field_error(
                 "job_ms", "job_ms must be >= cpu_ms ({cpu_ms}), got {value}", cpu_ms=self.cpu_ms, value=self.job_ms

@@ -33,6 +33,10 @@ Examples:
 
   capacity sandbox --error-above-rps 50      # inject 500s above 50 req/s
 
+  capacity sandbox --explain --contention-sigma 0.25 --crosstalk-kappa 0.08   # a USL-shaped cluster
+
+  AWS_ENDPOINT_URL=http://127.0.0.1:5000 capacity sandbox --follow-ecs staging/app   # act as an ECS service
+
   CAPACITY_SANDBOX_KEYS=api:app capacity sandbox --require-keys
 """
 
@@ -79,8 +83,24 @@ def _explain_text(t: dict[str, object]) -> str:
         ),
         f"first limit a rising load meets: {t['bottleneck']}",
         "default mix: " + ", ".join(f"{k} {v:.1%}" for k, v in mix.items()),
+        *_curve_lines(t),
     ]
     return "\n".join(lines)
+
+
+def _curve_lines(t: dict[str, object]) -> list[str]:
+    """The scaling bottleneck: the true USL parameters and the capacity at each app task count."""
+    usl, by = t.get("usl"), t.get("by_app_tasks")
+    if not isinstance(usl, dict) or not isinstance(by, dict) or not (usl["sigma"] or usl["kappa"]):
+        return []
+    peak = usl["peak_tasks"]
+    return [
+        f"scaling (USL): sigma {usl['sigma']:g}, kappa {usl['kappa']:g}, lambda {usl['lambda']:.2f} req/s; "
+        + (f"peak at N = {peak:.2f}" if peak else "no peak (kappa 0)"),
+        f"  {usl['formula']}",
+        f"  how: {usl['mechanism']}",
+        "  capacity by app tasks: " + ", ".join(f"{n}: {v:.1f}" for n, v in by.items()),
+    ]
 
 
 commands = Commands()
@@ -111,6 +131,13 @@ def sandbox(
     ),
     mem_growth_kb: float = typer.Option(0.0, "--mem-growth-kb", help="Memory each request leaks, KiB."),
     mem_limit_mb: float = typer.Option(512.0, "--mem-limit-mb", help="Task memory limit reported, MiB."),
+    contention_sigma: float = typer.Option(
+        0.0, "--contention-sigma", help="Scaling bottleneck: USL contention sigma (shared pool)."
+    ),
+    crosstalk_kappa: float = typer.Option(0.0, "--crosstalk-kappa", help="Scaling bottleneck: USL crosstalk kappa."),
+    follow_ecs: str | None = typer.Option(
+        None, "--follow-ecs", help="CLUSTER/SERVICE: follow that ECS service's desired count (boto3's endpoint)."
+    ),
     seed: int = typer.Option(42, "--seed", help="Seed of the synthetic records and service times."),
     records: int = typer.Option(5000, "--records", help="Synthetic appointments the sandbox knows."),
     require_keys: bool = typer.Option(
@@ -147,6 +174,9 @@ def sandbox(
         error_above_rps=error_above_rps,
         mem_growth_kb=mem_growth_kb,
         mem_limit_mb=mem_limit_mb,
+        contention_sigma=contention_sigma,
+        crosstalk_kappa=crosstalk_kappa,
+        follow_ecs=follow_ecs,
         seed=seed,
         records=records,
         require_keys=_keys_from_env() if require_keys else None,

@@ -79,6 +79,9 @@ class SandboxConfig(SandboxSettings):
     cluster: str = "sandbox"
     app_service: str = "clinician-workflow-app"
     sidekiq_service: str = "clinician-workflow-sidekiq"
+    follow_ecs: str | None = None
+    """``CLUSTER/SERVICE``: follow that ECS service's desired count (``capacity.sandbox.ecs_follow``)."""
+    ecs_poll_s: float = Field(0.5, gt=0)
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -94,6 +97,13 @@ class SandboxConfig(SandboxSettings):
                 raise ValueError(f"unknown endpoint {name!r}; known: {', '.join(ENDPOINT_NAMES)}")
             if not ms > 0:
                 raise ValueError(f"the mean for {name} must be > 0 ms, got {ms!r}")
+        return value
+
+    @field_validator("follow_ecs")
+    @classmethod
+    def _cluster_slash_service(cls, value: str | None) -> str | None:
+        if value is not None and (value.count("/") != 1 or not all(value.split("/"))):
+            raise field_error("follow_ecs", "follow_ecs must be CLUSTER/SERVICE, got '{value}'", value=value)
         return value
 
     @field_validator("require_keys")

@@ -32,6 +32,7 @@ from capacity.sandbox.front import build_app
 from capacity.sandbox.listen import SandboxServer, bind_port
 from capacity.sandbox.metricstore import MetricStore
 from capacity.sandbox.procstats import die_with_parent
+from capacity.sandbox.scaling import AppScaler
 from capacity.sandbox.stack import PumaStack
 from capacity.sandbox.state import ClinicData, JobQueue
 from capacity.sandbox.tasks import each_second
@@ -73,6 +74,9 @@ class Supervisor:
         self._runner: web.AppRunner | None = None
         self._unix: asyncio.Server | None = None
         self._worker_rr = 0
+        self._sock_path = ""
+        self._app_index = itertools.count()
+        self.scaler = AppScaler(self)
 
     @property
     def pids(self) -> list[int]:
@@ -83,26 +87,18 @@ class Supervisor:
         sock = bind_port(port)
         self.port = sock.getsockname()[1]
         try:
-            path = os.path.join(self._tmp, "tasks.sock")
-            self._unix = await asyncio.start_unix_server(self._on_conn, path=path)
-            cfg_json = self.cfg.to_json(with_keys=False)
-            roles = [("app", i) for i in range(self.cfg.app_tasks)]
+            self._sock_path = os.path.join(self._tmp, "tasks.sock")
+            self._unix = await asyncio.start_unix_server(self._on_conn, path=self._sock_path)
+            roles = [("app", self.next_app_index()) for _ in range(self.cfg.app_tasks)]
             roles += [("sidekiq", i) for i in range(self.cfg.sidekiq_tasks)]
             for role, i in roles:
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "capacity.sandbox.tasks",
-                    role,
-                    str(i),
-                    path,
-                    str(os.getpid()),
-                    cfg_json,
-                    stdin=asyncio.subprocess.DEVNULL,
-                )
-                self._procs.append(proc)
+                await self.spawn(role, i)
             await self._await_tasks(len(roles))
             self._background.append(asyncio.create_task(self._queue_metrics()))
+            if self.cfg.follow_ecs:
+                from capacity.sandbox.ecs_follow import follow_ecs
+
+                self._background.append(asyncio.create_task(follow_ecs(self.scaler, self.cfg)))
             self._runner = web.AppRunner(build_app(self.cfg, self), access_log=None, handle_signals=False)
             await self._runner.setup()
             await web.SockSite(self._runner, sock).start()
@@ -110,6 +106,35 @@ class Supervisor:
             sock.close()
             await self.stop()
             raise
+
+    def next_app_index(self) -> int:
+        return next(self._app_index)
+
+    async def spawn(self, role: str, index: int) -> None:
+        """Start one task process; it connects back and says hello (then it is in ``apps``/``workers``)."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "capacity.sandbox.tasks",
+            role,
+            str(index),
+            self._sock_path,
+            str(os.getpid()),
+            self.cfg.to_json(with_keys=False),
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        self._procs.append(proc)
+
+    async def reap(self, pid: int) -> None:
+        """Wait for a retired task's process to exit (terminate it if it lingers)."""
+        for proc in [p for p in self._procs if p.pid == pid]:
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=3.0)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+                await proc.wait()
+            self._procs.remove(proc)
 
     async def _await_tasks(self, expected: int) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -21,6 +21,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+from capacity.sandbox import contention
 from capacity.sandbox.config import SandboxConfig
 from capacity.sandbox.procstats import ProcessSampler, die_with_parent
 from capacity.sandbox.service import burn_cpu, draw_slot_ms
@@ -83,6 +84,12 @@ class AppTask:
         self.hits: dict[tuple[str, int], int] = defaultdict(int)
         self.duration: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         self._leak: list[bytes] = []
+        self.slowdown = 1.0
+        self.set_live_tasks(cfg.app_tasks)
+
+    def set_live_tasks(self, n: int) -> None:
+        """The shared bottleneck's slowdown for ``n`` live app tasks (the supervisor says when it changes)."""
+        self.slowdown = contention.slowdown(n, self.cfg.contention_sigma, self.cfg.crosstalk_kappa)
 
     @property
     def waiting(self) -> int:
@@ -119,7 +126,9 @@ class AppTask:
             self._set_busy(+1)
             now = time.monotonic()
             start = max(arrived, free_at, now - MAX_CATCH_UP_S)
-            wait_ms, cpu_ms = draw_slot_ms(self.rng, self.cfg.service_dist, self.cfg.mean_ms(endpoint), self.cfg.cpu_ms)
+            wait_ms, cpu_ms = draw_slot_ms(
+                self.rng, self.cfg.service_dist, self.cfg.mean_ms(endpoint) * self.slowdown, self.cfg.cpu_ms
+            )
             burn_cpu(cpu_ms)
             end = start + (wait_ms + cpu_ms) / 1000.0
             delay = end - time.monotonic()
@@ -220,6 +229,9 @@ async def run_task(role: str, index: int, sock_path: str, cfg: SandboxConfig) ->
                 continue
             if op == "job" and isinstance(task, WorkerTask):
                 t = asyncio.create_task(task.run_job(int(msg["id"])))
+            elif op == "tasks" and isinstance(task, AppTask):
+                task.set_live_tasks(int(msg["n"]))
+                continue
             elif op == "health":
                 writer.write(encode({"op": "resp", "i": msg["i"], "s": 200}))
                 continue
