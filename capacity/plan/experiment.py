@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from capacity.errors import ExperimentError
 from capacity.plan.base import HttpMethod, NonNegFloat, PositiveFloat
@@ -82,6 +83,13 @@ class StagePlanSettings(_Strict):
         return self
 
 
+class EndpointGuards(_Strict):
+    """``[guards.endpoints.NAME]``: latency limits for one endpoint, judged over the whole stage."""
+
+    slo_p95_ms: PositiveFloat | None = None
+    slo_p99_ms: PositiveFloat | None = None
+
+
 class Guards(_Strict):
     """Limits judged over a sliding window during a stage and over the whole stage."""
 
@@ -99,6 +107,8 @@ class Guards(_Strict):
     """Job-queue growth (jobs/s, least-squares slope over the stage) above which the queue is judged growing."""
     max_backlog: NonNegFloat | None = None
     min_pool_capacity: NonNegFloat | None = None
+    endpoints: dict[str, EndpointGuards] = Field(default_factory=dict)
+    """Per-endpoint SLOs by endpoint name (``[guards.endpoints.NAME] slo_p95_ms = ...``)."""
 
 
 class MetricQueries(_Strict):
@@ -221,6 +231,18 @@ class Experiment(_Strict):
     production: Production = Field(default_factory=Production)  # type: ignore[arg-type]
     soak: SoakSettings = Field(default_factory=SoakSettings)  # type: ignore[arg-type]
     source_file: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _endpoint_guards_known(self) -> Experiment:
+        names = [e.name for e in self.workload.endpoints]
+        for name in self.guards.endpoints:
+            if names and name not in names:
+                raise PydanticCustomError(
+                    "unknown_endpoint",
+                    "no endpoint named '{name}' in the workload (endpoints: {known})",
+                    {"field": f"guards.endpoints.{name}", "name": name, "known": ", ".join(names)},
+                )
+        return self
 
     @model_validator(mode="after")
     def _scenarios_known(self) -> Experiment:
