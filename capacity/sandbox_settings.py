@@ -54,7 +54,11 @@ class SandboxSettings(BaseModel):
     """Fault option: while more than this many workload requests arrived over the last second, the
     front answers every workload request 500 at once (no app task, no service time); ``None``: off."""
     mem_growth_kb: float = Field(0.0, ge=0)
+    """Fault option (a leak a soak catches): memory each served request leaves behind in its app task, KiB."""
     mem_limit_mb: float = Field(512.0, gt=0)
+    job_slowdown_per_hour: float = Field(0.0, ge=0)
+    """Fault option (a queue that drains slower over time): each job takes ``job_ms x (1 + this x hours
+    since the Sidekiq task started)``; once the jobs' rate outruns the slowing drain, the queue grows."""
     stack: Literal["python", "puma"] = "python"
     """``puma``: real Redis, Puma and Sidekiq from Debian's packages (``capacity.sandbox.stack``)."""
     agent_interval_s: float = Field(1.0, gt=0, le=60)
@@ -87,6 +91,8 @@ class SandboxSettings(BaseModel):
             )
         if self.stack == "puma" and (self.contention_sigma or self.crosstalk_kappa):
             raise field_error("contention_sigma", "the scaling bottleneck needs stack = 'python'")
+        if self.stack == "puma" and self.job_slowdown_per_hour:
+            raise field_error("job_slowdown_per_hour", "the slowing queue drain needs stack = 'python'")
         if self.job_ms < self.cpu_ms:
             raise field_error(
                 "job_ms", "job_ms must be >= cpu_ms ({cpu_ms}), got {value}", cpu_ms=self.cpu_ms, value=self.job_ms

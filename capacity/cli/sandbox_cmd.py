@@ -131,6 +131,9 @@ def sandbox(
     ),
     mem_growth_kb: float = typer.Option(0.0, "--mem-growth-kb", help="Memory each request leaks, KiB."),
     mem_limit_mb: float = typer.Option(512.0, "--mem-limit-mb", help="Task memory limit reported, MiB."),
+    job_slowdown_per_hour: float = typer.Option(
+        0.0, "--job-slowdown-per-hour", help="Fault: jobs take job_ms x (1 + this x hours running)."
+    ),
     contention_sigma: float = typer.Option(
         0.0, "--contention-sigma", help="Scaling bottleneck: USL contention sigma (shared pool)."
     ),
@@ -173,6 +176,7 @@ def sandbox(
         error_rate=error_rate,
         error_above_rps=error_above_rps,
         mem_growth_kb=mem_growth_kb,
+        job_slowdown_per_hour=job_slowdown_per_hour,
         mem_limit_mb=mem_limit_mb,
         contention_sigma=contention_sigma,
         crosstalk_kappa=crosstalk_kappa,

@@ -178,9 +178,15 @@ class WorkerTask:
         self.writer = writer
         self.rng = random.Random(cfg.seed * 1000 + 500 + index)
         self.tags = task_tags(cfg, cfg.sidekiq_service)
+        self.started = time.monotonic()
+
+    def mean_job_ms(self) -> float:
+        """``job_ms``, slowed by ``job_slowdown_per_hour`` for every hour this task has run (a fault option)."""
+        hours = (time.monotonic() - self.started) / 3600.0
+        return self.cfg.job_ms * (1.0 + self.cfg.job_slowdown_per_hour * hours)
 
     async def run_job(self, job_id: int) -> None:
-        wait_ms, cpu_ms = draw_slot_ms(self.rng, self.cfg.service_dist, self.cfg.job_ms, self.cfg.cpu_ms)
+        wait_ms, cpu_ms = draw_slot_ms(self.rng, self.cfg.service_dist, self.mean_job_ms(), self.cfg.cpu_ms)
         if wait_ms > 0:
             await asyncio.sleep(wait_ms / 1000.0)
         burn_cpu(cpu_ms)
