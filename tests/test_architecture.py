@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "sandbox": 4,
     "notebook": 4,
     "testing": 4,
+    "cluster": 4,
     # pure analysis and the results store
     "analyze": 3,
     "store": 3,

@@ -206,6 +206,12 @@ class Cluster(_Strict):
     sidekiq_cpu_units_per_task: int | None = Field(None, ge=128)
     """Sidekiq task size; unset means the same as ``cpu_units_per_task``."""
     mem_mib_per_task: int = Field(2048, ge=128)
+    ecs_cluster: str = ""
+    """The staging ECS cluster whose app service ``capacity scale`` sizes (with ``ecs_service``)."""
+    ecs_service: str = ""
+    """The app's ECS service: set, ``capacity scale`` sets its desired count through the AWS API."""
+    region: str = ""
+    """AWS region of the cluster; empty: boto3's usual lookup (``AWS_REGION``, profile)."""
 
     @property
     def app_vcpus(self) -> float:
