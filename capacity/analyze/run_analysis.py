@@ -15,10 +15,20 @@ import numpy as np
 import pandas as pd
 
 from capacity.analyze.bootstrap import SecondResampler, bootstrap_interval
+from capacity.analyze.consistency import (
+    Bounds,
+    clip_interval,
+    contain_point,
+    contradictions,
+    data_bounds,
+    hold_below_failure,
+    up_to_first_failing,
+    violations,
+)
 from capacity.analyze.knee import LATENCY_SIGNALS, knee_point, knee_rate_only, knee_signals
 from capacity.analyze.kneedle import piecewise_breakpoint
 from capacity.analyze.queueing import mmc_fit, utilisation_fit
-from capacity.analyze.saturation import SaturationFit, fit_saturation, up_to_first_saturated
+from capacity.analyze.saturation import SaturationFit, baseline_ratio, fit_saturation, up_to_first_saturated
 from capacity.analyze.slo import passes_above_first_failure, slo_capacity_point
 from capacity.analyze.table import StageTable, normalise_stages
 from capacity.analyze.usl import USL, UslFit
@@ -46,6 +56,8 @@ class RunAnalysis:
     status: str = "ok"
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """Contradictions between the estimates (or with the data) that could not be resolved: never silent."""
 
     @property
     def best_saturation(self) -> Estimate:
@@ -76,6 +88,7 @@ class RunAnalysis:
                 "queueing": self.queueing.model_dump(mode="json") if self.queueing else None,
                 "usl": self.usl.to_dict() if self.usl is not None else None,
                 "notes": list(self.notes),
+                "warnings": list(self.warnings),
                 "details": self.details,
             }
         )
@@ -130,10 +143,16 @@ def analyse_run(
     resampler = SecondResampler(table, seconds)
     replicates = resampler.replicates(n_boot, seed)
     boot = _Boot(resampler, replicates, n_boot)
+    bounds = data_bounds(table, guards)
     queueing = _queueing(table, replicates, notes)
+    queueing = contain_point(queueing) if queueing is not None else None
     saturation = _saturation_estimate(table, boot, min_ratio, queueing)
-    slo = _slo_estimate(table, boot, guards, notes)
-    knees = _knee_estimates(table, boot, min_ratio)
+    slo = hold_below_failure(_slo_estimate(table, boot, guards, notes), bounds, "SLO capacity")
+    knee_table = up_to_first_failing(up_to_first_saturated(table, min_ratio), guards)
+    knees = _knee_estimates(knee_table, boot, min_ratio, guards)
+    knees = {k: hold_below_failure(e, bounds, "knee") for k, e in knees.items()}
+    knee = _main_knee(knees, float(knee_table.rate.max()), truncated=len(knee_table.frame) < len(table.frame))
+    warnings = _warnings(table, bounds, saturation, slo, knee, queueing)
     max_rate = float(table.rate.max())
     details = {
         "stages_used": len(table.frame),
@@ -144,14 +163,28 @@ def analyse_run(
     return RunAnalysis(
         saturation=saturation,
         slo_capacity=slo,
-        knee=_main_knee(knees, max_rate),
+        knee=knee,
         knees=knees,
         queueing=queueing,
         usl=usl,
         status="ok" if saturation.reached else "not reached",
         notes=notes,
         details=details,
+        warnings=warnings,
     )
+
+
+def _warnings(
+    table: StageTable, bounds: Bounds, saturation: Estimate, slo: Estimate, knee: Estimate, queueing: Estimate | None
+) -> list[str]:
+    """Contradictions between estimates, then any invariant the construction failed to hold."""
+    base = baseline_ratio(table.rate, table.achieved)
+    out = contradictions(saturation, slo, knee, base)
+    estimates = {"saturation": saturation, "slo_capacity": slo, "knee": knee}
+    if queueing is not None:
+        estimates["queueing"] = queueing
+    out += [f"inconsistent estimate: {v}" for v in violations(estimates, bounds)]
+    return out
 
 
 @dataclass(frozen=True)
@@ -192,6 +225,8 @@ def _saturation_estimate(table: StageTable, boot: _Boot, min_ratio: float, queue
             else f"not reached: goodput followed the offered rate up to {max_rate:.4g} rps (a lower bound)"
         ),
     )
+    if fit.reached:  # the stages prove the bracket; a measured figure stays within the goodput seen
+        saturation = clip_interval(saturation, fit.low, min(fit.high, fit.peak))
     return _placed_in_bracket(saturation, fit, queueing)
 
 
@@ -219,11 +254,14 @@ def _slo_estimate(table: StageTable, boot: _Boot, guards: Guards | None, notes: 
     )
 
 
-def _knee_estimates(table: StageTable, boot: _Boot, min_ratio: float) -> dict[str, Estimate]:
-    """One knee per signal, on the stages up to the first saturated one."""
+def _knee_estimates(
+    knee_table: StageTable, boot: _Boot, min_ratio: float, guards: Guards | None
+) -> dict[str, Estimate]:
+    """One knee per signal, on the stages up to the first saturated or failing one (``knee_table``)."""
     knees: dict[str, Estimate] = {}
-    knee_table = up_to_first_saturated(table, min_ratio)
-    knee_replicates = [up_to_first_saturated(r, min_ratio) for r in boot.replicates]  # once, not once per signal
+    knee_replicates = [  # once, not once per signal
+        up_to_first_failing(up_to_first_saturated(r, min_ratio), guards) for r in boot.replicates
+    ]
     for sig in knee_signals(knee_table):
         kv, how = knee_point(knee_table, sig)
         if kv is None:
@@ -259,11 +297,13 @@ def _placed_in_bracket(measured: Estimate, fit: SaturationFit, queueing: Estimat
         lo, hi = max(queueing.lo, fit.low), min(queueing.hi, fit.high)
         if not lo <= q <= hi:
             lo, hi = None, None
+    beyond = q > fit.peak  # above every goodput seen: the model's figure, and it must say so
     return measured.model_copy(
         update={
             "value": q,
             "lo": lo,
             "hi": hi,
+            "extrapolated": beyond,
             "signal": f"goodput bracket {fit.low:.4g}-{fit.high:.4g} rps, placed by {queueing.signal}",
             "method": f"goodput vs offered rate, bracket narrowed by the queueing fit ({queueing.method})",
             "note": "; ".join(
@@ -271,6 +311,11 @@ def _placed_in_bracket(measured: Estimate, fit: SaturationFit, queueing: Estimat
                 for part in (
                     f"stages kept up to {fit.low:.4g} rps and failed at {fit.high:.4g} rps",
                     f"the two-segment fit alone gives {measured.value:.4g} rps",
+                    (
+                        f"above the most goodput any stage delivered ({fit.peak:.4g} rps): the queueing fit's figure"
+                        if beyond
+                        else ""
+                    ),
                     "interval: the queueing fit's, clipped to the bracket",
                     measured.note,
                 )
@@ -280,12 +325,24 @@ def _placed_in_bracket(measured: Estimate, fit: SaturationFit, queueing: Estimat
     )
 
 
-def _main_knee(knees: dict[str, Estimate], max_rate: float) -> Estimate:
-    """The earliest latency knee (p95/p99 first, then p50), else the earliest resource knee."""
+def _main_knee(knees: dict[str, Estimate], max_rate: float, *, truncated: bool) -> Estimate:
+    """The earliest latency knee (p95/p99 first, then p50), else the earliest resource knee.
+
+    ``max_rate`` is the highest rate the knee was looked for at. With no bend and every stage kept up,
+    the knee is a lower bound there; when the stages end at a failing or saturated one (``truncated``)
+    the knee lies at or below it, so no lower bound is true: the knee is not determined.
+    """
     for group in (("p95_ms", "p99_ms"), ("p50_ms",), tuple(k for k in knees if k not in LATENCY_SIGNALS)):
         found = [knees[s] for s in group if s in knees and knees[s].value is not None]
         if found:
             return min(found, key=lambda e: e.value or 0.0)
+    if truncated:
+        return Estimate(
+            value=None,
+            reached=False,
+            method="kneedle",
+            note=f"not determined: no signal bent over the stages up to the first failing one ({max_rate:.4g} rps)",
+        )
     return Estimate(
         value=max_rate,
         reached=False,

@@ -118,9 +118,11 @@ class SaturationFit:
 
     ``low`` is the most goodput a stage delivered while still keeping up; ``high`` the lowest rate at
     which a stage no longer kept up (its offered rate times the low-load ratio, lowered to where a sag
-    of ``MAX_SAG`` would meet the goodput it did deliver). The true saturation point lies
-    between them whatever the fit says, so a wide bracket (stages far apart) is worth narrowing with
-    a model of the stages below it (``capacity.analyze.run_analysis``).
+    of ``MAX_SAG`` would meet the goodput it did deliver). The true saturation point lies between
+    them whatever the fit says, so a wide bracket (stages far apart) is worth narrowing with a model
+    of the stages below it (``capacity.analyze.run_analysis``).
+    ``peak`` is the most goodput any stage delivered: a measured ``value`` never exceeds it (a sag
+    fit's corner can sit above every stage; a figure there is a model's, and must say so).
     """
 
     value: float | None
@@ -129,6 +131,9 @@ class SaturationFit:
     low: float = 0.0
     high: float = math.inf
     sag: float = 0.0
+    peak: float = math.inf
+    fitted: float | None = None
+    """The two-segment fit before it was held inside ``[low, min(high, peak)]``."""
 
 
 def fit_saturation(table: StageTable, min_ratio: float = 0.95) -> SaturationFit:
@@ -148,11 +153,15 @@ def fit_saturation(table: StageTable, min_ratio: float = 0.95) -> SaturationFit:
     # a stage that failed at b*x delivering y puts S at most where a sag of MAX_SAG would meet y
     failing = np.minimum(base * rate, (achieved + MAX_SAG * base * rate) / (1.0 + MAX_SAG))[sat]
     failing = failing[failing > low]  # a saturated stage below one that kept up is noise, not a bound
+    peak = float(np.max(achieved))
     high = float(np.min(failing)) if failing.size else math.inf
-    value = min(max(value, low), high)
+    fitted = value
+    value = min(max(value, low), high, peak)
     shape = f"sagging {sag:.2f} per unit overload" if sag > 0 else "plateau"
     signal = f"goodput vs offered ({shape}; {int(sat.sum())} saturated stage(s))"
-    return SaturationFit(value, True, signal, low=low, high=high, sag=sag)
+    if fitted > peak:
+        signal += f"; held at the most goodput any stage delivered, {peak:.4g} rps (the fit's corner is {fitted:.4g})"
+    return SaturationFit(value, True, signal, low=low, high=high, sag=sag, peak=peak, fitted=fitted)
 
 
 def up_to_first_saturated(table: StageTable, min_ratio: float = 0.95) -> StageTable:

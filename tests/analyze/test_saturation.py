@@ -33,8 +33,11 @@ def test_sag_is_fitted_back_to_where_goodput_stopped_following() -> None:
     goodput = [20, 40, 60, 80, 95, 80, 60]
     fit = fit_saturation(normalise_stages(_table(offered, goodput)))
     assert fit.reached and fit.sag == pytest.approx(0.5, rel=1e-6)
-    assert fit.value == pytest.approx(100.0, rel=1e-6)
-    # the median of the saturated goodputs, the old estimate, would have said 70 (-30%)
+    assert fit.fitted == pytest.approx(100.0, rel=1e-6)
+    # the median of the saturated goodputs, the old estimate, would have said 70 (-30%); but no stage
+    # delivered more than 95, so the measured figure is held there (the corner is in the signal)
+    assert fit.value == fit.peak == 95.0
+    assert "fit's corner is 100" in fit.signal
 
 
 def test_value_stays_inside_the_measured_bracket() -> None:
@@ -69,8 +72,10 @@ def test_wide_bracket_is_placed_by_the_utilisation_law() -> None:
     goodput = [20.0, 40.0, 60.0, 92.0, 90.0]
     pool = [100 * min(x, truth) / truth for x in goodput]
     a = analyse_run(_table(offered, goodput, pool_busy_pct=pool), n_boot=0)
-    assert a.saturation.reached and not a.saturation.extrapolated
+    assert a.saturation.reached
     assert a.saturation.value == pytest.approx(truth, rel=1e-6)
+    # above every goodput the stages delivered (92): the utilisation law's figure, and marked so
+    assert a.saturation.extrapolated and "utilisation law" in a.saturation.method
     assert "placed by pool_busy_pct" in a.saturation.signal
     assert "kept up to 92" in a.saturation.note and "two-segment fit alone gives 92" in a.saturation.note
     # a narrow bracket keeps the measured value: the stages already pin it within 10%
