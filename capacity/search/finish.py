@@ -90,6 +90,7 @@ def with_analysis(exp: Experiment, store: RunStore, summary: RunSummary) -> RunS
     run = load_run(store.path)
     analysis = analyse_run(run.stages, run.seconds, exp.guards)
     store.write_json("analysis.json", analysis.to_dict())
+    summary.warnings.extend(f"analysis: {w}" for w in analysis.warnings)
     saturation = analysis.best_saturation
     estimates: dict[str, Estimate] = {
         "saturation": saturation,
