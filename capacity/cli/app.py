@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover
 
 from capacity import __version__
 from capacity.errors import CapacityError
+from capacity.plan.secrets import redact
 
 app = typer.Typer(
     name="capacity",
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="capacity")
     except CapacityError as exc:
-        typer.echo(f"capacity: error: {exc}", err=True)
+        typer.echo(f"capacity: error: {redact(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except click_exc.NoArgsIsHelpError as exc:
         typer.echo(exc.ctx.get_help() if exc.ctx else "", err=False)

@@ -28,6 +28,7 @@ from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from capacity.errors import CapacityError
+from capacity.load.auth import TokenHolder
 from capacity.load.engine import SecondRaw, StageEngine, StageRaw, drain_seconds, stage_seconds
 from capacity.load.measure import (
     merge_seconds,
@@ -41,6 +42,7 @@ from capacity.load.workload_executor import make_executor
 from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import SecondSample
 from capacity.plan.experiment import Workload
+from capacity.plan.testdata import Record
 
 LOST_AFTER_S = 4.0
 """A worker whose seconds are this late (beyond the expected second) is taken for lost."""
@@ -80,8 +82,12 @@ class Master:
         bind: str,
         port: int,
         timeout_s: float,
+        token: TokenHolder | None = None,
     ) -> None:
+        """``token``: the run's token, which the master owns; workers get it with setup, each stage and
+        each refresh (``cap_token``), and ask for one refresh on a 401 (``cap_unauthorized``)."""
         self.env = env
+        self.token = token
         self.setup = setup
         self.local_workers = local_workers
         self.expected = local_workers + remote_workers
@@ -102,14 +108,28 @@ class Master:
         r.register_message("cap_error", self._on_error)
         r.register_message("cap_second", self._on_second)
         r.register_message("cap_done", self._on_done)
+        r.register_message("cap_unauthorized", self._on_unauthorized)
 
     # -- messages (run in the master runner's listener greenlet) --------------------------------------
 
     def _on_hello(self, environment: Environment, msg: Any) -> None:
         client_id = msg.node_id
         stripe = self.stripes.setdefault(client_id, len(self.stripes))
-        setup = {**self.setup, "stripe": stripe, "stripes": max(self.expected, stripe + 1)}
+        setup = {**self.setup, **self._token(), "stripe": stripe, "stripes": max(self.expected, stripe + 1)}
         self.runner.send_message("cap_setup", setup, client_id=client_id)
+
+    def _token(self) -> dict[str, Any]:
+        t = self.token
+        return {"token": t.value, "generation": t.generation} if t is not None and t.value is not None else {}
+
+    def broadcast_token(self, value: str, generation: int) -> None:
+        """A refreshed token to every worker (they never run the token command themselves)."""
+        for cid in list(self.ready):
+            self.runner.send_message("cap_token", {"token": value, "generation": generation}, client_id=cid)
+
+    def _on_unauthorized(self, environment: Environment, msg: Any) -> None:
+        if self.token is not None:
+            self.token.unauthorized(int(msg.data.get("generation", -1)))
 
     def _on_ready(self, environment: Environment, msg: Any) -> None:
         self.ready[msg.node_id] = int(msg.data.get("pid", 0))
@@ -219,6 +239,7 @@ class Master:
                     "phase": i / n,
                     "start_wall": st.start_wall,
                     "drain_s": drain_s,
+                    **self._token(),
                 },
                 client_id=cid,
             )
@@ -309,12 +330,18 @@ class WorkerAgent:
         self.runner = runner
         self.engine: StageEngine | None = None
         self.stop_reason: str | None = None
+        self.token: TokenHolder | None = None
         runner.register_message("cap_setup", self._on_setup)
+        runner.register_message("cap_token", self._on_token)
         runner.register_message("cap_stage", self._on_stage)
         runner.register_message("cap_stop", self._on_stop)
 
     def _on_setup(self, environment: Environment, msg: Any) -> None:
         d = msg.data
+        if d.get("auth_header"):
+            self.token = TokenHolder(str(d["auth_header"]))
+            self.token.on_unauthorized = lambda g: self.runner.send_message("cap_unauthorized", {"generation": g})
+            self._take_token(d)
         try:
             ex = make_executor(
                 d["base_url"],
@@ -328,6 +355,8 @@ class WorkerAgent:
                 stripe_index=int(d.get("stripe", 0)),
                 stripes=int(d.get("stripes", 1)),
                 verify_tls=bool(d.get("verify_tls", True)),
+                auth=self.token,
+                used=[Record(**r) for r in d.get("used", [])],
             )
         except Exception as exc:
             self.runner.send_message("cap_error", {"message": str(exc)})
@@ -335,11 +364,19 @@ class WorkerAgent:
         self.engine = StageEngine(ex, grace_s=float(d.get("grace_s", 0.1)))
         self.runner.send_message("cap_ready", {"pid": os.getpid()})
 
+    def _take_token(self, d: dict[str, Any]) -> None:
+        if self.token is not None and d.get("token") and int(d.get("generation", 0)) > self.token.generation:
+            self.token.set(str(d["token"]), int(d["generation"]))
+
+    def _on_token(self, environment: Environment, msg: Any) -> None:
+        self._take_token(dict(msg.data))
+
     def _on_stop(self, environment: Environment, msg: Any) -> None:
         self.stop_reason = str(msg.data.get("reason") or "stopped")
 
     def _on_stage(self, environment: Environment, msg: Any) -> None:
         self.stop_reason = None
+        self._take_token(dict(msg.data))
         gevent.spawn(self._run_stage, dict(msg.data))
 
     def _run_stage(self, d: dict[str, Any]) -> None:

@@ -21,15 +21,19 @@ from geventhttpclient import HTTPClient
 from locust.env import Environment
 
 from capacity.errors import CapacityError, TargetUnreachableError
+from capacity.load.auth import TokenHolder, TokenRefresher
 from capacity.load.distributed import Master
 from capacity.load.engine import SecondRaw, StageEngine, drain_seconds
 from capacity.load.executors import Executor, error_kind, http_client
 from capacity.load.schedule import suggest_max_inflight
+from capacity.load.smoke import check_smoke, run_smoke, spent_records
 from capacity.load.stage import OnSecond, build_measurement, stage_sample
 from capacity.load.workload_executor import make_executor
 from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import SecondSample
-from capacity.plan.experiment import Workload
+from capacity.plan.experiment import Auth, Workload
+from capacity.plan.secrets import redact
+from capacity.plan.testdata import Record, load_records
 from capacity.signals import InterruptFlag, catch_interrupts
 from capacity.urls import check_http_url
 
@@ -69,7 +73,9 @@ class LoadDriver:
         grace_s: float = 0.1,
         fire_locust_events: bool = False,
         verify_tls: bool = True,
+        auth: Auth | None = None,
     ) -> None:
+        """``headers`` and ``auth`` are live values (``${NAME}`` filled in): held in memory, never stored."""
         if workers < 0 or expect_remote_workers < 0:
             raise CapacityError("workers and expect_remote_workers must be >= 0")
         self.base_url = base_url.rstrip("/")
@@ -89,6 +95,12 @@ class LoadDriver:
         self.fire_locust_events = fire_locust_events
         self.verify_tls = verify_tls
         self._distributed = workers > 0 or expect_remote_workers > 0
+        self._holder = TokenHolder(auth.header) if auth is not None else None
+        self._refresher = (
+            TokenRefresher(auth, self._holder, on_new=self._on_token) if auth is not None and self._holder else None
+        )
+        self._used: list[Record] = []
+        """Test records the smoke preflight consumed: kept out of the run."""
         self._engine: StageEngine | None = None
         self._master: Master | None = None
         self._started = False
@@ -121,7 +133,23 @@ class LoadDriver:
             source_file=self.source_file,
             fire_locust_events=self.fire_locust_events,
             verify_tls=self.verify_tls,
+            auth=self._holder,
+            used=self._used,
         )
+
+    def _ensure_token(self) -> None:
+        """The run's first token (a failing command is an error before any load); then refreshed."""
+        if self._refresher is not None:
+            self._refresher.start()
+
+    def _on_token(self, value: str, generation: int) -> None:
+        if self._master is not None:
+            self._master.broadcast_token(value, generation)
+
+    def _request_headers(self) -> dict[str, str]:
+        """The headers a probe sends: the static ones and the current token."""
+        h = self._holder
+        return {**self.headers, h.header: h.value} if h is not None and h.value is not None else dict(self.headers)
 
     def start(self) -> None:
         """Build the executor (in-process) or start and wait for the workers; idempotent."""
@@ -130,6 +158,7 @@ class LoadDriver:
         if self._closed:
             raise CapacityError("load driver is closed")
         try:
+            self._ensure_token()
             if self._distributed:
                 self._master = Master(
                     self._env,
@@ -139,10 +168,14 @@ class LoadDriver:
                     bind=self.master_bind,
                     port=self.master_port,
                     timeout_s=self.worker_timeout_s,
+                    token=self._holder,
                 )
                 self._master.start()
             else:
                 assert self._executor is not None
+                if self._used:  # rebuilt without the records the smoke consumed
+                    self._executor.close()
+                    self._executor = self._make_executor()
                 if self.fire_locust_events:
                     self._env.create_local_runner()
                 self._engine = StageEngine(self._executor, grace_s=self.grace_s)
@@ -162,6 +195,8 @@ class LoadDriver:
             "grace_s": self.grace_s,
             "fire_locust_events": self.fire_locust_events,
             "verify_tls": self.verify_tls,
+            "auth_header": self._holder.header if self._holder is not None else None,
+            "used": [r.as_dict() for r in self._used],
         }
 
     def __enter__(self) -> LoadDriver:
@@ -197,21 +232,42 @@ class LoadDriver:
             for _ in range(n):
                 t0 = time.perf_counter()
                 try:
-                    resp = client.request("GET", path, headers=self.headers)
+                    resp = client.request("GET", path, headers=self._request_headers())
                     resp.read()
                     out.append((int(resp.status_code), (time.perf_counter() - t0) * 1000))
                 except Exception as exc:
-                    out.append((f"{error_kind(exc).removeprefix('error:')}: {exc}", (time.perf_counter() - t0) * 1000))
+                    text = redact(f"{error_kind(exc).removeprefix('error:')}: {exc}")
+                    out.append((text, (time.perf_counter() - t0) * 1000))
         finally:
             client.close()
         return out
 
     def preflight(self) -> None:
         """One GET before any load; no answer at all raises ``TargetUnreachableError`` (one line)."""
+        self._ensure_token()
         path = self._probe_path(None)
         [(code, _)] = self._probe_gets(path, 1)
         if isinstance(code, str):
-            raise TargetUnreachableError(f"target {self.base_url} is unreachable (GET {path}: {code})")
+            raise TargetUnreachableError(redact(f"target {self.base_url} is unreachable (GET {path}: {code})"))
+
+    def smoke(self) -> None:
+        """One request per endpoint with real test data; a non-working answer raises (exit 2) before any stage.
+
+        Call before ``start``: the records consuming endpoints used here are kept out of the run.
+        """
+        if self.locustfile or not self.workload.endpoints or self._started:
+            return
+        self._ensure_token()
+        answers = run_smoke(
+            self.base_url,
+            self.workload,
+            headers=self._request_headers(),
+            records=load_records(self.workload, self.source_file),
+            timeout_s=self.timeout_s,
+            verify_tls=self.verify_tls,
+        )
+        self._used = spent_records(answers)
+        check_smoke(answers)
 
     def probe_latency_ms(self, n: int = 5, path: str | None = None) -> float | None:
         """Median of ``n`` sequential GETs (ms) on one connection, or None when none got an HTTP answer."""
@@ -261,6 +317,8 @@ class LoadDriver:
             return
         self._closed = True
         try:
+            if self._refresher is not None:
+                self._refresher.close()
             if self._master is not None:
                 self._master.close()
             if self._executor is not None:

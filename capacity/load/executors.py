@@ -15,6 +15,7 @@ from geventhttpclient import HTTPClient
 from locust.contrib.fasthttp import insecure_ssl_context_factory
 
 from capacity.errors import CapacityError
+from capacity.load.auth import TokenHolder
 from capacity.load.pool import RecordPool, RecordsExhausted
 from capacity.load.templates import Template, compile_template
 from capacity.plan.experiment import Endpoint, Workload
@@ -65,7 +66,7 @@ def error_kind(exc: BaseException) -> str:
     return "error:" + type(exc).__name__
 
 
-class _Compiled:
+class CompiledEndpoint:
     __slots__ = ("body", "consumes", "cursor", "headers", "method", "name", "path", "rendered")
 
     def __init__(self, ep: Endpoint, prefix: str, base_headers: dict[str, str], has_records: bool) -> None:
@@ -112,7 +113,11 @@ class EndpointExecutor:
         records: Sequence[Record] | None = None,
         pool_seed: int = 0,
         verify_tls: bool = True,
+        auth: TokenHolder | None = None,
+        used: Sequence[Record] = (),
     ) -> None:
+        """``auth`` keeps every endpoint's headers carrying the run's token; ``used`` are records the
+        smoke preflight already consumed (never handed to a consuming endpoint again)."""
         if not workload.endpoints:
             raise CapacityError("workload has no endpoints to request")
         self.base_url = base_url
@@ -121,11 +126,17 @@ class EndpointExecutor:
         parts = urlsplit(base_url)
         prefix = parts.path.rstrip("/")
         recs = list(records) if records is not None else load_records(workload, source_file)
-        self._eps = [_Compiled(ep, prefix, dict(headers or {}), bool(recs)) for ep in workload.endpoints]
+        if used:
+            spent = set(used)
+            recs = [r for r in recs if r not in spent]
+        self._eps = [CompiledEndpoint(ep, prefix, dict(headers or {}), bool(recs)) for ep in workload.endpoints]
         self.pool: RecordPool | None = RecordPool(recs, seed=pool_seed) if recs else None
         shared = [self.pool.shared() for _ in range(min(len(recs), PRERENDER_LIMIT))] if self.pool else []
         for ep in self._eps:
             ep.prerender(shared)
+            if auth is not None:
+                auth.attach(ep.headers)
+        self._auth = auth
         self.names = [e.name for e in workload.endpoints]
         self.methods = [e.method for e in workload.endpoints]
         self.weights = [e.share_weight for e in workload.endpoints]
@@ -162,12 +173,17 @@ class EndpointExecutor:
             path, body = rendered[i]
         client = self._client
         assert client is not None
+        auth = self._auth
+        generation = auth.generation if auth is not None else 0
         try:
             resp = client.request(ep.method, path, body=body, headers=ep.headers)
             resp.read()
-            return int(resp.status_code)
+            code = int(resp.status_code)
         except Exception as exc:
             return error_kind(exc)
+        if code == 401 and auth is not None:
+            auth.unauthorized(generation)
+        return code
 
     def reset(self) -> None:
         n = self._concurrency

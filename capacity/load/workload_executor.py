@@ -6,16 +6,18 @@ Used by the in-process driver and by each distributed worker, with the same argu
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from locust.env import Environment
 
 from capacity.errors import CapacityError
+from capacity.load.auth import TokenHolder
 from capacity.load.executors import EndpointExecutor, Executor
 from capacity.load.locustfile import LocustfileExecutor
 from capacity.load.pool import stripe
 from capacity.plan.experiment import Workload
-from capacity.plan.testdata import load_records
+from capacity.plan.testdata import Record, load_records
 
 
 def make_executor(
@@ -31,10 +33,14 @@ def make_executor(
     stripe_index: int = 0,
     stripes: int = 1,
     verify_tls: bool = True,
+    auth: TokenHolder | None = None,
+    used: Sequence[Record] = (),
 ) -> Executor:
-    """The executor for a workload; a locustfile takes precedence over the endpoint list."""
+    """The executor for a workload; a locustfile takes precedence over the endpoint list.
+
+    ``auth`` keeps the requests' headers carrying the run's token; ``used``: records the smoke consumed."""
     if locustfile:
-        return LocustfileExecutor(
+        lf = LocustfileExecutor(
             base_url,
             locustfile,
             environment=env,
@@ -44,6 +50,9 @@ def make_executor(
             fire_locust_events=fire_locust_events,
             verify_tls=verify_tls,
         )
+        if auth is not None:
+            auth.attach(lf.headers)
+        return lf
     records = stripe(load_records(workload, source_file), stripe_index, stripes)
     ex = EndpointExecutor(
         base_url,
@@ -53,6 +62,8 @@ def make_executor(
         records=records,
         pool_seed=workload.test_data.seed + stripe_index,
         verify_tls=verify_tls,
+        auth=auth,
+        used=used,
     )
     if fire_locust_events:
         return LocustEventExecutor(ex, env)

@@ -23,8 +23,10 @@ from capacity.errors import CapacityError
 from capacity.judge.guards import judge_window
 from capacity.judge.verdict import judge_measurement
 from capacity.models import RunSummary, SecondSample, StageResult
+from capacity.plan.budget import check_test_data_budget
 from capacity.plan.experiment import Experiment
 from capacity.plan.strategies import Probe, Strategy, make_strategy
+from capacity.plan.target import LiveTarget, live_target
 from capacity.search import rules
 from capacity.search.events import RunEvents
 from capacity.search.finish import RunState, finish_run, result_text
@@ -61,7 +63,9 @@ def run_search(exp: Experiment, *, options: SearchOptions | None = None, console
     console = console if console is not None else Console(stderr=True)
     with ExitStack() as stack:
         flag = stack.enter_context(catch_interrupts())
-        base_url, truth = stack.enter_context(resolve_target(exp))
+        shown_url, truth = stack.enter_context(resolve_target(exp))  # shown and stored: ${NAME}s kept
+        live = live_target(exp.target, shown_url, file=exp.source_file)
+        base_url = live.base_url
         check_allowed_host(exp, base_url, opts.allow_hosts if not exp.target.is_sandbox else ("127.0.0.1",))
         source = _metrics_source(exp, base_url)
         if source is not None:
@@ -71,19 +75,19 @@ def run_search(exp: Experiment, *, options: SearchOptions | None = None, console
                 from capacity.observe.source import require_guard_metrics
 
                 require_guard_metrics(source, exp)
-        driver = _start_driver(exp, opts, base_url, stack)
+        driver = _start_driver(exp, opts, live, stack)
         baseline_ms = driver.probe_latency_ms(n=5)
         store = RunStore.create(
             opts.results_root,
             exp,
             run_id=opts.run_id,
             command=opts.command,
-            target=base_url,
+            target=shown_url,
             extra={"truth": truth, "workers": opts.workers},
         )
         handler = _attach_log(store.path / "run.log")
         stack.callback(_detach_log, handler)
-        run = SearchRun(exp, opts, console, driver, source, store, flag, base_url, baseline_ms, truth)
+        run = SearchRun(exp, opts, console, driver, source, store, flag, shown_url, baseline_ms, truth)
         return run.run()
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -222,6 +226,7 @@ class SearchRun:
             arrival=plan.arrival,
             max_inflight=int(inflight),
             seed=plan.seed + index,
+            guard_window_s=exp.guards.window_seconds,
         )
 
     # ---------------------------------------------------------------------------------- one stage
@@ -315,14 +320,17 @@ class SearchRun:
 
 
 # --------------------------------------------------------------------------------------- set-up
-def _start_driver(exp: Experiment, opts: SearchOptions, base_url: str, stack: ExitStack) -> LoadDriver:
-    """Start the load driver (and its workers) and check the target answers, before any stage."""
+def _start_driver(exp: Experiment, opts: SearchOptions, live: LiveTarget, stack: ExitStack) -> LoadDriver:
+    """Check the test data suffices, start the load driver, check the target answers and every endpoint
+    works (smoke preflight), then start its workers: all before any stage."""
     from capacity.load.driver import LoadDriver
 
+    check_test_data_budget(exp)
     driver = LoadDriver(
-        base_url,
+        live.base_url,
         exp.workload,
-        headers=exp.target.headers,
+        headers=live.headers,
+        auth=live.auth,
         timeout_s=exp.target.timeout_s,
         workers=opts.workers,
         locustfile=opts.locustfile or exp.workload.locustfile,
@@ -334,8 +342,9 @@ def _start_driver(exp: Experiment, opts: SearchOptions, base_url: str, stack: Ex
         verify_tls=exp.target.verify_tls,
     )
     stack.enter_context(driver)
-    driver.start()
     driver.preflight()
+    driver.smoke()
+    driver.start()
     return driver
 
 

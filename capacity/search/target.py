@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from capacity.errors import ExperimentError
 from capacity.plan.experiment import Experiment
+from capacity.plan.secrets import expand
 
 
 def check_allowed_host(exp: Experiment, base_url: str, extra_allowed: tuple[str, ...] = ()) -> None:
@@ -17,7 +18,8 @@ def check_allowed_host(exp: Experiment, base_url: str, extra_allowed: tuple[str,
     A capacity search is deliberately harmful load: a typo in a URL must not point it at production.
     """
     host = (urlsplit(base_url).hostname or "").lower()
-    allowed = {h.lower() for h in (*exp.target.allowed_hosts, *extra_allowed)}
+    hosts = (expand(h, file=exp.source_file, key="target.allowed_hosts") for h in exp.target.allowed_hosts)
+    allowed = {h.lower() for h in (*hosts, *extra_allowed)}
     if host not in allowed:
         raise ExperimentError(
             f"target host {host!r} is not in allowed_hosts {sorted(allowed)}; add it there or pass --allow-host {host}",
