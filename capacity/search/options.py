@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from capacity.models import StageResult
+
+StageCheck = Callable[["StageResult", "pd.DataFrame | None"], "str | None"]
+"""Judges a stage from outside the search (its result and server-metrics frame): a reason makes it invalid."""
 
 
 @dataclass
@@ -24,3 +34,5 @@ class SearchOptions:
     command: str = ""
     require_metrics: bool = False
     """A guard whose query returns no series at the preflight stops the run before stage 1 (exit 2)."""
+    stage_check: StageCheck | None = None
+    """``capacity scale``: the app task count drifted during the stage -> ``invalid: task drift``."""

@@ -46,6 +46,13 @@ def after_stage(result: StageResult, *, interrupted: bool) -> AfterStage:
             "(--workers N) or remote workers and run again",
             judged=False,
         )
+    if result.verdict == "invalid: task drift":
+        # the cluster under test changed mid-stage: every later stage would measure a different cluster
+        return AfterStage(
+            stop="task-drift",
+            warning=f"stage {result.index}: {result.reasons[0] if result.reasons else 'the app task count changed'}",
+            judged=False,
+        )
     if result.verdict == "invalid: worker lost":
         # set aside: the next stage runs on the remaining workers, without a recovery wait (the target
         # was not the problem)

@@ -62,34 +62,54 @@ def run_search(exp: Experiment, *, options: SearchOptions | None = None, console
     opts = options or SearchOptions()
     console = console if console is not None else Console(stderr=True)
     with ExitStack() as stack:
-        flag = stack.enter_context(catch_interrupts())
-        shown_url, truth = stack.enter_context(resolve_target(exp))  # shown and stored: ${NAME}s kept
-        live = live_target(exp.target, shown_url, file=exp.source_file)
-        base_url = live.base_url
-        check_allowed_host(exp, base_url, opts.allow_hosts if not exp.target.is_sandbox else ("127.0.0.1",))
-        source = _metrics_source(exp, base_url)
-        if source is not None:
-            stack.callback(source.close)
-            source.preflight()
-            if opts.require_metrics:
-                from capacity.observe.source import require_guard_metrics
-
-                require_guard_metrics(source, exp)
-        driver = _start_driver(exp, opts, live, stack)
-        baseline_ms = driver.probe_latency_ms(n=5)
-        store = RunStore.create(
-            opts.results_root,
-            exp,
-            run_id=opts.run_id,
-            command=opts.command,
-            target=shown_url,
-            extra={"truth": truth, "workers": opts.workers},
-        )
-        handler = _attach_log(store.path / "run.log")
-        stack.callback(_detach_log, handler)
-        run = SearchRun(exp, opts, console, driver, source, store, flag, shown_url, baseline_ms, truth)
+        p = open_run(exp, opts, stack)
+        run = SearchRun(exp, opts, console, p.driver, p.source, p.store, p.flag, p.base_url, p.baseline_ms, p.truth)
         return run.run()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass
+class RunParts:
+    """What a run (a search or a soak) works with once its set-up passed: closed by the caller's stack."""
+
+    driver: LoadDriver
+    source: MetricsSource | None
+    store: RunStore
+    flag: InterruptFlag
+    base_url: str
+    """The target as shown and stored (``${NAME}`` references kept)."""
+    baseline_ms: float | None
+    truth: dict[str, object] | None
+
+
+def open_run(exp: Experiment, opts: SearchOptions, stack: ExitStack) -> RunParts:
+    """Check everything that can fail without sending load, then create the run folder (see ``run_search``)."""
+    flag = stack.enter_context(catch_interrupts())
+    shown_url, truth = stack.enter_context(resolve_target(exp))  # shown and stored: ${NAME}s kept
+    live = live_target(exp.target, shown_url, file=exp.source_file)
+    base_url = live.base_url
+    check_allowed_host(exp, base_url, opts.allow_hosts if not exp.target.is_sandbox else ("127.0.0.1",))
+    source = _metrics_source(exp, base_url)
+    if source is not None:
+        stack.callback(source.close)
+        source.preflight()
+        if opts.require_metrics:
+            from capacity.observe.source import require_guard_metrics
+
+            require_guard_metrics(source, exp)
+    driver = _start_driver(exp, opts, live, stack)
+    baseline_ms = driver.probe_latency_ms(n=5)
+    store = RunStore.create(
+        opts.results_root,
+        exp,
+        run_id=opts.run_id,
+        command=opts.command,
+        target=shown_url,
+        extra={"truth": truth, "workers": opts.workers},
+    )
+    handler = _attach_log(store.path / "run.log")
+    stack.callback(_detach_log, handler)
+    return RunParts(driver, source, store, flag, shown_url, baseline_ms, truth)
 
 
 @dataclass
@@ -108,6 +128,9 @@ class Observed:
 
 class SearchRun:
     """One search in progress: the stage loop and the state it builds, from the first stage to the summary."""
+
+    metrics_wait = True
+    """Wait for each stage's server metrics to be complete (a soak's back-to-back segments do not)."""
 
     def __init__(
         self,
@@ -259,6 +282,8 @@ class SearchRun:
             extra_reasons=seen.extra,
             blind=seen.blind,
         )
+        if self.opts.stage_check is not None and result.verdict != "interrupted":
+            result = _drifted(result, self.opts.stage_check(result, seen.frame))
         if breaches:
             self.state.first_breach[result.index] = breaches[0].code
         self.store.write_stage(result, list(meas.seconds), seen.frame, _encode_histogram(meas))
@@ -277,7 +302,8 @@ class SearchRun:
         self.progress.note(f"stage {meas.spec.index}: fetching server metrics")
         window_end = meas.load_ended_at or meas.ended_at
         window_start = meas.measure_from if meas.requests > 0 and meas.measure_from < window_end else meas.started_at
-        sm = self.source.fetch_stage(StageWindow(stage=meas.spec.index, start=window_start, end=window_end))
+        window = StageWindow(stage=meas.spec.index, start=window_start, end=window_end)
+        sm = self.source.fetch_stage(window, wait=self.metrics_wait)
         self.state.warnings.extend(f"stage {meas.spec.index}: {w}" for w in sm.warnings)
         extra = [f"metrics missing: {', '.join(sorted(sm.missing))}"] if sm.missing else []
         blind = blind_queries(self.exp.guards, sm.completeness, sm.missing, sm.pending)
@@ -356,6 +382,13 @@ def _metrics_source(exp: Experiment, base_url: str) -> MetricsSource | None:
     if exp.target.is_sandbox:
         return build_source(exp, url_override=base_url, api_key=SANDBOX_KEYS[0], app_key=SANDBOX_KEYS[1])
     return build_source(exp)
+
+
+def _drifted(result: StageResult, reason: str | None) -> StageResult:
+    """A stage during which the measured cluster changed (``SearchOptions.stage_check``) says nothing."""
+    if not reason:
+        return result
+    return result.model_copy(update={"verdict": "invalid: task drift", "reasons": [reason, *result.reasons]})
 
 
 def _encode_histogram(meas: StageMeasurement) -> str | None:
