@@ -12,7 +12,7 @@ from typing import Literal
 
 from hdrh.histogram import HdrHistogram
 
-from capacity.models import SecondSample
+from capacity.models import EndpointStats, SecondSample
 
 Arrival = Literal["uniform", "poisson"]
 
@@ -35,6 +35,9 @@ class StageSpec:
     max_inflight: int = 256
     """Cap on requests in flight over all generator processes."""
     seed: int = 0
+    guard_window_s: int = 0
+    """Seconds of the sliding guard window that may stop the stage: a stop whose window reaches into the
+    warm-up makes the stage's figures cover the warm-up too (the failing seconds must be in them)."""
 
 
 @dataclass
@@ -45,13 +48,16 @@ class StageMeasurement:
     ended_at: datetime
     seconds: list[SecondSample]
     histogram: HdrHistogram
-    """Measured part only, microseconds, from the intended start."""
+    """The statistics window's arrivals, microseconds from the intended start; unfinished requests
+    enter with the time they had waited when the stage stopped (right-censored)."""
     requests: int
+    """Sent in the statistics window: ``ok + errors + unfinished``."""
     ok: int
     errors: int
     dropped: int
     status_codes: dict[str, int]
-    per_endpoint: dict[str, dict[str, float]]
+    endpoints: dict[str, EndpointStats]
+    """Per endpoint (or locustfile task) name, over the same window as the stage's figures."""
     aborted: str | None
     interrupted: bool
     worker_lost: bool
@@ -64,14 +70,25 @@ class StageMeasurement:
     warnings: list[str] = field(default_factory=list)
     load_ended_at: datetime | None = None
     """When arrivals stopped (the stage's end, or its abort), before in-flight requests drained."""
+    unfinished: int = 0
+    """Sent in the window and still in flight when the stage stopped (killed after a short drain)."""
+    aborted_in_warmup: bool = False
+    """Stopped in its warm-up (or by a guard window reaching into it): the window starts at the stage's start."""
+    window_s: float | None = None
+    """Length of the statistics window: from ``measure_from`` to the end of the stage or the moment
+    arrivals stopped. Offered, goodput and latency all cover this one window."""
+    window_ok: int | None = None
+    """Successful responses completed within the window (goodput's numerator, by completion time)."""
 
     @property
     def measured_s(self) -> float:
-        """Length of the measured window actually offered (shorter when the stage was stopped).
+        """Length of the statistics window (shorter when the stage was stopped).
 
         Ends when arrivals stopped, not after in-flight requests drained: dividing by the drain too
         would understate the offered rate of every aborted stage.
         """
+        if self.window_s is not None:
+            return self.window_s
         stop = self.load_ended_at.timestamp() if self.load_ended_at is not None else self.ended_at.timestamp()
         end = min(stop, self.started_at.timestamp() + self.spec.duration_s)
         return max(0.0, end - self.measure_from.timestamp())
@@ -83,8 +100,15 @@ class StageMeasurement:
 
     @property
     def achieved_rps(self) -> float:
+        """Goodput over the window: completions within it when known, else the window's successful arrivals."""
         w = self.measured_s
-        return self.ok / w if w > 0 else 0.0
+        ok = self.window_ok if self.window_ok is not None else self.ok
+        return ok / w if w > 0 else 0.0
+
+    @property
+    def percentiles_censored(self) -> bool:
+        """Some latencies are waits cut short by the stop: percentiles are then lower bounds."""
+        return self.unfinished > 0
 
     def percentile_ms(self, q: float) -> float | None:
         """Latency percentile in ms; ``q`` in percent (95, 99.9), or a fraction when below 1."""

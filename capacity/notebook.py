@@ -2,7 +2,7 @@
 
     from capacity import notebook as cn
     run = cn.load()                 # $CAPACITY_RUN_DIR, else the newest run under ./results
-    run.stages, run.seconds, run.metrics, run.summary, run.analysis, run.manifest
+    run.stages, run.seconds, run.metrics, run.endpoints, run.summary, run.analysis, run.manifest
     cn.load_all("results")          # one row per run: date, experiment, capacity with interval, ...
     cn.stages_all("results")        # every stage of every run, with run_id and experiment columns
 
@@ -52,6 +52,11 @@ class Run:
         if not est and self.analysis:
             est = {k: v for k, v in self.analysis.items() if isinstance(v, dict) and "value" in v}
         return pd.DataFrame.from_dict(est, orient="index") if est else pd.DataFrame()
+
+    @property
+    def endpoints(self) -> pd.DataFrame:
+        """Per stage and endpoint: requests, ok, errors, unfinished, p50/p95/p99 ms (``endpoints.parquet``)."""
+        return self.loaded.endpoints
 
     @property
     def measured_seconds(self) -> pd.DataFrame:

@@ -7,14 +7,22 @@ whole-stage rules use the exact histogram of the measured part.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from capacity.breach import STAGE, Breach, rolling
-from capacity.models import SecondSample
+from capacity.models import EndpointStats, SecondSample
 from capacity.plan.experiment import Guards
 
-__all__ = ["MIN_WINDOW_REQUESTS", "Breach", "StageTotals", "is_generator_bound", "judge_stage", "judge_window"]
+__all__ = [
+    "MIN_WINDOW_REQUESTS",
+    "Breach",
+    "StageTotals",
+    "is_generator_bound",
+    "judge_endpoints",
+    "judge_stage",
+    "judge_window",
+]
 
 MIN_WINDOW_REQUESTS = 20
 """Ratios over fewer requests than this are noise at low rates; such windows are not judged."""
@@ -86,17 +94,19 @@ class StageTotals:
     p99_ms: float | None
     generator_cpu_pct: float | None
     """Mean over the measured seconds of the busiest generator process."""
+    unfinished: int = 0
+    """Sent and still in flight when the stage stopped: failures for the error ratio."""
 
 
 def judge_stage(t: StageTotals, guards: Guards) -> list[Breach]:
     """Rules over the whole measured part of a stage."""
     breaches: list[Breach] = []
-    completed = t.ok + t.errors
+    completed = t.ok + t.errors + t.unfinished
     cpu = t.generator_cpu_pct
     if cpu is not None and cpu > (lim := guards.max_generator_cpu_pct):
         text = f"load generator CPU averaged {cpu:.0f}% > {lim:.0f}%: add workers (--workers)"
         breaches.append(Breach("generator", "generator_cpu_pct", text, cpu, lim, window=STAGE))
-    ratio = _ratio(t.errors, completed)
+    ratio = _ratio(t.errors + t.unfinished, completed)
     if completed > 0 and ratio > (lim := guards.max_error_ratio):
         breaches.append(Breach("errors", "error_ratio", f"error ratio {ratio:.2%} > {lim:.2%}", ratio, lim))
     for q, slo, value in (("p95", guards.slo_p95_ms, t.p95_ms), ("p99", guards.slo_p99_ms, t.p99_ms)):
@@ -113,6 +123,20 @@ def judge_stage(t: StageTotals, guards: Guards) -> list[Breach]:
     if t.requests == 0 and t.target_rps > 0:
         text = "no request was sent in the measured part of the stage"
         breaches.append(Breach("no-traffic", "requests", text, 0.0, None))
+    return breaches
+
+
+def judge_endpoints(endpoints: Mapping[str, EndpointStats], guards: Guards) -> list[Breach]:
+    """Per-endpoint SLOs (``[guards.endpoints.NAME]``) over the whole stage; the breach's scope names the endpoint."""
+    breaches: list[Breach] = []
+    for name, limits in guards.endpoints.items():
+        stats = endpoints.get(name)
+        if stats is None:
+            continue
+        for q, slo, value in (("p95", limits.slo_p95_ms, stats.p95_ms), ("p99", limits.slo_p99_ms, stats.p99_ms)):
+            if slo is not None and value is not None and value > slo:
+                text = f"{name}: {q} {value:.0f} ms > SLO {slo:g} ms"
+                breaches.append(Breach(q, f"{q}_ms", text, value, slo, scope=name))
     return breaches
 
 

@@ -6,67 +6,37 @@ generator was the bottleneck is invalid (never a knee, never capacity); otherwis
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from capacity.breach import STAGE, Breach
-from capacity.judge.guards import StageTotals, is_generator_bound, judge_stage
-from capacity.models import SecondSample, StageResult, Verdict
+from capacity.judge.guards import StageTotals, is_generator_bound, judge_endpoints, judge_stage
+from capacity.models import EndpointStats, StageResult, Verdict
 from capacity.plan.experiment import Guards
 
 if TYPE_CHECKING:
     from capacity.measurement import StageMeasurement
 
 
-def _median(values: Sequence[float | None]) -> float | None:
-    xs = [v for v in values if v is not None]
-    return statistics.median(xs) if xs else None
+def totals_from(meas: StageMeasurement) -> StageTotals:
+    """Whole-stage totals over the stage's one window (see ``capacity.load.stage.build_measurement``).
 
-
-def totals_from(meas: StageMeasurement) -> tuple[StageTotals, bool]:
-    """Whole-stage totals; for a stage aborted before its measured part, the seconds after the first two.
-
-    Returns the totals and whether they came from that fallback (per-second percentiles then).
+    A stage stopped in its warm-up is judged on every arrival up to the stop; requests killed at the
+    stop count as unfinished (failures for the error ratio) and their waits bound the percentiles below.
     """
-    spec = meas.spec
-    measured = [s for s in meas.seconds if s.phase == "measure"]
-    cpu = _mean([s.generator_cpu_pct for s in measured])
-    if meas.requests > 0 or meas.dropped > 0:
-        # goodput is successful completions per second *by completion time* over the measured seconds;
-        # the stage totals also count requests finishing after the stage (an overloaded stage's backlog)
-        achieved = sum(s.ok for s in measured) / len(measured) if measured else meas.achieved_rps
-        return (
-            StageTotals(
-                target_rps=spec.target_rps,
-                offered_rps=meas.offered_rps,
-                achieved_rps=achieved,
-                requests=meas.requests,
-                ok=meas.ok,
-                errors=meas.errors,
-                dropped=meas.dropped,
-                p95_ms=meas.percentile_ms(95),
-                p99_ms=meas.percentile_ms(99),
-                generator_cpu_pct=cpu,
-            ),
-            False,
-        )
-    tail: list[SecondSample] = list(meas.seconds[2:]) or list(meas.seconds)
-    n = max(1, len(tail))
-    return (
-        StageTotals(
-            target_rps=spec.target_rps,
-            offered_rps=sum(s.offered for s in tail) / n,
-            achieved_rps=sum(s.ok for s in tail) / n,
-            requests=sum(s.offered for s in tail),
-            ok=sum(s.ok for s in tail),
-            errors=sum(s.errors for s in tail),
-            dropped=sum(s.dropped for s in tail),
-            p95_ms=_median([s.p95_ms for s in tail]),
-            p99_ms=_median([s.p99_ms for s in tail]),
-            generator_cpu_pct=_mean([s.generator_cpu_pct for s in tail]),
-        ),
-        True,
+    in_window = [s for s in meas.seconds if s.t >= meas.measure_from.timestamp() - 1e-6] or list(meas.seconds)
+    return StageTotals(
+        target_rps=meas.spec.target_rps,
+        offered_rps=meas.offered_rps,
+        achieved_rps=meas.achieved_rps,
+        requests=meas.requests,
+        ok=meas.ok,
+        errors=meas.errors,
+        dropped=meas.dropped,
+        p95_ms=meas.percentile_ms(95),
+        p99_ms=meas.percentile_ms(99),
+        generator_cpu_pct=_mean([s.generator_cpu_pct for s in in_window]),
+        unfinished=meas.unfinished,
     )
 
 
@@ -98,14 +68,14 @@ def judge_measurement(
     blind: Sequence[str] = (),
 ) -> tuple[StageResult, list[Breach]]:
     """Judge one stage from its breach records: ``live_breaches`` aborted it mid-stage (they stand, and a
-    whole-stage breach of the same code is not added again), ``metric_breaches`` come from the server
-    metrics. ``extra_reasons`` are notes that are not breaches (missing metrics); ``blind`` names the
+    whole-stage breach of the same code and scope is not added again), ``metric_breaches`` come from the
+    server metrics. ``extra_reasons`` are notes that are not breaches (missing metrics); ``blind`` names the
     queries of guards that had no data (they never fail a stage; the result and its reasons say so).
     Returns the result (``reasons`` = the breaches' text, then the notes) and the breaches in order."""
-    totals, fallback = totals_from(meas)
+    totals = totals_from(meas)
     breaches: list[Breach] = list(live_breaches)
-    for b in judge_stage(totals, guards):
-        if all(b.code != x.code for x in breaches):
+    for b in [*judge_stage(totals, guards), *judge_endpoints(meas.endpoints, guards)]:
+        if all((b.code, b.scope) != (x.code, x.scope) for x in breaches):
             breaches.append(b)
     breaches.extend(metric_breaches)
     if meas.worker_lost:
@@ -114,23 +84,22 @@ def judge_measurement(
     reasons = [b.text for b in breaches]
     if meas.interrupted:
         reasons.insert(0, "interrupted by the user")
-    if fallback and meas.aborted:
-        reasons.append("aborted before the measured part: figures from the seconds it ran")
+    reasons += window_notes(meas)
     reasons += extra_reasons
     if blind:
         reasons.append(blind_note(blind))
-    hist_mean = _hist_mean(meas)
-    completed = totals.ok + totals.errors
+    failed = totals.errors + totals.unfinished
+    attempted = totals.ok + failed
     result = StageResult(
         index=meas.spec.index,
         target_rps=round(meas.spec.target_rps, 4),
         offered_rps=round(totals.offered_rps, 4),
         achieved_rps=round(totals.achieved_rps, 4),
         dropped=totals.dropped,
-        p50_ms=_round(meas.percentile_ms(50) if not fallback else _median([s.p50_ms for s in meas.seconds[2:]])),
+        p50_ms=_round(meas.percentile_ms(50)),
         p95_ms=_round(totals.p95_ms),
         p99_ms=_round(totals.p99_ms),
-        error_ratio=round(totals.errors / completed, 6) if completed else 0.0,
+        error_ratio=round(failed / attempted, 6) if attempted else 0.0,
         verdict=verdict,
         reasons=reasons,
         metrics=dict(metrics or {}),
@@ -142,8 +111,8 @@ def judge_measurement(
         requests=totals.requests,
         ok=totals.ok,
         errors=totals.errors,
-        mean_ms=_round(hist_mean),
-        max_ms=_round(meas.percentile_ms(100) if not fallback else None),
+        mean_ms=_round(_hist_mean(meas)),
+        max_ms=_round(meas.percentile_ms(100)),
         generator_cpu_pct=_round(totals.generator_cpu_pct),
         max_inflight=meas.max_inflight_seen,
         metrics_completeness=dict(completeness or {}),
@@ -151,8 +120,32 @@ def judge_measurement(
         aborted_early=bool(meas.aborted),
         breaches=breaches,
         blind=list(blind),
+        unfinished=meas.unfinished,
+        aborted_in_warmup=meas.aborted_in_warmup,
+        percentiles_censored=meas.percentiles_censored,
+        endpoints=dict(meas.endpoints),
+        worst_endpoint=worst_endpoint(meas.endpoints),
     )
     return result, breaches
+
+
+def window_notes(meas: StageMeasurement) -> list[str]:
+    """What a reader must know to read the stage's figures: the window they cover, censored latencies."""
+    notes = []
+    if meas.aborted_in_warmup:
+        notes.append("stopped in its warm-up: figures cover every arrival from the stage's start to the stop")
+    if meas.unfinished:
+        notes.append(
+            f"{meas.unfinished} request(s) unfinished at the stop: counted as failures, their waits so far "
+            "in the percentiles (lower bounds)"
+        )
+    return notes
+
+
+def worst_endpoint(endpoints: Mapping[str, EndpointStats]) -> str:
+    """The endpoint with the highest p95 ("" with fewer than two endpoints having one)."""
+    ranked = [(s.p95_ms, name) for name, s in endpoints.items() if s.p95_ms is not None]
+    return max(ranked)[1] if len(ranked) > 1 else ""
 
 
 def blind_note(blind: Sequence[str]) -> str:

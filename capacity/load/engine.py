@@ -8,7 +8,10 @@ from the intended start, so a stalled target shows its full delay (no coordinate
 
 Per-second buckets count offered (by intended second), completions (by completion second) and
 keep a small histogram that is summarised and freed as each second closes. Stage totals and
-per-kind histograms cover arrivals whose intended start lies in the measured part. Arrivals whose
+per-kind histograms are kept apart for the warm-up and the measured part (by intended start). When a
+stage stops with requests still in flight, the slots are killed and each such request is recorded,
+once per stage, with the time it had waited by then (right-censored) and counted ``unfinished``: a
+slot knows the arrival it is serving, so the per-request path only stores and clears it. Arrivals whose
 consuming endpoint found no unused test record are counted here, and only here (``records_exhausted``).
 """
 
@@ -16,19 +19,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import gevent
 import psutil
 from gevent.event import Event
-from gevent.queue import Queue
+from gevent.queue import Empty, Queue
 from hdrh.histogram import HdrHistogram
 
 from capacity.load.executors import EXHAUSTED, Executor
+from capacity.load.raw import HIGHEST_US, UNFINISHED, PartRaw, SecondRaw, StageRaw, new_histogram
 from capacity.load.schedule import Arrival, arrival_chunks, mix_chunks
 
-HIGHEST_US = 3_600_000_000
-"""Largest latency a histogram tracks (1 h, in microseconds); larger values are clamped."""
+__all__ = ["HIGHEST_US", "SecondRaw", "StageEngine", "StageRaw", "drain_seconds", "new_histogram", "stage_seconds"]
 
 
 def stage_seconds(duration_s: float) -> int:
@@ -39,45 +41,6 @@ def stage_seconds(duration_s: float) -> int:
 def drain_seconds(timeout_s: float) -> float:
     """How long in-flight requests may drain after arrivals stop: the request timeout and a margin."""
     return timeout_s + 0.5
-
-
-def new_histogram(digits: int = 3) -> HdrHistogram:
-    return HdrHistogram(1, HIGHEST_US, digits)
-
-
-@dataclass
-class SecondRaw:
-    """One second of one generator process, before merging across workers."""
-
-    k: int
-    offered: int = 0
-    ok: int = 0
-    errors: int = 0
-    dropped: int = 0
-    inflight: int = 0
-    cpu_pct: float | None = None
-    hist: HdrHistogram = field(default_factory=lambda: new_histogram(2))
-
-
-@dataclass
-class StageRaw:
-    """Totals of one process's stage (measured part only, except ``seconds``)."""
-
-    ended_wall: float
-    seconds: list[SecondRaw]
-    requests: int
-    ok: int
-    errors: int
-    dropped: int
-    status_codes: dict[str, int]
-    names: list[str]
-    kind_requests: list[int]
-    kind_errors: list[int]
-    kind_hists: list[HdrHistogram]
-    records_exhausted: int
-    stopped: str | None
-    load_stopped_wall: float = 0.0
-    """When arrivals stopped (before in-flight requests drained): the end of the offered window."""
 
 
 class StageEngine:
@@ -120,6 +83,8 @@ class StageEngine:
         sched = gevent.spawn(st.scheduler(rate, arrival=arrival, phase=phase, seed=seed))
         seconds, stopped = self._close_seconds(st, on_second, should_stop)
         st.stop = True
+        stop_offset = time.perf_counter() - st.base if stopped is not None else None
+        ok_by_second = list(st.ok)
         load_stopped = time.time()
         sched.join(timeout=1.0)
         sched.kill(block=False)
@@ -127,7 +92,10 @@ class StageEngine:
         killed = st.drain(min(drain_s, 0.5) if stopped is not None else drain_s)
         if killed:
             self.ex.reset()
-        return st.result(seconds, stopped=stopped, load_stopped_wall=load_stopped, killed=killed)
+        raw = st.result(seconds, stopped=stopped, load_stopped_wall=load_stopped)
+        raw.stop_offset_s = stop_offset
+        raw.ok_by_second = ok_by_second
+        return raw
 
     def _close_seconds(
         self,
@@ -163,8 +131,9 @@ class _Stage:
 
     Per-second lists are indexed by whole second ``k`` (bucket ``nsec`` takes completions after the
     stage's end); the per-second histograms of seconds ``k`` and ``k + 1`` exist, the rest are
-    created two seconds ahead and freed as each second closes. ``measured`` arrivals (intended
-    start at or after the warm-up) also go into the stage totals.
+    created two seconds ahead and freed as each second closes. Per-kind lists hold the warm-up's
+    kinds, then the measured part's: index ``j = kind`` or ``kind + nk`` (``nk`` request kinds).
+    ``current[i]`` is the arrival slot ``i`` is serving (None when idle).
     """
 
     def __init__(
@@ -194,24 +163,25 @@ class _Stage:
         self.hists: list[HdrHistogram | None] = [None] * n
         for k in {0, min(1, nsec), nsec}:
             self.hists[k] = new_histogram(2)
-        nk = len(ex.names)
-        self.kind_req = [0] * nk
-        self.kind_err = [0] * nk
-        self.kind_hist = [new_histogram(3) for _ in range(nk)]
-        self.codes: dict[int | str, int] = {}
+        self.nk = nk = len(ex.names)
+        self.kind_req = [0] * (2 * nk)
+        self.kind_err = [0] * (2 * nk)
+        self.kind_unf = [0] * (2 * nk)
+        self.kind_hist = [new_histogram(3) for _ in range(2 * nk)]
+        self.codes: tuple[dict[int | str, int], dict[int | str, int]] = ({}, {})
+        self.part_dropped = [0, 0]
+        self.current: list[tuple[float, int, int] | None] = []
         self.busy = 0
-        self.dropped_measured = 0
-        self.requests = 0
         self.exhausted = 0
         self.stop = False
         self.waiting = False
-        self.queue: Queue[tuple[float, int, bool] | None] = Queue()
+        self.queue: Queue[tuple[float, int, int] | None] = Queue()
         self.slot_free = Event()
         self.workers: list[gevent.Greenlet] = []
 
     def slot_loop(self) -> Callable[[], None]:
         """The body of one long-lived slot greenlet (hot path: locals only, no per-request allocation)."""
-        ex, hists, kind_hist, okc, errc, kind_err, codes = (
+        ex, hists, kind_hist, okc, errc, kind_err, codes, current = (
             self.ex,
             self.hists,
             self.kind_hist,
@@ -219,11 +189,13 @@ class _Stage:
             self.errors,
             self.kind_err,
             self.codes,
+            self.current,
         )
-        perf, base, nsec, highest, get, slot_free = (
+        perf, base, nsec, nk, highest, get, slot_free = (
             time.perf_counter,
             self.base,
             self.nsec,
+            self.nk,
             HIGHEST_US,
             self.queue.get,
             self.slot_free,
@@ -232,12 +204,16 @@ class _Stage:
         def work() -> None:
             state = ex.new_state()
             execute = ex.execute
+            i = len(current)
+            current.append(None)
             while True:
                 item = get()
                 if item is None:
                     return
-                t_int, kind, measured = item
+                current[i] = item
+                t_int, kind, j = item
                 code = execute(kind, state)
+                current[i] = None  # no yield from here to the loop's end: a kill cannot split the record
                 now = perf()
                 c = int(now - base)
                 if c >= nsec:
@@ -251,18 +227,16 @@ class _Stage:
                     h = hists[c]
                     if h is not None:
                         h.record_value(lat)
-                    if measured:
-                        kind_hist[kind].record_value(lat)
+                    kind_hist[j].record_value(lat)
                 else:
                     self.exhausted += 1
                 if isinstance(code, int) and code < 400:
                     okc[c] += 1
                 else:
                     errc[c] += 1
-                    if measured:
-                        kind_err[kind] += 1
-                if measured:
-                    codes[code] = codes.get(code, 0) + 1
+                    kind_err[j] += 1
+                part = codes[1] if j >= nk else codes[0]
+                part[code] = part.get(code, 0) + 1
                 self.busy -= 1
                 if self.waiting:
                     slot_free.set()
@@ -271,21 +245,23 @@ class _Stage:
 
     def scheduler(self, rate: float, *, arrival: Arrival, phase: float, seed: int) -> Callable[[], None]:
         """The scheduler greenlet's body: hand each due arrival to a free slot, or drop it (hot path)."""
-        ex, workers, infl, offered, dropped, kind_req = (
+        ex, workers, infl, offered, dropped, kind_req, part_dropped = (
             self.ex,
             self.workers,
             self.inflight,
             self.offered,
             self.dropped,
             self.kind_req,
+            self.part_dropped,
         )
-        perf, base, grace, warmup_s, max_inflight, slot_free = (
+        perf, base, grace, warmup_s, max_inflight, slot_free, nk = (
             time.perf_counter,
             self.base,
             self.grace,
             self.warmup_s,
             self.max_inflight,
             self.slot_free,
+            self.nk,
         )
         work = self.slot_loop()
 
@@ -304,12 +280,14 @@ class _Stage:
                         sleep(t - now)
                         burst = 0
                         now = perf() - base
+                        if self.stop:
+                            return
                     elif burst >= 64:
                         sleep(0)
                         burst = 0
                         now = perf() - base
                     k = int(t)
-                    measured = t >= warmup_s
+                    measured = 1 if t >= warmup_s else 0
                     if self.busy >= max_inflight and now - t <= grace:
                         self.waiting = True
                         while self.busy >= max_inflight and not self.stop:
@@ -321,8 +299,7 @@ class _Stage:
                         now = perf() - base
                     if now - t > grace or self.busy >= max_inflight:
                         dropped[k] += 1
-                        if measured:
-                            self.dropped_measured += 1
+                        part_dropped[measured] += 1
                         continue
                     busy = self.busy + 1
                     self.busy = busy
@@ -331,10 +308,10 @@ class _Stage:
                     if busy > infl[k]:
                         infl[k] = busy
                     offered[k] += 1
-                    if measured:
-                        self.requests += 1
-                        kind_req[kinds[i]] += 1
-                    put((t, kinds[i], measured))
+                    kind = kinds[i]
+                    j = kind + nk if measured else kind
+                    kind_req[j] += 1
+                    put((t, kind, j))
                     burst += 1
 
         return schedule
@@ -358,42 +335,62 @@ class _Stage:
         )
 
     def drain(self, timeout_s: float) -> int:
-        """Wait up to ``timeout_s`` for in-flight requests, then stop the slots; returns how many were killed."""
+        """Wait up to ``timeout_s`` for in-flight requests, then stop the slots; returns how many were
+        killed (each recorded as unfinished, with the time it had waited when the slots were stopped)."""
         deadline = time.perf_counter() + timeout_s
         while self.busy > 0 and time.perf_counter() < deadline:
             gevent.sleep(0.02)
-        killed = self.busy
         for _ in self.workers:
             self.queue.put(None)
-        if killed:
-            gevent.killall(self.workers, block=True, timeout=1.0)
-        else:
+        if not self.busy:
             gevent.joinall(self.workers, timeout=1.0)
-        return killed
+            return 0
+        killed_at = time.perf_counter()
+        gevent.killall(self.workers, block=True, timeout=1.0)
+        return self.censor(killed_at)
 
-    def result(
-        self, seconds: list[SecondRaw], *, stopped: str | None, load_stopped_wall: float, killed: int
-    ) -> StageRaw:
-        """The stage totals. Completions during the drain count here, not in any second: adding them
-        to the last second would inflate its goodput by the whole backlog of an overloaded stage."""
-        codes = self.codes
-        status_codes: dict[str, int] = {str(c): n for c, n in codes.items()}
-        if killed:
-            status_codes["aborted"] = status_codes.get("aborted", 0) + killed
-        total_ok = sum(n for c, n in codes.items() if isinstance(c, int) and c < 400)
+    def censor(self, at: float) -> int:
+        """Per stage, not per request: each arrival still held by a (killed) slot or still queued for one
+        enters its kind's histogram with its wait up to ``at`` (a lower bound) and counts as unfinished."""
+        pending = [item for item in self.current if item is not None]
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except Empty:
+                break
+            if item is not None:
+                pending.append(item)
+        for t, _kind, j in pending:
+            lat = min(HIGHEST_US, max(1, int((at - self.base - t) * 1e6)))
+            self.kind_hist[j].record_value(lat)
+            self.kind_unf[j] += 1
+            part = self.codes[1 if j >= self.nk else 0]
+            part[UNFINISHED] = part.get(UNFINISHED, 0) + 1
+        self.current[:] = [None] * len(self.current)
+        return len(pending)
+
+    def part(self, b: int) -> PartRaw:
+        """Part ``b`` (0 warm-up, 1 measured) of the stage's arrivals."""
+        sl = slice(b * self.nk, (b + 1) * self.nk)
+        return PartRaw(
+            requests=self.kind_req[sl],
+            errors=self.kind_err[sl],
+            unfinished=self.kind_unf[sl],
+            hists=self.kind_hist[sl],
+            status_codes={str(c): n for c, n in self.codes[b].items()},
+            dropped=self.part_dropped[b],
+        )
+
+    def result(self, seconds: list[SecondRaw], *, stopped: str | None, load_stopped_wall: float) -> StageRaw:
+        """The stage's outcome. Completions during the drain count in the parts, not in any second: adding
+        them to the last second would inflate its goodput by the whole backlog of an overloaded stage."""
         return StageRaw(
             ended_wall=time.time(),
             load_stopped_wall=load_stopped_wall,
             seconds=seconds,
-            requests=self.requests,
-            ok=total_ok,
-            errors=sum(codes.values()) - total_ok,
-            dropped=self.dropped_measured,
-            status_codes=status_codes,
             names=list(self.ex.names),
-            kind_requests=self.kind_req,
-            kind_errors=self.kind_err,
-            kind_hists=self.kind_hist,
+            warmup=self.part(0),
+            measured=self.part(1),
             records_exhausted=self.exhausted,
             stopped=stopped,
         )

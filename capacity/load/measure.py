@@ -11,9 +11,9 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from capacity.load.engine import SecondRaw, StageRaw, new_histogram
+from capacity.load.raw import PartRaw, SecondRaw, StageRaw, new_histogram
 from capacity.measurement import pct_ms
-from capacity.models import Phase, SecondSample
+from capacity.models import EndpointStats, Phase, SecondSample
 
 
 def second_to_wire(stage: int, s: SecondRaw) -> dict[str, Any]:
@@ -43,39 +43,55 @@ def second_from_wire(d: dict[str, Any]) -> SecondRaw:
     )
 
 
+def part_to_wire(p: PartRaw) -> dict[str, Any]:
+    return {
+        "requests": p.requests,
+        "errors": p.errors,
+        "unfinished": p.unfinished,
+        "hists": [h.encode() for h in p.hists],
+        "status_codes": p.status_codes,
+        "dropped": p.dropped,
+    }
+
+
+def part_from_wire(d: dict[str, Any]) -> PartRaw:
+    return PartRaw(
+        requests=[int(n) for n in d["requests"]],
+        errors=[int(n) for n in d["errors"]],
+        unfinished=[int(n) for n in d["unfinished"]],
+        hists=[HdrHistogram.decode(b) for b in d["hists"]],
+        status_codes={str(k): int(v) for k, v in d["status_codes"].items()},
+        dropped=int(d["dropped"]),
+    )
+
+
 def stage_to_wire(stage: int, r: StageRaw) -> dict[str, Any]:
+    """A worker's stage (its unfinished requests already recorded with their waits at the abort)."""
     return {
         "stage": stage,
         "ended_wall": r.ended_wall,
         "load_stopped_wall": r.load_stopped_wall,
-        "requests": r.requests,
-        "ok": r.ok,
-        "errors": r.errors,
-        "dropped": r.dropped,
-        "status_codes": r.status_codes,
+        "stop_offset_s": r.stop_offset_s,
+        "ok_by_second": r.ok_by_second,
         "names": r.names,
-        "kind_requests": r.kind_requests,
-        "kind_errors": r.kind_errors,
-        "kind_hists": [h.encode() for h in r.kind_hists],
+        "warmup": part_to_wire(r.warmup),
+        "measured": part_to_wire(r.measured),
         "records_exhausted": r.records_exhausted,
         "stopped": r.stopped,
     }
 
 
 def stage_from_wire(d: dict[str, Any]) -> StageRaw:
+    offset = d.get("stop_offset_s")
     return StageRaw(
         ended_wall=float(d["ended_wall"]),
         load_stopped_wall=float(d.get("load_stopped_wall") or d["ended_wall"]),
+        stop_offset_s=float(offset) if offset is not None else None,
+        ok_by_second=[int(n) for n in d.get("ok_by_second") or []],
         seconds=[],
-        requests=int(d["requests"]),
-        ok=int(d["ok"]),
-        errors=int(d["errors"]),
-        dropped=int(d["dropped"]),
-        status_codes={str(k): int(v) for k, v in d["status_codes"].items()},
         names=list(d["names"]),
-        kind_requests=list(d["kind_requests"]),
-        kind_errors=list(d["kind_errors"]),
-        kind_hists=[HdrHistogram.decode(b) for b in d["kind_hists"]],
+        warmup=part_from_wire(d["warmup"]),
+        measured=part_from_wire(d["measured"]),
         records_exhausted=int(d["records_exhausted"]),
         stopped=d.get("stopped"),
     )
@@ -121,25 +137,37 @@ def to_sample(
     )
 
 
-def merge_kind_hists(raws: list[StageRaw]) -> tuple[HdrHistogram, dict[str, dict[str, float]]]:
-    """The stage histogram (sum of all kinds) and per-kind requests/errors/p95 over all workers."""
-    total = new_histogram(3)
-    per: dict[str, dict[str, float]] = {}
+def merge_parts(raws: list[StageRaw], *, include_warmup: bool) -> PartRaw:
+    """The stage's arrivals over all workers: the measured part, or every arrival (``include_warmup``).
+
+    Per-kind histograms add exactly, like the per-second ones, so merged percentiles are exact."""
     names = raws[0].names if raws else []
+    out = PartRaw.empty(len(names))
+    for r in raws:
+        out.add(r.part(include_warmup=include_warmup))
+    return out
+
+
+def endpoint_stats(names: list[str], part: PartRaw) -> tuple[HdrHistogram, dict[str, EndpointStats]]:
+    """The stage histogram (all kinds added up) and each kind's requests, outcomes and percentiles."""
+    total = new_histogram(3)
+    per: dict[str, EndpointStats] = {}
     for i, name in enumerate(names):
-        h = new_histogram(3)
-        req = err = 0
-        for r in raws:
-            if i < len(r.kind_hists) and r.kind_hists[i].get_total_count():
-                h.add(r.kind_hists[i])
-            req += r.kind_requests[i] if i < len(r.kind_requests) else 0
-            err += r.kind_errors[i] if i < len(r.kind_errors) else 0
+        h = part.hists[i]
         if h.get_total_count():
             total.add(h)
-        p95 = pct_ms(h, 95)
-        per[name] = {
-            "requests": float(req),
-            "errors": float(err),
-            "p95_ms": p95 if p95 is not None else float("nan"),
-        }
+        req, err, unf = part.requests[i], part.errors[i], part.unfinished[i]
+        per[name] = EndpointStats(
+            requests=req,
+            ok=req - err - unf,
+            errors=err,
+            unfinished=unf,
+            p50_ms=_round(pct_ms(h, 50)),
+            p95_ms=_round(pct_ms(h, 95)),
+            p99_ms=_round(pct_ms(h, 99)),
+        )
     return total, per
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)

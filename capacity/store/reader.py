@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ class LoadedRun:
     seconds: pd.DataFrame
     metrics: pd.DataFrame
     analysis: dict[str, Any] | None
+    endpoints: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per stage and endpoint (``endpoints.parquet``; empty for runs written before it existed)."""
 
     @property
     def started_at(self) -> str:
@@ -80,6 +82,7 @@ def load_run(path: str | Path) -> LoadedRun:
         seconds=read_table(p / "series"),
         metrics=read_table(p / "metrics"),
         analysis=_json(p / "analysis.json"),
+        endpoints=read_table(p / "endpoints"),
     )
 
 

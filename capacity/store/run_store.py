@@ -6,6 +6,7 @@ Layout (docs/results.md documents every file and column)::
                      stages/stage-000.json one StageResult per finished stage
                      series/stage-000.parquet, metrics/stage-000.parquet, histograms/stage-000.hdr
                      stages.parquet, series.parquet, metrics.parquet   (all stages so far)
+                     endpoints.parquet                  (one row per stage and endpoint)
                      summary.json, analysis.json, report.html, summary.md, run.log
 """
 
@@ -31,6 +32,7 @@ from capacity.store.atomic import atomic_write_text
 from capacity.store.tables import (
     METRIC_COLUMNS,
     SERIES_COLUMNS,
+    endpoint_table,
     read_table,
     stage_row,
     write_table,
@@ -197,6 +199,7 @@ class RunStore:
     def _refresh_tables(self) -> None:
         results = self.stage_results()
         write_table(pd.DataFrame([stage_row(r) for r in results]), self.path / "stages")
+        write_table(endpoint_table(results), self.path / "endpoints")
         for kind, cols in (("series", SERIES_COLUMNS), ("metrics", METRIC_COLUMNS)):
             parts = [read_table(p) for p in sorted((self.path / kind).glob("stage-*.*"))]
             parts = [p for p in parts if not p.empty]

@@ -11,11 +11,13 @@ from typing import Any
 
 import pandas as pd
 
-from capacity.models import SecondSample, StageResult
+from capacity.models import EndpointStats, SecondSample, StageResult
 from capacity.store.atomic import atomic_write_bytes
 
 SERIES_COLUMNS: list[str] = list(SecondSample.model_fields)
 METRIC_COLUMNS: list[str] = ["stage", "metric", "group", "t", "value"]
+ENDPOINT_COLUMNS: list[str] = ["stage", "endpoint", *EndpointStats.model_fields]
+"""``endpoints.parquet``: one row per stage and endpoint, over the stage's window."""
 
 try:  # pragma: no cover - exercised by whichever branch the environment has
     import pyarrow  # noqa: F401
@@ -60,7 +62,7 @@ def stage_row(result: StageResult) -> dict[str, Any]:
     row: dict[str, Any] = {
         k: v
         for k, v in data.items()
-        if k not in ("metrics", "reasons", "breaches", "metrics_completeness", "status_codes", "blind")
+        if k not in ("metrics", "reasons", "breaches", "metrics_completeness", "status_codes", "blind", "endpoints")
     }
     row["reasons"] = "; ".join(result.reasons)
     row["blind"] = ", ".join(result.blind)
@@ -70,3 +72,13 @@ def stage_row(result: StageResult) -> dict[str, Any]:
         row[f"complete_{name}"] = value
     row["status_codes"] = ", ".join(f"{k}:{v}" for k, v in sorted(result.status_codes.items()))
     return row
+
+
+def endpoint_table(results: list[StageResult]) -> pd.DataFrame:
+    """Every stage's per-endpoint figures as one flat table (columns ``ENDPOINT_COLUMNS``)."""
+    rows = [
+        {"stage": r.index, "endpoint": name, **stats.model_dump()}
+        for r in results
+        for name, stats in r.endpoints.items()
+    ]
+    return pd.DataFrame(rows, columns=ENDPOINT_COLUMNS)

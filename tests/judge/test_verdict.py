@@ -10,9 +10,9 @@ from capacity.breach import STAGE, Breach, rolling
 from capacity.judge.recovery import latency_breach, queue_breach
 from capacity.judge.verdict import judge_measurement
 from capacity.measurement import StageMeasurement, StageSpec
-from capacity.models import SecondSample, StageResult
+from capacity.models import EndpointStats, SecondSample, StageResult
 from capacity.observe.guards import metric_guard_breaches
-from capacity.plan.experiment import Guards
+from capacity.plan.experiment import EndpointGuards, Guards
 from capacity.search.progress import short_verdict
 
 G = Guards(window_seconds=3, slo_p95_ms=200, max_error_ratio=0.01, max_mem_pct=90)
@@ -20,11 +20,17 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def measurement(
-    *, latency_ms: float = 50.0, errors: int = 0, cpu: float = 20.0, **flags: bool | str | None
+    *,
+    latency_ms: float = 50.0,
+    errors: int = 0,
+    cpu: float = 20.0,
+    unfinished: int = 0,
+    endpoints: dict[str, EndpointStats] | None = None,
+    **flags: bool | str | None,
 ) -> StageMeasurement:
     """20 s at 100/s (5 s warm-up), every request taking ``latency_ms``."""
     h = HdrHistogram(1, 60_000_000, 3)
-    ok = 1500 - errors
+    ok = 1500 - errors - unfinished
     h.record_value(int(latency_ms * 1000), 1500)
     seconds = [
         SecondSample(
@@ -54,7 +60,9 @@ def measurement(
         errors=errors,
         dropped=0,
         status_codes={"200": ok},
-        per_endpoint={},
+        endpoints=endpoints or {},
+        unfinished=unfinished,
+        aborted_in_warmup=bool(flags.get("aborted_in_warmup")),
         aborted=flags.get("aborted"),  # type: ignore[arg-type]
         interrupted=bool(flags.get("interrupted")),
         worker_lost=bool(flags.get("worker_lost")),
@@ -141,3 +149,37 @@ def test_blind_guards_are_recorded_and_said_but_never_fail_a_stage() -> None:
     assert result.verdict == "pass" and breaches == [] and result.blind == ["pool_capacity", "backlog"]
     assert result.reasons == ["blind guard(s), no data for: pool_capacity, backlog"]
     assert short_verdict(result) == "pass (blind: pool_capacity, backlog)"
+
+
+def test_unfinished_requests_are_failures_and_make_the_percentiles_lower_bounds() -> None:
+    result, breaches = judge_measurement(measurement(unfinished=30, aborted="p95"), G)
+    assert result.unfinished == 30 and result.percentiles_censored
+    assert result.error_ratio == 30 / 1500  # ok + errors + unfinished in the denominator, unfinished above it
+    assert [b.code for b in breaches] == ["errors"]
+    assert any("30 request(s) unfinished" in r and "lower bounds" in r for r in result.reasons)
+    assert result.reasons[0] == breaches[0].text  # the breach stays first (the search path shows it)
+
+
+def test_a_stage_stopped_in_its_warm_up_says_its_figures_cover_the_warm_up() -> None:
+    result, _ = judge_measurement(measurement(aborted="p95", aborted_in_warmup=True), G)
+    assert result.aborted_in_warmup and result.aborted_early
+    assert any("stopped in its warm-up" in r for r in result.reasons)
+
+
+def test_per_endpoint_slo_names_the_endpoint_that_breached() -> None:
+    eps = {
+        "demographics": EndpointStats(requests=1000, ok=1000, p50_ms=120, p95_ms=480.0, p99_ms=600),
+        "checkin": EndpointStats(requests=500, ok=500, p50_ms=20, p95_ms=40.0, p99_ms=60),
+    }
+    limit = EndpointGuards(slo_p95_ms=300)
+    guards = G.model_copy(update={"endpoints": {"demographics": limit, "checkin": limit}})
+    result, breaches = judge_measurement(measurement(endpoints=eps), guards)
+    assert result.verdict == "fail" and [(b.code, b.scope) for b in breaches] == [("p95", "demographics")]
+    assert breaches[0].value == 480.0 and breaches[0].limit == 300
+    assert result.reasons == ["demographics: p95 480 ms > SLO 300 ms"]
+    assert short_verdict(result) == "fail: p95 480 (demographics)"
+    assert result.endpoints == eps and result.worst_endpoint == "demographics"
+    # a stage-wide p95 breach does not hide an endpoint's own (different scope)
+    live = [Breach("p95", "p95_ms", "p95 over SLO", 900.0, 200.0, window=rolling(3))]
+    _, both = judge_measurement(measurement(endpoints=eps, aborted="p95"), guards, live_breaches=live)
+    assert [(b.code, b.scope) for b in both] == [("p95", ""), ("p95", "demographics")]

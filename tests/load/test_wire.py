@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import msgpack
 
-from capacity.load.engine import SecondRaw, StageRaw, new_histogram
+from capacity.load.engine import SecondRaw, StageRaw
 from capacity.load.measure import (
-    merge_kind_hists,
+    endpoint_stats,
+    merge_parts,
     merge_seconds,
     second_from_wire,
     second_to_wire,
@@ -14,6 +15,7 @@ from capacity.load.measure import (
     stage_to_wire,
     to_sample,
 )
+from capacity.load.raw import PartRaw
 
 
 def _second(k: int, lat_us: list[int], **counts: int) -> SecondRaw:
@@ -23,26 +25,30 @@ def _second(k: int, lat_us: list[int], **counts: int) -> SecondRaw:
     return s
 
 
-def _stage(lat_us: list[list[int]], stopped: str | None = None) -> StageRaw:
-    hists = []
-    for values in lat_us:
-        h = new_histogram(3)
+def _part(lat_us: list[list[int]], unfinished: list[int] | None = None) -> PartRaw:
+    part = PartRaw.empty(len(lat_us))
+    for i, values in enumerate(lat_us):
         for v in values:
-            h.record_value(v)
-        hists.append(h)
+            part.hists[i].record_value(v)
+        part.requests[i] = len(values)
+    part.errors[0] = 1
+    part.unfinished = list(unfinished or [0] * len(lat_us))
+    done = sum(len(v) for v in lat_us) - sum(part.unfinished)
+    part.status_codes = {"200": done - 1, "503": 1, **({"aborted": sum(part.unfinished)} if unfinished else {})}
+    part.dropped = 2
+    return part
+
+
+def _stage(lat_us: list[list[int]], stopped: str | None = None, unfinished: list[int] | None = None) -> StageRaw:
     return StageRaw(
         ended_wall=1000.5,
         load_stopped_wall=1000.0,
+        stop_offset_s=4.25 if stopped else None,
+        ok_by_second=[3, 4, 0],
         seconds=[],
-        requests=sum(len(v) for v in lat_us),
-        ok=sum(len(v) for v in lat_us) - 1,
-        errors=1,
-        dropped=2,
-        status_codes={"200": sum(len(v) for v in lat_us) - 1, "503": 1},
         names=[f"k{i}" for i in range(len(lat_us))],
-        kind_requests=[len(v) for v in lat_us],
-        kind_errors=[1] + [0] * (len(lat_us) - 1),
-        kind_hists=hists,
+        warmup=_part([[500_000]] * len(lat_us)),
+        measured=_part(lat_us, unfinished),
         records_exhausted=3,
         stopped=stopped,
     )
@@ -74,27 +80,38 @@ def test_second_round_trip_keeps_counts_and_histogram() -> None:
     assert back.hist.get_value_at_percentile(50) == s.hist.get_value_at_percentile(50)
 
 
-def test_stage_round_trip_keeps_totals_and_kind_histograms() -> None:
-    r = _stage([[1000, 3000], [5000]], stopped="interrupted")
+def test_stage_round_trip_keeps_both_parts_and_kind_histograms() -> None:
+    r = _stage([[1000, 3000], [5000]], stopped="interrupted", unfinished=[1, 0])
     back = stage_from_wire(_through_msgpack(stage_to_wire(2, r)))
     for name in (
         "ended_wall",
         "load_stopped_wall",
+        "stop_offset_s",
+        "ok_by_second",
         "requests",
         "ok",
         "errors",
+        "unfinished",
         "dropped",
         "status_codes",
         "names",
         "kind_requests",
-        "kind_errors",
         "records_exhausted",
         "stopped",
     ):
         assert getattr(back, name) == getattr(r, name), name
-    assert [h.get_total_count() for h in back.kind_hists] == [2, 1]
+    for part in ("warmup", "measured"):
+        a, b = getattr(back, part), getattr(r, part)
+        assert (a.requests, a.errors, a.unfinished, a.status_codes, a.dropped) == (
+            b.requests,
+            b.errors,
+            b.unfinished,
+            b.status_codes,
+            b.dropped,
+        )
+        assert [h.get_total_count() for h in a.hists] == [h.get_total_count() for h in b.hists]
     assert back.kind_hists[0].get_max_value() == r.kind_hists[0].get_max_value()
-    assert back.seconds == []
+    assert back.unfinished == 1 and back.ok == 1 and back.seconds == []
 
 
 def test_merged_seconds_add_counts_and_histograms_and_keep_the_busiest_cpu() -> None:
@@ -110,8 +127,16 @@ def test_merged_seconds_add_counts_and_histograms_and_keep_the_busiest_cpu() -> 
     assert sample.phase == "measure" and sample.t == 101.0 and sample.workers == 2
 
 
-def test_merged_kind_histograms_over_workers() -> None:
-    total, per = merge_kind_hists([_stage([[1000] * 3, [2000]]), _stage([[1000], []])])
+def test_merged_parts_and_endpoint_stats_over_workers() -> None:
+    raws = [_stage([[1000] * 3, [2000]], unfinished=[1, 0]), _stage([[1000], []])]
+    part = merge_parts(raws, include_warmup=False)
+    total, per = endpoint_stats(raws[0].names, part)
     assert total.get_total_count() == 5
-    assert per["k0"]["requests"] == 4.0 and per["k0"]["errors"] == 2.0
-    assert per["k1"]["requests"] == 1.0 and abs(per["k1"]["p95_ms"] - 2.0) < 0.01
+    assert (per["k0"].requests, per["k0"].errors, per["k0"].unfinished, per["k0"].ok) == (4, 2, 1, 1)
+    assert per["k1"].requests == 1 and per["k1"].p95_ms is not None and abs(per["k1"].p95_ms - 2.0) < 0.01
+    # the warm-up adds its arrivals to every kind when the stage's window starts at the stage's start
+    whole = merge_parts(raws, include_warmup=True)
+    assert whole.total_requests == part.total_requests + 4 and whole.dropped == 8
+    # per-endpoint rows add up to the stage's totals
+    assert sum(s.requests for s in per.values()) == part.total_requests
+    assert sum(s.ok + s.errors + s.unfinished for s in per.values()) == part.total_requests
