@@ -25,6 +25,13 @@ MIB = 1024.0 * 1024.0
 DRIFTS = ("mem_mib_per_hour", "queue_jobs_per_hour", "p95_ms_per_hour", "error_ratio_per_hour")
 """The ``--json`` contract's drift names, in order."""
 Verdict = Literal["flat", "growing"]
+LABELS: dict[str, tuple[str, str, str]] = {
+    "mem_mib_per_hour": ("memory per app task", "MiB/h", "the task memory limit"),
+    "queue_jobs_per_hour": ("job queue", "jobs/h", "the queue limit"),
+    "p95_ms_per_hour": ("p95 latency", "ms/h", "the p95 SLO"),
+    "error_ratio_per_hour": ("error ratio", "/h", "the error-ratio guard"),
+}
+"""Each drift's name for people, its unit, and what its limit is."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,10 @@ class SoakInputs:
 
 def soak_drift(seconds: pd.DataFrame, metrics: pd.DataFrame, inputs: SoakInputs) -> SoakDrift:
     """Fit every drift over the measured seconds (warm-up excluded) and judge the soak."""
+    if "t" not in seconds.columns:  # no second measured (stopped at once)
+        seconds = pd.DataFrame({"t": [], "phase": [], "ok": [], "errors": [], "p95_ms": []})
+    if "t" not in metrics.columns:
+        metrics = pd.DataFrame({"metric": [], "group": [], "t": [], "value": []})
     measured = seconds[seconds["phase"] == "measure"] if "phase" in seconds.columns else seconds
     t0 = float(measured["t"].min()) if not measured.empty else -math.inf
     met = metrics[metrics["t"] >= t0] if not metrics.empty else metrics

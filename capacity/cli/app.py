@@ -53,15 +53,18 @@ def _root(
 
 def _register_commands() -> None:
     """Every command, added in one place. Imported here, not at the top, so ``capacity --version`` stays fast."""
-    from capacity.cli import analyze_cmd, metrics_cmd, report_cmd, sandbox_cmd, search_cmd, worker_cmd
+    from capacity.cli import analyze_cmd, metrics_cmd, report_cmd, sandbox_cmd, search_cmd, soak_cmd, worker_cmd
 
     if app.registered_commands or app.registered_groups:
         return  # main() called again in the same process (tests)
-    for module in (search_cmd, sandbox_cmd, analyze_cmd, report_cmd, metrics_cmd, worker_cmd):
+    for module in (search_cmd, sandbox_cmd, analyze_cmd, report_cmd, metrics_cmd, worker_cmd, soak_cmd):
         module.commands.register(app)
+    from capacity.cli import scale_cmd
+
+    scale_cmd.commands.register(app)
 
 
-LOAD_COMMANDS = frozenset({"search", "nightly", "worker"})
+LOAD_COMMANDS = frozenset({"search", "nightly", "worker", "soak", "scale"})
 """Commands that drive load: Locust (gevent) must patch the standard library before anything else
 imports ssl, or TLS contexts created later recurse forever."""
 

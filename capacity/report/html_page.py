@@ -7,7 +7,7 @@ nothing on the page refers to anything outside the file.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
@@ -200,8 +200,9 @@ def _run(c: ReportContent) -> str:
     return _table(["", ""], rows, "run")
 
 
-def render_html(c: ReportContent, plots: dict[str, bytes]) -> str:
-    """The whole page. ``plots`` maps goodput/latency/resources/timeline/search-path to PNG bytes."""
+def render_html(c: ReportContent, plots: dict[str, bytes], extra: Sequence[tuple[str, str, str]] = ()) -> str:
+    """The whole page. ``plots`` maps goodput/latency/resources/timeline/search-path to PNG bytes;
+    ``extra`` sections (id, title, HTML: a soak's drift) come first."""
     body = {
         "capacity": _capacity(c),
         "recommendation": _recommendation(c),
@@ -213,8 +214,10 @@ def render_html(c: ReportContent, plots: dict[str, bytes]) -> str:
         "stages": _stages(c.stages, c.stage_dashboards),
         "run": _run(c),
     }
-    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
-    sections = "".join(f'<section id="{sid}"><h2>{_e(title)}</h2>{body[sid]}</section>' for sid, title in SECTIONS)
+    body.update({sid: part for sid, _, part in extra})
+    order = [*((sid, title) for sid, title, _ in extra), *SECTIONS]
+    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in order)
+    sections = "".join(f'<section id="{sid}"><h2>{_e(title)}</h2>{body[sid]}</section>' for sid, title in order)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

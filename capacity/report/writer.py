@@ -33,6 +33,10 @@ def write_report(run_dir: str | Path) -> Path:
     run = load_run(run_dir)
     content = gather(run)
     pngs = render_plots(content)
+    from capacity.report.soak_plots import soak_report  # matplotlib, like render_plots
+
+    soak_pngs, extra = soak_report(run)
+    pngs.update(soak_pngs)
     plots_dir = run.path / "plots"
     plots_dir.mkdir(exist_ok=True)
     for name, png in pngs.items():
@@ -40,6 +44,6 @@ def write_report(run_dir: str | Path) -> Path:
         tmp.write_bytes(png)
         tmp.replace(plots_dir / f"{name}.png")
     html_path = run.path / "report.html"
-    atomic_write_text(html_path, render_html(content, pngs))
+    atomic_write_text(html_path, render_html(content, pngs, extra))
     atomic_write_text(run.path / "summary.md", render_summary_md(content))
     return html_path
