@@ -76,7 +76,7 @@ def test_weights_honoured_and_bodies_rendered() -> None:
     share = 7839 / (7839 + 588)
     assert status + summary == 900
     assert abs(status / 900 - share) / share < 0.05
-    assert abs(m.per_endpoint["summary"]["requests"] / 900 - (1 - share)) / (1 - share) < 0.05
+    assert abs(m.endpoints["summary"].requests / 900 - (1 - share)) / (1 - share) < 0.05
     body = json.loads(srv.bodies[0])
     assert body["patientDfn"].isdigit() and body["demographicsConfirmationPayload"] == {}
 
@@ -123,7 +123,7 @@ def test_locustfile_task_weights(tmp_path: Path) -> None:
     heavy, light = srv.paths["GET /heavy"], srv.paths["GET /light"]
     assert heavy + light == 400
     assert abs(heavy / 400 - 0.75) / 0.75 < 0.05
-    assert m.per_endpoint["U.light"]["errors"] == light  # catch_response failures are errors
+    assert m.endpoints["U.light"].errors == light  # catch_response failures are errors
     assert m.errors == light and m.ok == heavy
 
 
