@@ -179,7 +179,7 @@ def search(
         master_bind=master_bind,
         master_port=master_port,
         allow_hosts=tuple(allow_host),
-        locustfile=locustfile,
+        locustfile=str(Path(locustfile).resolve()) if locustfile else None,  # a path typed here is from the cwd
         max_inflight=max_inflight,
         write_report=not no_report,
         require_metrics=require_metrics,
@@ -206,9 +206,12 @@ def _run(exp: Experiment, options: SearchOptions) -> None:
 
 
 def _print_plan(exp: Experiment, json_out: bool) -> None:
+    from capacity.plan.budget import record_budget
     from capacity.plan.strategies import preview
 
     p = preview(exp.stages, recovery_s=0.0)
+    budget = record_budget(exp)
+    total_rpm = sum(e.rpm or 0.0 for e in exp.workload.endpoints)
     data = {
         "experiment": exp.name,
         "target": exp.target.base_url,
@@ -220,9 +223,18 @@ def _print_plan(exp: Experiment, json_out: bool) -> None:
         "warmup_seconds": exp.stages.warmup_seconds,
         "worst_case_s": round(p.worst_case_s, 1),
         "endpoints": [
-            {"name": e.name, "method": e.method, "path": e.path, "weight": e.share_weight}
+            {"name": e.name, "method": e.method, "path": e.path, "weight": e.share_weight, "rpm_1x": e.rpm}
             for e in exp.workload.endpoints
         ],
+        "flows": [{"name": f.name, "per_hour": f.per_hour, "per_minute": f.per_minute} for f in exp.workload.flows],
+        "rps_1x": total_rpm / 60.0 if total_rpm else None,
+        "test_data": {
+            "consuming": budget.consuming,
+            "needed": budget.needed,
+            "available": budget.available,
+            "fitting_max_rps": budget.fitting_max_rps,
+        },
+        "assumptions": _assumptions(exp),
         "guards": exp.guards.model_dump(),
     }
     if json_out:
@@ -239,3 +251,30 @@ def _print_plan(exp: Experiment, json_out: bool) -> None:
         f"  max rate {p.max_rps:g} req/s; at most {p.max_stages} stages; worst case {p.worst_case_s:.0f} s "
         f"(+ recovery waits up to {exp.stages.recovery_timeout_s:g} s each)"
     )
+    _print_profile(exp, total_rpm)
+    typer.echo("  " + budget.text())
+    for line in _assumptions(exp):
+        typer.echo(f"  assumption: {line}")
+
+
+def _print_profile(exp: Experiment, total_rpm: float) -> None:
+    """Each endpoint's requests/min at 1x (from the flows where it has no rpm of its own) beside the plan."""
+    wl = exp.workload
+    for f in wl.flows:
+        steps = " + ".join(f"{s.count:g} {s.endpoint}" for s in f.steps)
+        typer.echo(f"  flow {f.name}: {f.per_hour:,.0f}/h = {f.per_minute:,.0f}/min, each {steps}")
+    if total_rpm:
+        typer.echo(f"  1x profile: {total_rpm:,.0f} requests/min ({total_rpm / 60:.1f} req/s)")
+    width = max((len(e.name) for e in wl.endpoints), default=0)
+    for e in wl.endpoints:
+        rate = f"{e.rpm:>8,.0f} /min at 1x" if e.rpm is not None else f"weight {e.share_weight:g}"
+        mark = "  consumes a record" if e.consumes else ""
+        typer.echo(f"    {e.name:<{width}}  {e.method:<6} {rate}{mark}")
+
+
+def _assumptions(exp: Experiment) -> list[str]:
+    """What the file marks as guessed (flows and endpoints), so it is confirmed before a real night."""
+    wl = exp.workload
+    return [f"flow {f.name}: {f.assumption}" for f in wl.flows if f.assumption] + [
+        f"endpoint {e.name}: {e.assumption}" for e in wl.endpoints if e.assumption
+    ]

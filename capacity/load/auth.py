@@ -56,11 +56,17 @@ class TokenHolder:
             self.on_unauthorized(generation)
 
 
-def fetch_token(auth: Auth) -> str:
-    """Run the token command; its stripped standard output formatted into the header value."""
+def fetch_token(auth: Auth, cwd: str | None = None) -> str:
+    """Run the token command (in ``cwd``: the experiment file's folder, so a relative script is found
+    next to the file); its stripped standard output formatted into the header value."""
     try:
         proc = gsubprocess.run(
-            auth.command, shell=True, capture_output=True, timeout=auth.timeout_s, stdin=gsubprocess.DEVNULL
+            auth.command,
+            shell=True,
+            capture_output=True,
+            timeout=auth.timeout_s,
+            stdin=gsubprocess.DEVNULL,
+            cwd=cwd,
         )
     except gsubprocess.TimeoutExpired:
         raise CapacityError(f"target.auth.command did not finish within {auth.timeout_s:g} s") from None
@@ -84,12 +90,14 @@ class TokenRefresher:
         holder: TokenHolder,
         *,
         on_new: Callable[[str, int], None] | None = None,
-        fetch: Callable[[Auth], str] = fetch_token,
+        cwd: str | None = None,
+        fetch: Callable[[Auth, str | None], str] = fetch_token,
     ) -> None:
         self.auth = auth
         self.holder = holder
         self.on_new = on_new
         self._fetch = fetch
+        self.cwd = cwd
         self._wake = Event()
         self._loop: gevent.Greenlet | None = None
         self.fetches = 0
@@ -98,7 +106,7 @@ class TokenRefresher:
 
     def refresh(self) -> None:
         """Fetch a token now and hand it on (raises ``CapacityError`` when the command fails)."""
-        value = self._fetch(self.auth)
+        value = self._fetch(self.auth, self.cwd)
         self.fetches += 1
         generation = self.holder.generation + 1
         self.holder.set(value, generation)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,6 +51,13 @@ def restore_events(events: Any, snap: dict[str, list[Any]]) -> None:
         hook = getattr(events, k, None)
         if hook is not None:
             hook._handlers = list(handlers)
+
+
+def _file_dir(source_file: str | None) -> str | None:
+    """The experiment file's folder, where a command written in it runs (None: the current directory)."""
+    if source_file and Path(source_file).is_file():
+        return str(Path(source_file).resolve().parent)
+    return None
 
 
 class LoadDriver:
@@ -97,7 +105,9 @@ class LoadDriver:
         self._distributed = workers > 0 or expect_remote_workers > 0
         self._holder = TokenHolder(auth.header) if auth is not None else None
         self._refresher = (
-            TokenRefresher(auth, self._holder, on_new=self._on_token) if auth is not None and self._holder else None
+            TokenRefresher(auth, self._holder, on_new=self._on_token, cwd=_file_dir(source_file))
+            if auth is not None and self._holder
+            else None
         )
         self._used: list[Record] = []
         """Test records the smoke preflight consumed: kept out of the run."""

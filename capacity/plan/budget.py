@@ -20,7 +20,7 @@ from capacity.plan.testdata import load_records
 
 
 @dataclass(frozen=True)
-class TestDataBudget:
+class RecordBudget:
     consuming: list[str]
     """Endpoints that use up a record per request."""
     share: float
@@ -82,7 +82,7 @@ def fitting_max_rps(stages: StagePlanSettings, share: float, smoke: int, availab
     return math.floor(lo * 10) / 10
 
 
-def test_data_budget(exp: Experiment, *, available: int | None = None, read: bool = True) -> TestDataBudget:
+def record_budget(exp: Experiment, *, available: int | None = None, read: bool = True) -> RecordBudget:
     """The plan's worst case against the test data (read from the experiment's source unless given)."""
     wl = exp.workload
     consuming = [e.name for e in wl.endpoints if e.consumes] if not wl.locustfile else []
@@ -93,10 +93,10 @@ def test_data_budget(exp: Experiment, *, available: int | None = None, read: boo
         try:
             available = len(load_records(wl, exp.source_file))
         except ExperimentError as exc:
-            unreadable = str(exc).rsplit(": ", 1)[-1]
+            unreadable = str(exc).split("': ", 1)[-1]  # the message without the file and key
     needed = records_needed(exp.stages, share, smoke) if consuming else 0
     fit = fitting_max_rps(exp.stages, share, smoke, available) if available is not None and needed > available else None
-    return TestDataBudget(
+    return RecordBudget(
         consuming=consuming,
         share=share,
         stage_rates=worst_case_rates(exp.stages),
@@ -109,9 +109,9 @@ def test_data_budget(exp: Experiment, *, available: int | None = None, read: boo
     )
 
 
-def check_test_data_budget(exp: Experiment) -> TestDataBudget:
+def check_test_data_budget(exp: Experiment) -> RecordBudget:
     """Exit 2 before the run when the worst case needs more records than the test data holds."""
-    budget = test_data_budget(exp)
+    budget = record_budget(exp)
     if budget.short:
         raise ExperimentError(budget.text(), file=exp.source_file, key="workload.test_data")
     return budget

@@ -254,8 +254,8 @@ class Experiment(_Strict):
     def _scenarios_known(self) -> Experiment:
         try:
             check_scenarios(self.production, self.workload)
-        except ValueError as exc:
-            raise ValueError(f"production.{exc}") from None
+        except ValueError as exc:  # names the key like a field error: production.scenarios
+            raise PydanticCustomError("scenario", str(exc), {"field": "production.scenarios"}) from None
         return self
 
     def with_changes(self, *, label: str | None = None, **sections: dict[str, Any]) -> Experiment:

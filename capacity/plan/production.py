@@ -67,10 +67,10 @@ def check_scenarios(production: Production, workload: Workload) -> None:
         for name in sc.flows or {}:
             if name not in flows:
                 known = ", ".join(sorted(flows)) or "none: add [[workload.flows]]"
-                raise ValueError(f"scenarios[{i}] '{sc.name}': no workload flow '{name}' (known: {known})")
+                raise ValueError(f"[{i}] '{sc.name}': no workload flow '{name}' (known: {known})")
         for name in sc.rpm or {}:
             if name not in endpoints:
-                raise ValueError(f"scenarios[{i}] '{sc.name}': no workload endpoint '{name}'")
+                raise ValueError(f"[{i}] '{sc.name}': no workload endpoint '{name}'")
 
 
 def scenario_rpm(sc: Scenario, workload: Workload) -> dict[str, float] | None:
