@@ -13,7 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from capacity.breach import Breach
 
-Verdict = Literal["pass", "fail", "invalid: generator", "invalid: worker lost", "invalid: task drift", "interrupted"]
+Verdict = Literal[
+    "pass",
+    "fail",
+    "invalid: generator",
+    "invalid: worker lost",
+    "invalid: task drift",
+    "invalid: test data",
+    "interrupted",
+]
 """``invalid: task drift``: the app task count changed during the stage (``capacity scale``)."""
 Phase = Literal["warmup", "measure"]
 

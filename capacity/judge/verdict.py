@@ -45,11 +45,16 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def decide(breaches: Sequence[Breach], *, interrupted: bool = False, worker_lost: bool = False) -> Verdict:
+def decide(
+    breaches: Sequence[Breach], *, interrupted: bool = False, worker_lost: bool = False, test_data: bool = False
+) -> Verdict:
+    """``test_data``: the test records ran out mid-stage; its errors are the CSV's end, never the target's."""
     if interrupted:
         return "interrupted"
     if worker_lost:
         return "invalid: worker lost"
+    if test_data:
+        return "invalid: test data"
     if is_generator_bound(breaches):
         return "invalid: generator"
     return "fail" if breaches else "pass"
@@ -80,8 +85,11 @@ def judge_measurement(
     breaches.extend(metric_breaches)
     if meas.worker_lost:
         breaches.append(Breach("worker-lost", "workers", "a load worker was lost during the stage", window=STAGE))
-    verdict = decide(breaches, interrupted=meas.interrupted, worker_lost=meas.worker_lost)
+    exhausted = meas.records_exhausted > 0
+    verdict = decide(breaches, interrupted=meas.interrupted, worker_lost=meas.worker_lost, test_data=exhausted)
     reasons = [b.text for b in breaches]
+    if exhausted:
+        reasons.insert(0, f"test data ran out: {meas.records_exhausted} arrival(s) found no unused record")
     if meas.interrupted:
         reasons.insert(0, "interrupted by the user")
     reasons += window_notes(meas)

@@ -53,6 +53,13 @@ def after_stage(result: StageResult, *, interrupted: bool) -> AfterStage:
             warning=f"stage {result.index}: {result.reasons[0] if result.reasons else 'the app task count changed'}",
             judged=False,
         )
+    if result.verdict == "invalid: test data":
+        return AfterStage(
+            stop="test-data",
+            warning=f"stage {result.index} ran out of test records: the run stopped (not a knee); add records "
+            "(docs/test-data.md) or lower max_rps",
+            judged=False,
+        )
     if result.verdict == "invalid: worker lost":
         # set aside: the next stage runs on the remaining workers, without a recovery wait (the target
         # was not the problem)
