@@ -80,10 +80,31 @@ def test_worker_killed_mid_stage_marks_lost_and_next_stage_runs_on_the_rest() ->
         m = d.run_stage(StageSpec(0, 100.0, 6.0, 0.0), on_second=kill_at_two)
         assert m.worker_lost
         assert m.seconds[0].workers == 2 and m.seconds[-1].workers == 1
+        # the survivor's arrivals are all accounted for, per endpoint too
+        assert m.requests == m.ok + m.errors + m.unfinished > 0
+        assert sum(e.requests for e in m.endpoints.values()) == m.requests
         m2 = d.run_stage(StageSpec(1, 100.0, 3.0, 0.0))
         assert not m2.worker_lost and m2.workers == 1
         assert abs(m2.offered_rps - 100.0) / 100.0 < 0.01  # the whole rate on the survivor
     assert _children() == []
+
+
+@pytest.mark.slow
+def test_workers_report_requests_in_flight_at_a_stop_as_unfinished_with_their_waits() -> None:
+    # every request takes 3 s: all are still in flight when the stage stops after its second second
+    with DelayServer(3.0) as srv, LoadDriver(srv.url, WL, workers=2) as d:
+        stop_at_two = lambda samples: "p95" if len(samples) == 2 else None  # noqa: E731
+        m = d.run_stage(StageSpec(0, 40.0, 8.0, 4.0, max_inflight=200, guard_window_s=1), on_second=stop_at_two)
+        assert m.aborted == "p95" and m.aborted_in_warmup and m.workers == 2
+        assert m.ok == 0 and m.unfinished == m.requests and m.status_codes == {"aborted": m.requests}
+        assert abs(m.offered_rps - 40.0) / 40.0 < 0.02 and 80 <= m.requests <= 120
+        # censored waits: from each arrival's intended start to its worker's kill (stop + 0.5 s drain)
+        p50, top = m.percentile_ms(50), m.percentile_ms(100)
+        assert p50 is not None and top is not None and 900 < p50 < top < 3000
+        # the per-endpoint histograms and counts merged like the stage's
+        assert sum(e.requests for e in m.endpoints.values()) == m.requests
+        assert sum(e.unfinished for e in m.endpoints.values()) == m.unfinished
+        assert all(e.p95_ms is not None and e.p95_ms > 900 for e in m.endpoints.values())
 
 
 def test_master_waits_for_expected_workers_then_fails_clearly() -> None:
