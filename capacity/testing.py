@@ -9,6 +9,12 @@ it. Two plan shapes: a geometric ramp stopping after the first failing stage or 
 bisection (with its goodput hint) below it to ``resolution``, failing stages aborted after
 ``abort_s`` measured seconds, and stages out of rate order. The truth is ``c / s``
 (``SyntheticSpec.truth``), so an analysis of the run can be scored against it.
+
+Aborted stages look as the runner records them (issue 13): short, ``aborted_early``, requests still
+in flight at the abort counted as ``unfinished`` (in the error ratio), percentiles right-censored
+(``percentiles_censored``: lower bounds, yet never below the window that failed the stage), and,
+with ``abort_in_warmup``, stopped inside the warm-up with figures over the seconds it ran.
+``degrade`` makes goodput sag under overload.
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ class SyntheticSpec:
     resolution: float = 0.05
     abort_s: int = 3
     """Adaptive runs: a stage that breaches a guard is aborted after this many measured seconds."""
+    abort_failing: bool = False
+    """Ramp runs too abort a stage that breaches a guard (adaptive runs always do)."""
+    abort_in_warmup: bool = False
+    """An aborted stage stops ``abort_s`` seconds into its warm-up (``aborted_in_warmup``)."""
     seed: int = 0
 
     @property
@@ -88,9 +98,9 @@ def synthetic_run(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
             if probe is None:
                 break
             rate = probe.rate
-        stage = _SyntheticStage(spec, index, rate, aborts=strategy is not None, rng=rng)
+        stage = _SyntheticStage(spec, index, rate, aborts=strategy is not None or spec.abort_failing, rng=rng)
         seconds.extend(stage.second_rows(t0))
-        t0 += spec.warmup_s + stage.measure_s
+        t0 += stage.warmup_s + stage.measure_s
         row = stage.stage_row(probe.kind if probe is not None else "ramp", rng)
         stages.append(row)
         if strategy is not None:
@@ -114,15 +124,29 @@ class _SyntheticStage:
         sat = spec.truth
         self.lat = _latency_ms(spec, rate)
         breaches = rate >= 0.985 * sat or self.lat[1] > spec.slo_p95_ms
-        self.measure_s = min(spec.abort_s, spec.measure_s) if aborts and breaches else spec.measure_s
+        self.aborted = aborts and breaches
+        self.in_warmup = self.aborted and spec.abort_in_warmup and spec.warmup_s > 0
+        self.warmup_s = min(spec.abort_s, spec.warmup_s) if self.in_warmup else spec.warmup_s
+        self.measure_s = 0 if self.in_warmup else min(spec.abort_s, spec.measure_s) if self.aborted else spec.measure_s
         self.offered, self.served = self._counts(rng)
         self.errors = np.maximum(self.offered - self.served, 0)
-        lat_noise = np.exp(rng.normal(0, max(spec.noise, 0.01) * 3, (self.measure_s, 3)))
+        lat_noise = np.exp(rng.normal(0, max(spec.noise, 0.01) * 3, (self.seconds_counted, 3)))
         self.per_sec = np.array(self.lat)[None, :] * lat_noise
+        # in flight at the abort: the backlog when saturated (among the requests not served), else
+        # rate x latency by Little's law (requests that would have completed: taken from the ok ones)
+        self.saturated = rate >= 0.985 * sat
+        in_flight = min(spec.backlog, int(self.errors.sum())) if self.saturated else round(rate * self.lat[0] / 1000)
+        self.unfinished = int(in_flight) if self.aborted else 0
+        self.censor = float(rng.uniform(0.7, 1.0)) if self.unfinished else 1.0
+
+    @property
+    def seconds_counted(self) -> int:
+        """The seconds the stage's figures cover: the measured ones, or the warm-up it was aborted in."""
+        return self.warmup_s if self.in_warmup else self.measure_s
 
     def _counts(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Requests offered and served each measured second."""
-        spec, n = self.spec, self.measure_s
+        spec, n = self.spec, self.seconds_counted
         sat = spec.truth
         offered = rng.poisson(self.rate, n).astype(float)
         if self.rate >= 0.985 * sat:  # saturated: a backlog queue served at the service rate; overflow gets 503
@@ -146,14 +170,16 @@ class _SyntheticStage:
     def second_rows(self, t0: float) -> list[dict[str, Any]]:
         """The per-second samples: warm-up seconds at the nominal rate, then the measured ones."""
         rows = []
-        for k in range(self.spec.warmup_s + self.measure_s):
-            measure = k >= self.spec.warmup_s
-            j = k - self.spec.warmup_s
+        for k in range(self.warmup_s + self.measure_s):
+            measure = k >= self.warmup_s
+            j = k - self.warmup_s
+            if self.in_warmup:  # the seconds the stage's figures cover are its warm-up ones
+                measure, j = True, k
             rows.append(
                 {
                     "stage": self.index,
                     "t": t0 + k,
-                    "phase": "measure" if measure else "warmup",
+                    "phase": "measure" if measure and not self.in_warmup else "warmup",
                     "target_rps": self.rate,
                     "offered": int(self.offered[j]) if measure else int(self.rate),
                     "ok": int(self.served[j]) if measure else int(self.rate),
@@ -173,9 +199,13 @@ class _SyntheticStage:
     def stage_row(self, probe: str, rng: np.random.Generator) -> dict[str, Any]:
         """The stage table row, judged by the same guards a search applies (p95, goodput, errors)."""
         spec, sat = self.spec, self.spec.truth
+        unf = self.unfinished  # not completed: out of the unserved requests when saturated, else the ok ones
+        errors, ok = int(self.errors.sum()), int(self.served.sum())
+        errors, ok = (errors - unf, ok) if self.saturated else (errors, ok - unf)
+        requests = int(self.offered.sum())
         offered_rps = float(self.offered.mean())
-        achieved = float(self.served.mean())
-        err_ratio = float(self.errors.sum() / max(self.offered.sum(), 1))
+        achieved = ok / max(self.seconds_counted, 1)
+        err_ratio = (errors + unf) / max(requests, 1)
         p50, p95, p99 = (float(np.mean(self.per_sec[:, i])) for i in range(3))
         reasons = []
         if p95 > spec.slo_p95_ms:
@@ -184,6 +214,9 @@ class _SyntheticStage:
             reasons.append("goodput")
         if err_ratio > 0.01:
             reasons.append("errors")
+        if self.censor < 1.0:  # waits cut short by the abort: lower bounds, never below the failing window
+            floor = min(p95, 1.01 * spec.slo_p95_ms) if "p95" in reasons else 0.0
+            p50, p95, p99 = p50 * self.censor, max(p95 * self.censor, floor), max(p99 * self.censor, floor)
         row: dict[str, Any] = {
             "index": self.index,
             "target_rps": self.rate,
@@ -197,10 +230,14 @@ class _SyntheticStage:
             "verdict": "invalid: generator" if self.invalid else ("fail" if reasons else "pass"),
             "reasons": "; ".join(reasons),
             "probe": probe,
-            "duration_s": float(self.measure_s + spec.warmup_s),
-            "requests": int(self.offered.sum()),
-            "ok": int(self.served.sum()),
-            "errors": int(self.errors.sum()),
+            "duration_s": float(self.measure_s + self.warmup_s),
+            "requests": requests,
+            "ok": ok,
+            "errors": errors,
+            "unfinished": unf,
+            "aborted_early": self.aborted,
+            "aborted_in_warmup": self.in_warmup,
+            "percentiles_censored": self.censor < 1.0,
             "m_cpu_pct": float(min(100.0, 100 * 0.3 * min(self.rate, sat) / sat + rng.normal(0, 2))),
         }
         if spec.pool_metric:

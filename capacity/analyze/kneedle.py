@@ -111,13 +111,12 @@ def piecewise_breakpoint(x: object, y: object) -> tuple[float, float, float] | N
     xa, ya = xa[order], ya[order]
     if len(xa) < 4 or np.ptp(xa) == 0:
         return None
-    grid = np.linspace(xa[1], xa[-2], 200)
-    best: tuple[float, float, float, float] | None = None
-    for b in grid:
-        design = np.column_stack([np.ones_like(xa), np.minimum(xa, b), np.maximum(xa - b, 0.0)])
-        coef, *_ = np.linalg.lstsq(design, ya, rcond=None)
-        sse = float(np.sum((design @ coef - ya) ** 2))
-        if best is None or sse < best[0]:
-            best = (sse, float(b), float(coef[1]), float(coef[2]))
-    assert best is not None
-    return best[1], best[2], best[3]
+    grid = np.linspace(xa[1], xa[-2], 200)[:, None]
+    # every candidate breakpoint at once: a stack of least-squares problems solved by pseudo-inverse
+    design = np.stack(
+        [np.ones((len(grid), len(xa))), np.minimum(xa[None, :], grid), np.maximum(xa[None, :] - grid, 0.0)], axis=2
+    )
+    coef = np.linalg.pinv(design) @ ya
+    sse = np.sum((np.einsum("gnk,gk->gn", design, coef) - ya[None, :]) ** 2, axis=1)
+    k = int(np.argmin(sse))
+    return float(grid[k, 0]), float(coef[k, 1]), float(coef[k, 2])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import gammaincc, gammaln, xlogy
 
 from capacity.analyze.saturation import saturated_mask
 from capacity.analyze.table import StageTable
@@ -23,14 +24,15 @@ QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
 
 
 def erlang_c(c: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """Probability of waiting in M/M/c with ``c`` servers and offered load ``a`` = lambda * s (< c)."""
-    c = np.asarray(c, dtype=float)
-    a = np.asarray(a, dtype=float)
-    c, a = np.broadcast_arrays(c, a)
-    b = np.ones_like(a)
-    for k in range(1, int(c.max()) + 1):
-        nb = a * b / (k + a * b)
-        b = np.where(k <= c, nb, b)
+    """Probability of waiting in M/M/c with ``c`` servers and offered load ``a`` = lambda * s (< c).
+
+    Erlang B is a Poisson(a) pmf over its cdf at c (closed form, vectorised over any grid of c);
+    Erlang C follows from it.
+    """
+    c, a = np.broadcast_arrays(np.asarray(c, dtype=float), np.asarray(a, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        b = np.exp(xlogy(c, a) - a - gammaln(c + 1.0)) / gammaincc(c + 1.0, a)
+    b = np.where(a > 0, b, 0.0)
     rho = a / c
     return b / (1.0 - rho * (1.0 - b))
 
@@ -60,7 +62,7 @@ def sojourn_quantile(q: float, c: np.ndarray, s: np.ndarray, lam: np.ndarray) ->
 
     lo = np.zeros_like(mu)
     hi = (-math.log(target) + 2.0) * (1.0 / mu + 1.0 / theta_safe) * 2.0
-    for _ in range(40):
+    for _ in range(28):  # the bracket shrinks 2^28-fold: far below a microsecond at any latency here
         mid = 0.5 * (lo + hi)
         above = tail(mid) > target
         lo = np.where(above, mid, lo)

@@ -48,6 +48,8 @@ class StageTable:
 
     frame: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    _columns: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False, compare=False)
+    """``column`` results, read once: the bootstrap asks each replicate for the same columns many times."""
 
     @property
     def rate(self) -> np.ndarray:
@@ -59,11 +61,15 @@ class StageTable:
 
     def column(self, name: str) -> np.ndarray | None:
         """A numeric column (latency or ``m_`` resource), or None when absent or all NaN."""
+        if name in self._columns:
+            return self._columns[name]
         col = name if name in self.frame.columns else f"m_{name}"
-        if col not in self.frame.columns:
-            return None
-        values = pd.to_numeric(self.frame[col], errors="coerce").to_numpy(dtype=float)
-        return values if np.isfinite(values).any() else None
+        values: np.ndarray | None = None
+        if col in self.frame.columns:
+            values = pd.to_numeric(self.frame[col], errors="coerce").to_numpy(dtype=float)
+            values = values if np.isfinite(values).any() else None
+        self._columns[name] = values
+        return values
 
 
 def normalise_stages(stages: pd.DataFrame, *, source: str = "stages") -> StageTable:
