@@ -131,9 +131,7 @@ def sandbox(
     ),
     mem_growth_kb: float = typer.Option(0.0, "--mem-growth-kb", help="Memory each request leaks, KiB."),
     mem_limit_mb: float = typer.Option(512.0, "--mem-limit-mb", help="Task memory limit reported, MiB."),
-    job_slowdown_per_hour: float = typer.Option(
-        0.0, "--job-slowdown-per-hour", help="Fault: jobs take job_ms x (1 + this x hours running)."
-    ),
+    job_slowdown_per_hour: float = typer.Option(0.0, help="Fault: jobs take job_ms x (1 + this x hours run)."),
     contention_sigma: float = typer.Option(
         0.0, "--contention-sigma", help="Scaling bottleneck: USL contention sigma (shared pool)."
     ),
