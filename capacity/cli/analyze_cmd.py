@@ -41,10 +41,10 @@ Examples:
 
 SIZE_HELP = """Recommend production app and Sidekiq tasks from a run (or a CSV stage table).
 
-per-task capacity = run capacity / staging app tasks; tasks = peak x growth / (per-task capacity x
-target utilisation), rounded up per availability zone, plus N+1 (one spare task) unless disabled.
-The peak defaults to the experiment's production.peak_rpm (the 1x profile); the 10 and 40 tps
-check-in scenarios are always sized too.
+per-task capacity = run capacity / staging app tasks; tasks = peak x (1 + unmodelled share) x growth
+/ (per-task capacity x target utilisation), rounded up per availability zone, plus N+1 (one spare
+task) unless disabled. The peak defaults to the 1x profile (production.peak_rpm, else the endpoints'
+rpm or flows); every [[production.scenarios]] is sized too, from each endpoint's measured cost.
 
 Examples:
 
@@ -190,7 +190,7 @@ def size(
     from capacity.analyze import analyse_run
     from capacity.size import recommend
 
-    stages, seconds, exp, _run = _load(path)
+    stages, seconds, exp, run = _load(path)
     analysis = analyse_run(stages, seconds, exp.guards if exp else None, n_boot=boot)
     cluster = exp.cluster if exp else Cluster()  # type: ignore[call-arg]
     production = exp.production if exp else Production()  # type: ignore[call-arg]
@@ -219,6 +219,7 @@ def size(
         scenario=scenario,
         peak_rps=peak_rpm / 60.0 if peak_rpm is not None else None,
         signal=signal,
+        endpoints=run.endpoints if run is not None else None,
     )
     if json_out:
         _emit_json(rec.to_dict())
@@ -231,9 +232,14 @@ def size(
     )
     typer.echo(
         f"utilisation at peak: {rec.expected_utilisation:.0%} of per-task capacity "
-        f"{rec.per_task_rps:.4g} rps; peak {rec.peak_rps:.4g} rps x growth {rec.inputs['growth']:g}"
+        f"{rec.per_task_rps:.4g} rps; peak {rec.peak_rps:.4g} rps x (1 + unmodelled share "
+        f"{rec.inputs.get('unmodelled_share', 0.0):g}) x growth {rec.inputs['growth']:g}"
     )
+    typer.echo(f"endpoint cost:  {rec.figures.get('endpoint_cost_source', '')}")
     for name, sc in rec.scenarios.items():
-        typer.echo(f"  {name:<22} {sc['peak_rps']:>8.4g} rps -> {sc['app_tasks']} app, {sc['sidekiq_tasks']} sidekiq")
+        typer.echo(
+            f"  {name:<36} {sc.get('rps', sc['peak_rps']):>8.4g} rps (costs {sc['peak_rps']:.4g}; demand "
+            f"{sc.get('demand_rps', sc['peak_rps']):.4g}) -> {sc['app_tasks']} app, {sc['sidekiq_tasks']} sidekiq"
+        )
     for note in rec.notes:
         typer.echo(f"note: {note}")

@@ -109,7 +109,7 @@ def with_analysis(exp: Experiment, store: RunStore, summary: RunSummary) -> RunS
     }
     if analysis.slo_capacity.value is not None or saturation.value is not None:
         try:
-            rec = recommend(analysis, run.stages, exp.cluster, exp.production, exp.workload)
+            rec = recommend(analysis, run.stages, exp.cluster, exp.production, exp.workload, endpoints=run.endpoints)
         except CapacityError as exc:  # e.g. no production peak given: the capacity figures still stand
             summary.warnings.append(f"no recommendation: {exc}")
         else:

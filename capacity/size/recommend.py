@@ -33,8 +33,8 @@ from capacity.analyze.table import StageTable, normalise_stages
 from capacity.errors import CapacityError
 from capacity.models import Estimate
 from capacity.plan.experiment import Cluster, Production, Workload
+from capacity.size.scenarios import demand_rps, endpoint_costs, one_x_rpm, scenario_peak
 
-DEFAULT_SCENARIOS = {"check-in 10 tps": 10.0, "pre-check-in 40 tps": 40.0}
 MEM_HEADROOM = 1.25
 MEM_STEP_MIB = 256
 SIGNALS = ("saturation", "slo_capacity", "knee")
@@ -84,14 +84,9 @@ def round_to_zones(raw_tasks: float, zones: int, *, n_plus_one: bool, min_tasks:
 
 
 def default_peak_rps(production: Production, workload: Workload | None) -> tuple[float | None, str]:
-    """The seed's 1x profile: sum of ``production.peak_rpm`` / 60, else the endpoints' rpm."""
-    if production.peak_rpm:
-        return sum(production.peak_rpm.values()) / 60.0, "production.peak_rpm (1x profile)"
-    if workload is not None:
-        rpm = [e.rpm for e in workload.endpoints if e.rpm is not None]
-        if rpm:
-            return sum(rpm) / 60.0, "workload endpoints' rpm (1x profile)"
-    return None, ""
+    """The seed's 1x profile in requests/s: ``production.peak_rpm``, else the endpoints' rpm (or flows)."""
+    rpm, source = one_x_rpm(production, workload)
+    return (sum(rpm.values()) / 60.0, source) if rpm else (None, "")
 
 
 def choose_capacity(analysis: RunAnalysis, signal: str | None) -> tuple[Estimate, str, list[str]]:
@@ -181,7 +176,7 @@ def _size_one(
     sidekiq: dict[str, Any],
     cluster: Cluster,
 ) -> dict[str, Any]:
-    demand = peak_rps * growth
+    demand = peak_rps * growth  # growth here is the whole factor: (1 + unmodelled share) x growth
     raw_capacity = demand / (per_task * target)
     raw_cpu = demand / cpu_per_task if cpu_per_task else None
     binding = "capacity"
@@ -227,8 +222,12 @@ def recommend(
     scenario: str | None = None,
     peak_rps: float | None = None,
     signal: str | None = None,
+    endpoints: pd.DataFrame | None = None,
 ) -> Recommendation:
-    """Production app and Sidekiq tasks, memory per task, utilisation at peak and the binding limit."""
+    """Production app and Sidekiq tasks, memory per task, utilisation at peak and the binding limit.
+
+    ``endpoints`` (the run's per-endpoint table) gives each endpoint's cost, so a scenario whose mix
+    differs from the run's is sized by what its requests cost, not by their count."""
     table = normalise_stages(stages)
     est, chosen, notes = choose_capacity(analysis, signal)
     assert est.value is not None
@@ -239,7 +238,10 @@ def recommend(
     line = _cpu_line(table, "cpu_pct")
     cpu_per_task = _cpu_per_task_at_target(line, target, cluster)
     sidekiq = _sidekiq(table, cluster, workload)
-    peaks, main_name, peak_source = _scenario_peaks(production, workload, scenario=scenario, peak_rps=peak_rps)
+    costs, cost_source = endpoint_costs(workload, stages, endpoints)
+    peaks, written, main_name, peak_source = _scenario_peaks(
+        production, workload, costs, scenario=scenario, peak_rps=peak_rps
+    )
     results = _size_scenarios(peaks, production, cluster, per_task=per_task, cpu_per_task=cpu_per_task, sidekiq=sidekiq)
     main = results[main_name]
     mem, mem_src = _memory(table, cluster)
@@ -270,6 +272,9 @@ def recommend(
         "app_tasks_formula": "ceil(peak x growth / (per_task_rps x target_utilisation)) [+1 if N+1], "
         "rounded up to a multiple of zones",
         "memory_source": mem_src,
+        "endpoint_cost": costs,
+        "endpoint_cost_source": cost_source,
+        "demand_formula": "sum over endpoints of rate x cost (mix-equivalent req/s) x (1 + unmodelled_share) x growth",
         **sidekiq,
         **{k: v for k, v in main.items() if k not in ("app_tasks", "sidekiq_tasks", "expected_utilisation")},
     }
@@ -283,12 +288,14 @@ def recommend(
         peak_rps=peaks[main_name],
         inputs=inputs,
         figures=figures,
-        scenarios={name: {k: r[k] for k in SCENARIO_KEYS} for name, r in results.items()},
+        scenarios={name: {"rps": written[name], **{k: r[k] for k in SCENARIO_KEYS}} for name, r in results.items()},
         notes=notes,
     )
 
 
-SCENARIO_KEYS = ("peak_rps", "app_tasks", "sidekiq_tasks", "expected_utilisation", "binding_constraint")
+SCENARIO_KEYS = ("peak_rps", "demand_rps", "app_tasks", "sidekiq_tasks", "expected_utilisation", "binding_constraint")
+"""Per scenario: ``rps`` as written, ``peak_rps`` its mix-equivalent load, ``demand_rps`` with the
+unmodelled share and growth on top."""
 
 
 def _size_scenarios(
@@ -304,7 +311,7 @@ def _size_scenarios(
     return {
         name: _size_one(
             rps,
-            growth=production.growth,
+            growth=production.growth * (1.0 + production.unmodelled_share),
             per_task=per_task,
             cpu_per_task=cpu_per_task,
             target=production.target_utilisation,
@@ -328,25 +335,36 @@ def _cpu_per_task_at_target(line: tuple[float, float] | None, target: float, clu
 
 
 def _scenario_peaks(
-    production: Production, workload: Workload | None, *, scenario: str | None, peak_rps: float | None
-) -> tuple[dict[str, float], str, str]:
-    """Every scenario's peak rps, the one to recommend for, and where the 1x peak came from."""
-    base_peak, peak_source = (
-        (peak_rps, "--peak-rpm / peak_rps argument") if peak_rps is not None else default_peak_rps(production, workload)
-    )
+    production: Production,
+    workload: Workload | None,
+    costs: dict[str, float],
+    *,
+    scenario: str | None,
+    peak_rps: float | None,
+) -> tuple[dict[str, float], dict[str, float], str, str]:
+    """Every scenario's mix-equivalent peak (req/s) and its rate as written, the one to recommend for,
+    and where the 1x peak came from."""
     peaks: dict[str, float] = {}
-    if base_peak is not None:
-        peaks["1x peak"] = base_peak
-    peaks.update(DEFAULT_SCENARIOS)
+    written: dict[str, float] = {}
+    if peak_rps is not None:
+        peaks["1x peak"] = written["1x peak"] = peak_rps
+        peak_source = "--peak-rpm / peak_rps argument (requests/s of the run's mix)"
+    else:
+        rpm, peak_source = one_x_rpm(production, workload)
+        if rpm:
+            peaks["1x peak"], written["1x peak"] = demand_rps(rpm, costs), sum(rpm.values()) / 60.0
     for sc in production.scenarios:
-        peaks[sc.name] = sc.rps if sc.rps is not None else sum((sc.rpm or {}).values()) / 60.0
+        p = scenario_peak(sc, workload, costs)
+        peaks[sc.name], written[sc.name] = p["demand_rps"], p["rps"]
     if scenario is not None:
         if scenario not in peaks:
-            raise CapacityError(f"sizing: unknown scenario {scenario!r} (known: {', '.join(peaks)})")
-        return peaks, scenario, peak_source
-    if base_peak is None:
-        raise CapacityError("sizing: no production peak (set production.peak_rpm or endpoint rpm, or --peak-rpm)")
-    return peaks, "1x peak", peak_source
+            raise CapacityError(f"sizing: unknown scenario {scenario!r} (known: {', '.join(peaks) or 'none'})")
+        return peaks, written, scenario, peak_source
+    if "1x peak" not in peaks:
+        raise CapacityError(
+            "sizing: no production peak (set production.peak_rpm, endpoint rpm or flows, or --peak-rpm)"
+        )
+    return peaks, written, "1x peak", peak_source
 
 
 def _staging_inputs(cluster: Cluster) -> dict[str, Any]:
@@ -361,6 +379,7 @@ def _staging_inputs(cluster: Cluster) -> dict[str, Any]:
 def _production_inputs(production: Production) -> dict[str, Any]:
     return {
         "growth": production.growth,
+        "unmodelled_share": production.unmodelled_share,
         "target_utilisation": production.target_utilisation,
         "zones": production.zones,
         "n_plus_one": production.n_plus_one,

@@ -106,7 +106,7 @@ def test_run_folder_writes_analysis_json(tmp_path: Path, capsys: pytest.CaptureF
     assert code == 0
     rec = json.loads(out)
     assert rec["app_tasks"] % rec["inputs"]["zones"] == 0
-    assert {"1x peak", "check-in 10 tps", "pre-check-in 40 tps"} <= set(rec["scenarios"])
+    assert "1x peak" in rec["scenarios"]  # plus the experiment's own scenarios; no built-in tps ones (issue 14)
 
 
 def test_size_csv(stage_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
