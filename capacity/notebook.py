@@ -5,6 +5,7 @@
     run.stages, run.seconds, run.metrics, run.endpoints, run.summary, run.analysis, run.manifest
     cn.load_all("results")          # one row per run: date, experiment, capacity with interval, ...
     cn.stages_all("results")        # every stage of every run, with run_id and experiment columns
+    s = cn.load_scaling("results/<series>")   # a capacity scale series: s.sizes, s.fit, s.recommendation
 
 Read-only: it opens the files ``search`` wrote (docs/results.md) and never needs the tool running.
 The plotting functions of the HTML report are re-exported (``goodput_figure`` ...) for reuse.
@@ -127,6 +128,44 @@ def stages_all(root: str | Path = "results") -> pd.DataFrame:
         frame.insert(2, "run_started_at", [started] * len(frame))
         parts.append(frame)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@dataclass
+class Scaling:
+    """A ``capacity scale`` series: one row per size, the fitted curve, the recommendation, the runs."""
+
+    path: Path
+    data: dict[str, Any]
+    sizes: pd.DataFrame
+    fit: dict[str, Any]
+    recommendation: dict[str, Any]
+
+    def run(self, app_tasks: int) -> Run:
+        """The search run of one size."""
+        match = self.sizes.loc[self.sizes["app_tasks"] == app_tasks, "run_id"]
+        if match.empty:
+            raise CapacityError(f"{self.path}: no size with {app_tasks} app tasks")
+        return load(self.path / str(match.iloc[0]))
+
+    def figure(self) -> Any:
+        """Capacity against app tasks, the fit and production's point (the report's figure)."""
+        from capacity.report.scale_plots import scaling_figure
+
+        return scaling_figure(self.data)
+
+
+def load_scaling(path: str | Path) -> Scaling:
+    """Load a scaling series folder (``scaling.json`` and one run folder per size)."""
+    from capacity.store.scaling import load_scaling as read
+
+    data = read(path)
+    return Scaling(
+        path=Path(data["path"]),
+        data=data,
+        sizes=pd.DataFrame(data.get("sizes") or []),
+        fit=data.get("fit") or {},
+        recommendation=data.get("recommendation") or {},
+    )
 
 
 def __getattr__(name: str) -> Any:

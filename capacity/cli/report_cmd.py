@@ -83,6 +83,7 @@ def results_list(
         return
     if not rows:
         typer.echo(f"no runs in {root}")
+        _echo_series(root)
         return
     table = [
         (
@@ -99,6 +100,16 @@ def results_list(
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
     for line in (headers, *table):
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    _echo_series(root)
+
+
+def _echo_series(root: Path) -> None:
+    """Scaling series (``capacity scale``) under ``root``, after the runs."""
+    from capacity.report.listing import series_lines
+    from capacity.store.scaling import list_series
+
+    for line in series_lines(list_series(root)):
+        typer.echo(line)
 
 
 # --------------------------------------------------------------------------------- results compare

@@ -59,6 +59,30 @@ def run_row(run: LoadedRun) -> dict[str, Any]:
     return row
 
 
+def series_lines(series: list[dict[str, Any]]) -> list[str]:
+    """``results list``: one line per scaling series (``capacity scale``): sizes, fit, production answer."""
+    if not series:
+        return []
+    lines = ["", "scaling series (capacity scale):"]
+    for d in series:
+        sizes = ", ".join(
+            f"{s['app_tasks']}: {s['throughput_rps']:.1f}"
+            if s.get("throughput_rps") is not None
+            else f"{s['app_tasks']}: -"
+            for s in d.get("sizes", [])
+        )
+        fit, rec = d.get("fit") or {}, d.get("recommendation") or {}
+        fit_text = f"{fit['model']} sigma {fit['sigma']:.3g} kappa {fit['kappa']:.3g}" if fit else "no fit"
+        curve = rec.get("app_tasks_curve") or ("refused" if rec.get("refused") else "-")
+        rec_text = f"curve {curve} / linear {rec.get('app_tasks_linear', '-')} ({rec.get('binding', '-')})"
+        started = str(d.get("started_at") or "")[:19].replace("T", " ")
+        lines.append(
+            f"  {started}  {d.get('series_id')}  {d.get('experiment')}  req/s by tasks [{sizes}]  {fit_text}  "
+            f"{rec_text}  {d.get('stopped_reason', '')}"
+        )
+    return lines
+
+
 def capacity_text(row: dict[str, Any]) -> str:
     """``120.0 [114.0, 126.0]``; ``> 120.0`` for a lower bound; ``-`` when not determined."""
     figure = Figure(
