@@ -253,7 +253,7 @@ def curve_tasks(
             ),
         )
     answer = round_to_zones(fewest, production.zones, n_plus_one=production.n_plus_one, min_tasks=production.min_tasks)
-    if peak_tasks is not None and answer > math.ceil(peak_tasks) and rps_at(answer) < need_rps:
+    if peak_tasks is not None and answer > peak_tasks and rps_at(answer) < need_rps:
         return (
             fewest,
             None,

@@ -1,0 +1,88 @@
+"""Sizing from the scaling curve: the USL recovered from its own points, 2-size conservatism, the peak refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from capacity.errors import CapacityError
+from capacity.plan.experiment import Production
+from capacity.sandbox import SandboxConfig, truth
+from capacity.sandbox.contention import usl_rps
+from capacity.size.curve import SizePoint, curve_tasks, fit_curve, size_from_curve
+
+LAM, SIGMA, KAPPA = 100.0, 0.25, 0.08
+PROD = Production(zones=1, n_plus_one=False, min_tasks=1, target_utilisation=0.6)
+
+
+def points(sizes: list[int], rel: float = 0.01) -> list[SizePoint]:
+    out = []
+    for n in sizes:
+        x = usl_rps(n, LAM, SIGMA, KAPPA)
+        out.append(SizePoint(n, x, x * (1 - rel), x * (1 + rel)))
+    return out
+
+
+def test_usl_fit_recovers_the_parameters_with_intervals_that_contain_them() -> None:
+    fit = fit_curve(points([1, 2, 4]))
+    assert fit.model == "usl"
+    assert fit.sigma == pytest.approx(SIGMA, rel=0.01)
+    assert fit.kappa == pytest.approx(KAPPA, rel=0.01)
+    assert fit.lam == pytest.approx(LAM, rel=0.01)
+    for name, true in (("sigma", SIGMA), ("kappa", KAPPA), ("lambda", LAM)):
+        lo, hi = fit.intervals[name]
+        assert lo <= true <= hi, (name, lo, hi)
+    assert fit.peak_tasks == pytest.approx(((1 - SIGMA) / KAPPA) ** 0.5, rel=0.02)
+    lo, hi = fit.intervals["peak_tasks"]
+    assert lo < fit.peak_tasks < hi
+
+
+def test_two_sizes_take_the_most_conservative_linear_with_contention_model() -> None:
+    pts = points([1, 2], rel=0.02)
+    fit = fit_curve(pts)
+    assert fit.model.startswith("amdahl") and fit.kappa == 0.0
+    # the conservative corner: 1 task at its top, 2 at their bottom -> the largest sigma the intervals allow
+    top, bottom = pts[0].hi, pts[1].lo
+    assert top is not None and bottom is not None
+    assert fit.rps_at(1) == pytest.approx(top)
+    assert fit.rps_at(2) == pytest.approx(bottom)
+    assert fit.sigma == pytest.approx(fit.intervals["sigma"][1])
+    assert fit.sigma > SIGMA + 2 * KAPPA - 0.01  # at least the true combined slowdown at 2 tasks
+
+
+def test_one_size_is_the_line_and_sizes_must_differ() -> None:
+    fit = fit_curve([SizePoint(2, 160.0)])
+    assert fit.model == "linear" and fit.rps_at(4) == pytest.approx(320.0)
+    with pytest.raises(CapacityError, match="once"):
+        fit_curve([SizePoint(2, 160.0), SizePoint(2, 150.0)])
+
+
+def test_production_read_off_the_curve_beside_the_line() -> None:
+    fit = fit_curve(points([1, 2, 4]))
+    # need 145 req/s (87 x 1.0 / 0.6): the line from 1 task says 2; the curve 3 (X(2) = 141.8 < 145)
+    sizing = size_from_curve(fit, points([1, 2, 4]), peak_rps=87.0, production=PROD, staging_tasks=1)
+    assert sizing.app_tasks_linear == 2
+    assert sizing.app_tasks_curve == 3
+    assert sizing.binding == "curve"
+    assert sizing.refused is None
+
+
+def test_beyond_the_peak_is_refused_with_the_reason() -> None:
+    fit = fit_curve(points([1, 2, 4]))
+    sizing = size_from_curve(fit, points([1, 2, 4]), peak_rps=120.0, production=PROD, staging_tasks=1)
+    assert sizing.app_tasks_curve is None and sizing.binding == "curve (refused)"
+    assert sizing.refused is not None and "peaks at" in sizing.refused and "lowers throughput" in sizing.refused
+    # rounding past the peak is refused too when the rounded size carries less than is needed
+    _, answer, why = curve_tasks(fit.rps_at, fit.peak_tasks, 151.0, Production(zones=2, n_plus_one=True, min_tasks=1))
+    assert answer is None and why is not None and "beyond the curve's peak" in why
+
+
+def test_sandbox_truth_is_the_usl_by_formula() -> None:
+    cfg = SandboxConfig(app_tasks=2, threads=4, service_ms=40.0, contention_sigma=SIGMA, crosstalk_kappa=KAPPA)
+    t = truth(cfg)
+    facts = t.as_dict()
+    assert facts["usl"]["sigma"] == SIGMA and facts["usl"]["kappa"] == KAPPA
+    assert facts["usl"]["lambda"] == pytest.approx(LAM)
+    for n, rps in facts["by_app_tasks"].items():
+        assert rps == pytest.approx(usl_rps(int(n), LAM, SIGMA, KAPPA), rel=1e-6)
+    assert facts["pool_rps"] == pytest.approx(usl_rps(2, LAM, SIGMA, KAPPA))
+    assert "slowdown" in facts["formula"]["pool_rps"]
