@@ -69,6 +69,8 @@ def _load(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, Experiment | N
         from capacity.store import load_run
 
         run = load_run(path)
+        for warning in run.warnings:  # damaged files read around (stdout stays the analysis alone)
+            typer.echo(f"capacity: warning: {warning}", err=True)
         if run.stages.empty:
             raise CapacityError(f"{path}: the run has no finished stages")
         return run.stages, run.seconds, run.experiment, run
@@ -92,6 +94,8 @@ def _print_analysis(a: RunAnalysis) -> None:
         typer.echo(f"queueing fit:  {_fmt(a.queueing)}  ({a.queueing.method})")
     for note in a.notes:
         typer.echo(f"note: {note}")
+    for warning in a.warnings:
+        typer.echo(f"warning: {warning}")
 
 
 def _print_usl(d: dict[str, Any]) -> None:

@@ -41,11 +41,15 @@ def report(
     run_dir: Path = typer.Argument(..., help="A run folder (results/<run_id>).", show_default=False),
     json_out: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
 ) -> None:
-    from capacity.report import write_report
+    from capacity.report import write_run_report
+    from capacity.store import load_run
 
     if not run_dir.is_dir():
         raise CapacityError(f"{run_dir}: no such run folder")
-    html = write_report(run_dir)
+    run = load_run(run_dir)
+    for warning in run.warnings:  # damaged files read around: said on stderr and in the report
+        typer.echo(f"capacity: warning: {warning}", err=True)
+    html = write_run_report(run)
     paths = {
         "report": str(html),
         "summary": str(html.parent / "summary.md"),

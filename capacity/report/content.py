@@ -181,7 +181,7 @@ def gather(run: LoadedRun) -> ReportContent:
         seconds=run.seconds,
         guards=guards,
         manifest=m,
-        warnings=list(s.warnings) if s is not None else [],
+        warnings=[*(s.warnings if s is not None else []), *run.warnings],
         notes=notes,
         truth=_truth(s),
         partial=s is None,

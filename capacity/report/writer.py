@@ -7,7 +7,7 @@ from pathlib import Path
 from capacity.report.content import ReportContent, gather
 from capacity.report.html_page import render_html
 from capacity.report.summary_md import render_summary_md
-from capacity.store import atomic_write_text, load_run
+from capacity.store import LoadedRun, atomic_write_text, load_run
 
 
 def render_plots(c: ReportContent) -> dict[str, bytes]:
@@ -30,7 +30,11 @@ def write_report(run_dir: str | Path) -> Path:
 
     Raises ``CapacityError`` when ``run_dir`` is not a run folder.
     """
-    run = load_run(run_dir)
+    return write_run_report(load_run(run_dir))
+
+
+def write_run_report(run: LoadedRun) -> Path:
+    """``write_report`` for a run already loaded (the CLI reports the damaged files it read around)."""
     content = gather(run)
     pngs = render_plots(content)
     from capacity.report.soak_plots import soak_report  # matplotlib, like render_plots
