@@ -58,7 +58,8 @@ def scaling_figure(data: dict[str, Any]) -> Figure:
     ax.set_ylabel("capacity (req/s)")
     ax.set_title("capacity against app tasks")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="best")
     return fig
 
 

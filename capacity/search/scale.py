@@ -187,6 +187,12 @@ def run_scale(
     series_id = options.series_id or new_run_id(f"{exp.name}-scale")
     out = ScaleOutcome(series_id, options.search.results_root / series_id, exp.name, control.kind)
     out.truth = _truth(exp, sizes)
+    consuming = [e.name for e in exp.workload.endpoints if e.consumes]
+    if consuming and not exp.target.is_sandbox:
+        out.warnings.append(
+            f"{', '.join(consuming)} use up records and every size runs on the same test data: the later sizes may "
+            "find them used (give the target fresh records per size)"
+        )
     with catch_interrupts() as flag:
         try:
             control.prepare()

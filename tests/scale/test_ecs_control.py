@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 import tomli_w
+from rich.console import Console
 
 from capacity.cluster import EcsService
 from capacity.errors import CapacityError, ExperimentError
 from capacity.plan.experiment import builtin_experiment_path, load_experiment
-from capacity.search.scale import control_for
+from capacity.search import SearchOptions
+from capacity.search.scale import ScaleOptions, control_for, run_scale
 from capacity.search.scale_control import EcsControl, metrics_drift, tasks_reporting
 from tests.conftest import run_cli
 from tests.scale.conftest import CLUSTER, NOT_SUSPENDED, SERVICE, Aws
@@ -105,3 +111,31 @@ def test_an_ecs_service_needs_a_real_target_and_a_cluster(tmp_path: Path) -> Non
         control_for(real.with_changes(cluster={"ecs_service": SERVICE}))
     bad = run_cli("scale", "--sizes", "1,x", "--dry-run")
     assert bad.returncode == 2 and "--sizes" in bad.stderr
+
+
+def _ecs_exp(tmp_path: Path, target: str) -> Any:
+    exp = load_experiment(ecs_experiment(tmp_path))
+    return exp.with_changes(target={"base_url": target}, metrics={"source": "none"})
+
+
+def test_restored_after_a_failure_mid_series(aws: Aws, tmp_path: Path) -> None:
+    """The target does not answer: the search fails before stage 1, and the cluster is put back."""
+    options = ScaleOptions(sizes=[2], search=SearchOptions(results_root=tmp_path, json_mode=True))
+    with pytest.raises(CapacityError):
+        run_scale(_ecs_exp(tmp_path, "http://127.0.0.1:9"), options, console=Console(quiet=True), control=control())
+    assert aws.desired() == 1 and aws.suspended() == NOT_SUSPENDED
+
+
+class _TermDuringSet(EcsControl):
+    def set_size(self, n: int, stop: Callable[[], bool]) -> None:
+        super().set_size(n, stop)
+        os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler stopping the job would
+
+
+def test_restored_after_sigterm(aws: Aws, tmp_path: Path) -> None:
+    options = ScaleOptions(sizes=[2, 3], search=SearchOptions(results_root=tmp_path, json_mode=True))
+    ctl = _TermDuringSet(EcsService(CLUSTER, SERVICE), steady_timeout_s=10.0, poll_s=0.1)
+    out = run_scale(_ecs_exp(tmp_path, "http://127.0.0.1:9"), options, console=Console(quiet=True), control=ctl)
+    assert out.stopped_reason == "interrupted" and out.sizes == []
+    assert aws.desired() == 1 and aws.suspended() == NOT_SUSPENDED
+    assert json.loads((out.path / "scaling.json").read_text())["stopped_reason"] == "interrupted"
