@@ -179,7 +179,7 @@ def _shaped_chunks(
         count = math.ceil(total - phase) if total > phase else 0
         for lo in range(0, count, chunk):
             y = (np.arange(lo, min(lo + chunk, count), dtype=np.float64) + phase) / rate
-            t = shape.inverse(y, duration_s)
+            t = np.round(shape.inverse(y, duration_s), 9)  # 6.9999999999 is 7: counts per second stay exact
             out = t[t < duration_s].tolist()
             if out:
                 yield out
