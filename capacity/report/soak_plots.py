@@ -56,13 +56,14 @@ def soak_figure(seconds: pd.DataFrame, metrics: pd.DataFrame, record: dict[str, 
     load.plot(rel + 0.5, sec["offered"], color="#424242", lw=0.8, drawstyle="steps-mid", label="offered / s")
     load.plot(rel + 0.5, sec["ok"], color="#2e7d32", lw=0.8, alpha=0.8, drawstyle="steps-mid", label="goodput / s")
     load.set_ylabel("requests per second")
-    load.legend(fontsize=7, loc="upper left")
+    load.set_ylim(bottom=0)
+    load.legend(fontsize=7, loc="best")
     load.set_title("Offered and goodput per second against the planned shape")
-    for q, colour in (("p50_ms", "#90caf9"), ("p95_ms", "#1565c0"), ("p99_ms", "#0d47a1")):
+    for q, colour in (("p50_ms", "#90caf9"), ("p95_ms", "#1565c0"), ("p99_ms", "#c62828")):
         if q in sec.columns:
             lat.plot(rel + 0.5, pd.to_numeric(sec[q], errors="coerce"), color=colour, lw=0.8, label=q[:3])
     lat.set_ylabel("latency per second (ms)")
-    lat.legend(fontsize=7, loc="upper left")
+    lat.legend(fontsize=7, loc="best")
     _resources(res, metrics, t0)
     res.set_xlabel("seconds since the soak started")
     return fig
