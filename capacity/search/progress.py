@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -13,10 +14,26 @@ from rich.text import Text
 from capacity.models import SecondSample, StageResult
 
 _VERDICT_STYLE = {"pass": "green", "fail": "red", "interrupted": "yellow"}
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("#", "right"),
+    ("probe", "left"),
+    ("target", "right"),
+    ("offered", "right"),
+    ("goodput", "right"),
+    ("p95 ms", "right"),
+    ("err", "right"),
+    ("drop", "right"),
+)
+"""Short headers, no vertical rules: the table fits an 80-column terminal with room for the verdict."""
 
 
 def _fmt(v: float | None, spec: str = ".0f") -> str:
     return "-" if v is None else format(v, spec)
+
+
+def _rate(v: float | None) -> str:
+    """One decimal below 1000 req/s, none above (the column stays 6 wide up to 99999)."""
+    return _fmt(v, ".1f" if v is not None and v < 1000 else ".0f")
 
 
 def short_verdict(r: StageResult) -> str:
@@ -72,18 +89,25 @@ class Progress:
             self._live.update(self._render(), refresh=True)
 
     def _render(self) -> Group:
-        table = Table(title=self.title or None, expand=False)
-        for col in ("stage", "probe", "target/s", "offered/s", "goodput/s", "p95 ms", "errors", "dropped"):
-            table.add_column(col, justify="right" if col != "probe" else "left", no_wrap=True)
-        table.add_column("verdict", no_wrap=True)
+        table = Table(
+            title=f"{self.title} (rates in req/s)" if self.title else None,
+            expand=False,
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            padding=(0, 1, 0, 0),
+        )
+        for col, justify in COLUMNS:
+            table.add_column(col, justify=justify, no_wrap=True, min_width=len(col))  # type: ignore[arg-type]
+        table.add_column("verdict", overflow="fold", min_width=15)  # folded, never cut
         for r in self.rows:
             style = _VERDICT_STYLE.get(r.verdict, "magenta")
             table.add_row(
                 str(r.index),
                 r.probe,
-                _fmt(r.target_rps, ".1f"),
-                _fmt(r.offered_rps, ".1f"),
-                _fmt(r.achieved_rps, ".1f"),
+                _rate(r.target_rps),
+                _rate(r.offered_rps),
+                _rate(r.achieved_rps),
                 _fmt(r.p95_ms),
                 f"{r.error_ratio:.1%}",
                 str(r.dropped),
@@ -102,9 +126,9 @@ class Progress:
             table.add_row(
                 str(index),
                 probe,
-                _fmt(target, ".1f"),
-                _fmt(offered, ".1f"),
-                _fmt(ok, ".1f"),
+                _rate(target),
+                _rate(offered),
+                _rate(ok),
                 _fmt(p95),
                 f"{(errs / done if done else 0):.1%}",
                 str(sum(s.dropped for s in samples)),
