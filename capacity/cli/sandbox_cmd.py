@@ -132,13 +132,9 @@ def sandbox(
     mem_growth_kb: float = typer.Option(0.0, "--mem-growth-kb", help="Memory each request leaks, KiB."),
     mem_limit_mb: float = typer.Option(512.0, "--mem-limit-mb", help="Task memory limit reported, MiB."),
     job_slowdown_per_hour: float = typer.Option(0.0, help="Fault: jobs take job_ms x (1 + this x hours run)."),
-    contention_sigma: float = typer.Option(
-        0.0, "--contention-sigma", help="Scaling bottleneck: USL contention sigma (shared pool)."
-    ),
-    crosstalk_kappa: float = typer.Option(0.0, "--crosstalk-kappa", help="Scaling bottleneck: USL crosstalk kappa."),
-    follow_ecs: str | None = typer.Option(
-        None, "--follow-ecs", help="CLUSTER/SERVICE: follow that ECS service's desired count (boto3's endpoint)."
-    ),
+    contention_sigma: float = typer.Option(0.0, "--contention-sigma", help="Scaling bottleneck: USL sigma."),
+    crosstalk_kappa: float = typer.Option(0.0, "--crosstalk-kappa", help="Scaling bottleneck: USL kappa."),
+    follow_ecs: str | None = typer.Option(None, "--follow-ecs", help="CLUSTER/SERVICE: follow its desired count."),
     seed: int = typer.Option(42, "--seed", help="Seed of the synthetic records and service times."),
     records: int = typer.Option(5000, "--records", help="Synthetic appointments the sandbox knows."),
     require_keys: bool = typer.Option(

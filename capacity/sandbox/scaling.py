@@ -12,13 +12,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from capacity.errors import CapacityError
 from capacity.sandbox.wire import encode
 
-if TYPE_CHECKING:
-    from capacity.sandbox.supervisor import Supervisor, TaskConn
+
+class TaskConn(Protocol):
+    """One app task's connection as the supervisor keeps it."""
+
+    alive: bool
+    pid: int
+    pending: dict[int, Any]
+    writer: asyncio.StreamWriter
+
+
+class Supervisor(Protocol):
+    """What scaling needs of the supervisor (``capacity.sandbox.supervisor``), without importing it."""
+
+    @property
+    def apps(self) -> list[Any]: ...
+
+    def next_app_index(self) -> int: ...
+
+    async def spawn(self, role: str, index: int) -> None: ...
+
+    async def reap(self, pid: int) -> None: ...
+
 
 DRAIN_S = 5.0
 START_S = 30.0
