@@ -69,6 +69,8 @@ class ReportContent:
     """The team's Datadog dashboard (``[metrics] dashboard_url``) over the run's window."""
     stage_dashboards: dict[int, str] = field(default_factory=dict)
     """Stage index -> the dashboard over that stage's window."""
+    endpoints: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per stage and endpoint figures (empty for runs recorded before them)."""
 
     def estimates_json(self) -> dict[str, dict[str, Any]]:
         """Estimates as plain dicts (what the plotting functions take)."""
@@ -187,6 +189,7 @@ def gather(run: LoadedRun) -> ReportContent:
         partial=s is None,
         dashboard=run_dashboard(dash, started, ended),
         stage_dashboards=stage_dashboards(dash, run.stages),
+        endpoints=run.endpoints,
     )
 
 

@@ -20,6 +20,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("recommendation", "Production sizing"),
     ("goodput", "Goodput vs offered rate"),
     ("latency", "Latency percentiles vs rate"),
+    ("endpoints", "Per-endpoint latency"),
     ("resources", "CPU, memory, pool and queue vs rate"),
     ("timeline", "Stage timeline"),
     ("search-path", "Search path"),
@@ -141,7 +142,54 @@ STAGE_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("p95_ms", "p95 ms", 1),
     ("p99_ms", "p99 ms", 1),
     ("error_ratio", "errors", 4),
+    ("unfinished", "unfinished", 0),
 )
+LOWER_BOUND_COLUMNS = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
+"""Shown as ``≥ value`` for a stage whose percentiles were censored by an abort."""
+ENDPOINT_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("requests", "requests", 0),
+    ("ok", "ok", 0),
+    ("errors", "errors", 0),
+    ("unfinished", "unfinished", 0),
+    ("p50_ms", "p50 ms", 1),
+    ("p95_ms", "p95 ms", 1),
+    ("p99_ms", "p99 ms", 1),
+)
+
+
+def _true(v: Any) -> bool:
+    return str(v).strip().lower() in ("true", "1", "1.0")
+
+
+def _stage_cell(r: pd.Series, col: str, digits: int) -> str:
+    text = _num(r.get(col), digits)
+    if text and col in LOWER_BOUND_COLUMNS and _true(r.get("percentiles_censored")):
+        text = f"≥ {text}"
+    return f'<td class="num">{_e(text)}</td>'
+
+
+def _verdict_text(r: pd.Series) -> str:
+    verdict = str(r.get("verdict", ""))
+    if _true(r.get("aborted_in_warmup")):
+        return f"{verdict} (aborted in warm-up)"
+    return f"{verdict} (aborted)" if _true(r.get("aborted_early")) else verdict
+
+
+def _endpoints(c: ReportContent, png: bytes | None) -> str:
+    if png is None or c.endpoints.empty:
+        return "<p>No per-endpoint results in this run.</p>"
+    rates = dict(zip(c.stages.get("index", []), c.stages.get("target_rps", []), strict=False))
+    rows = [
+        [
+            f'<td class="num">{_e(r.get("stage"))}</td>',
+            f'<td class="num">{_num(rates.get(r.get("stage")))}</td>',
+            f"<td>{_e(r.get('endpoint'))}</td>",
+            *[f'<td class="num">{_num(r.get(col), d)}</td>' for col, _, d in ENDPOINT_COLUMNS],
+        ]
+        for _, r in c.endpoints.sort_values(["stage", "endpoint"]).iterrows()
+    ]
+    headers = ["stage", "target", "endpoint", *[h for _, h, _ in ENDPOINT_COLUMNS]]
+    return _img(png, "p95 per endpoint vs rate", "endpoints") + _table(headers, rows, "endpoints")
 
 
 def _link(url: str | None, text: str) -> str:
@@ -168,9 +216,9 @@ def _stages(stages: pd.DataFrame, dashboards: dict[int, str]) -> str:
             [
                 f'<td class="num">{_e(r.get("index"))}</td>',
                 f"<td>{_e(r.get('probe', ''))}</td>",
-                *[f'<td class="num">{_num(r.get(col), d)}</td>' for col, _, d in STAGE_COLUMNS],
+                *[_stage_cell(r, col, d) for col, _, d in STAGE_COLUMNS],
                 *[f'<td class="num">{_num(r.get(col), 2)}</td>' for col in mcols],
-                f'<td class="{_verdict_class(verdict)}">{_e(verdict)}</td>',
+                f'<td class="{_verdict_class(verdict)}">{_e(_verdict_text(r))}</td>',
                 f"<td>{_e(r.get('reasons', ''))}</td>",
                 *([f"<td>{_link(dashboards.get(int(r['index'])), 'graphs')}</td>"] if dashboards else []),
             ]
@@ -208,6 +256,7 @@ def render_html(c: ReportContent, plots: dict[str, bytes], extra: Sequence[tuple
         "recommendation": _recommendation(c),
         "goodput": _img(plots["goodput"], "goodput vs offered rate", "goodput"),
         "latency": _img(plots["latency"], "latency percentiles vs rate", "latency"),
+        "endpoints": _endpoints(c, plots.get("endpoints")),
         "resources": _img(plots["resources"], "CPU, memory, pool and queue vs rate", "resources"),
         "timeline": _img(plots["timeline"], "per-second timeline coloured by stage verdict", "timeline"),
         "search-path": _search_path(c, plots["search-path"]),

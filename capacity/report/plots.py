@@ -81,6 +81,22 @@ def _mark_estimates(ax: Any, estimates: dict[str, Any] | None, names: tuple[str,
             ax.axvspan(est["lo"], est["hi"], color=col, alpha=0.12, lw=0)
 
 
+def flag(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A boolean stage-table column (``aborted_early``, ``percentiles_censored``...); all False when absent."""
+    if column not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    values = frame[column]
+    if values.dtype == object:
+        return values.astype(str).str.strip().str.lower().isin(("true", "1")).to_numpy()
+    return values.fillna(False).astype(bool).to_numpy()
+
+
+def _mark_aborted(ax: Any, x: np.ndarray, y: np.ndarray, aborted: np.ndarray) -> None:
+    """A black cross over each stage the runner aborted: its figures cover a few seconds only."""
+    if aborted.any():
+        ax.scatter(x[aborted], y[aborted], marker="x", color="#000000", s=60, zorder=4, label="aborted stage")
+
+
 def _verdict_legend(ax: Any, verdicts: list[str]) -> None:
     handles = [Patch(color=colour(v), label=v) for v in dict.fromkeys(verdicts)]
     if handles:
@@ -100,6 +116,7 @@ def goodput_figure(stages: pd.DataFrame, estimates: dict[str, Any] | None = None
     ax.plot([0, top], [0, top], color="#bdbdbd", ls="--", lw=1, label="goodput = offered")
     ax.plot(x, st["achieved_rps"].to_numpy(dtype=float), color="#424242", lw=1, alpha=0.6)
     ax.scatter(x, st["achieved_rps"], c=[colour(v) for v in st["verdict"]], s=36, zorder=3)
+    _mark_aborted(ax, x, st["achieved_rps"].to_numpy(dtype=float), flag(st, "aborted_early"))
     _mark_estimates(ax, estimates, ("saturation", "slo_capacity"))
     ax.set_xlabel("offered rate (req/s)")
     ax.set_ylabel("goodput (successful req/s)")
@@ -120,9 +137,25 @@ def latency_figure(
     if st.empty or not cols:
         _empty(ax, "no latency data")
         return fig
+    x = st["target_rps"].to_numpy(dtype=float)
+    censored = flag(st, "percentiles_censored")
     for col, style, col_colour in cols:
-        y = pd.to_numeric(st[col], errors="coerce")
-        ax.plot(st["target_rps"], y, style, color=col_colour, marker="o", ms=4, label=col.removesuffix("_ms"))
+        y = pd.to_numeric(st[col], errors="coerce").to_numpy(dtype=float)
+        ax.plot(x, y, style, color=col_colour, marker="o", ms=4, label=col.removesuffix("_ms"))
+        if censored.any():  # waits cut short by an abort: the true percentile lies above the point
+            ax.scatter(
+                x[censored],
+                y[censored] * 1.12,
+                marker="^",
+                color=col_colour,
+                s=40,
+                zorder=4,
+                label="censored: a lower bound (true value above)" if col == cols[0][0] else None,
+            )
+    if "p95_ms" in st.columns:
+        _mark_aborted(
+            ax, x, pd.to_numeric(st["p95_ms"], errors="coerce").to_numpy(dtype=float), flag(st, "aborted_early")
+        )
     if slo_p95_ms:
         ax.axhline(slo_p95_ms, color="#c62828", lw=1, ls="-.", label=f"p95 SLO {slo_p95_ms:g} ms")
     _mark_estimates(ax, estimates, ("knee", "slo_capacity"))
@@ -131,6 +164,29 @@ def latency_figure(
     ax.set_ylabel("latency (ms, log scale)")
     ax.set_title("Latency percentiles vs rate")
     ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def endpoint_figure(endpoints: pd.DataFrame, stages: pd.DataFrame, slo_p95_ms: float | None = None) -> Figure:
+    """p95 per endpoint against the stage's target rate: which endpoint breaks first."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    if endpoints.empty or "endpoint" not in endpoints.columns or "p95_ms" not in endpoints.columns:
+        _empty(ax, "no per-endpoint results in this run")
+        return fig
+    rates = dict(
+        zip(stages.get("index", pd.Series(dtype=int)), stages.get("target_rps", pd.Series(dtype=float)), strict=False)
+    )
+    for name, grp in endpoints.groupby("endpoint", sort=True):
+        grp = grp.assign(rate=grp["stage"].map(rates)).dropna(subset=["rate"]).sort_values("rate")
+        ax.plot(grp["rate"], pd.to_numeric(grp["p95_ms"], errors="coerce"), marker="o", ms=4, label=str(name))
+    if slo_p95_ms:
+        ax.axhline(slo_p95_ms, color="#c62828", lw=1, ls="-.", label=f"p95 SLO {slo_p95_ms:g} ms")
+    ax.set_yscale("log")
+    ax.set_xlabel("target rate (req/s, whole workload)")
+    ax.set_ylabel("p95 latency (ms, log scale)")
+    ax.set_title("p95 per endpoint vs rate")
+    ax.legend(fontsize=7, loc="upper left")
     return fig
 
 

@@ -22,6 +22,8 @@ def render_plots(c: ReportContent) -> dict[str, bytes]:
         "timeline": P.timeline_figure(c.seconds, c.stages),
         "search-path": P.search_path_figure(c.search_path),
     }
+    if not c.endpoints.empty:  # runs recorded before per-endpoint results simply have no such plot
+        figures["endpoints"] = P.endpoint_figure(c.endpoints, c.stages, c.guards.get("slo_p95_ms"))
     return {name: P.png_bytes(fig) for name, fig in figures.items()}
 
 
