@@ -96,11 +96,15 @@ def build_experiment(
         exp = load_experiment(file if file is not None else default_experiment_path())
         if target is not None:
             overrides.setdefault("target", {})["base_url"] = target
-        if endpoints:
+        if endpoints:  # the file's flows (and the scenarios naming them) describe endpoints no longer run
             overrides["workload"] = {
                 **exp.workload.model_dump(),
                 "endpoints": [parse_endpoint(e) for e in endpoints],
+                "flows": [],
             }
+            if any(sc.flows for sc in exp.production.scenarios):
+                kept = [sc.model_dump() for sc in exp.production.scenarios if not sc.flows]
+                overrides["production"] = {"scenarios": kept}
     clean = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in overrides.items()}
     clean = {k: v for k, v in clean.items() if v}
     return exp.with_changes(label="command-line flags", **clean) if clean else exp
