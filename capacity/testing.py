@@ -68,12 +68,11 @@ class SyntheticSpec:
 def _latency_ms(spec: SyntheticSpec, lam: float) -> tuple[float, float, float]:
     sat = spec.truth
     if lam < 0.985 * sat:
-        q = [
-            float(sojourn_quantile(p, np.array(spec.servers), np.array(spec.service_s), np.array(lam)))
-            for p in (0.5, 0.95, 0.99)
-        ]
+        q = sojourn_quantile(
+            np.array([0.5, 0.95, 0.99]), np.array(spec.servers), np.array(spec.service_s), np.array(lam)
+        )
         cap = spec.backlog / sat + 3 * spec.service_s
-        return tuple(min(v, cap) * 1000 for v in q)  # type: ignore[return-value]
+        return tuple(min(float(v), cap) * 1000 for v in q)  # type: ignore[return-value]
     wait = spec.backlog / sat
     return (
         (wait + spec.service_s) * 1000,

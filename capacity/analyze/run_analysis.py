@@ -28,7 +28,13 @@ from capacity.analyze.consistency import (
 from capacity.analyze.knee import LATENCY_SIGNALS, knee_point, knee_rate_only, knee_signals
 from capacity.analyze.kneedle import piecewise_breakpoint
 from capacity.analyze.queueing import mmc_fit, utilisation_fit
-from capacity.analyze.saturation import SaturationFit, baseline_ratio, fit_saturation, up_to_first_saturated
+from capacity.analyze.saturation import (
+    SaturationFit,
+    baseline_ratio,
+    fit_saturation,
+    saturated_mask,
+    up_to_first_saturated,
+)
 from capacity.analyze.slo import passes_above_first_failure, slo_capacity_point
 from capacity.analyze.table import StageTable, normalise_stages
 from capacity.analyze.usl import USL, UslFit
@@ -151,7 +157,8 @@ def analyse_run(
     knee_table = up_to_first_failing(up_to_first_saturated(table, min_ratio), guards)
     knees = _knee_estimates(knee_table, boot, min_ratio, guards)
     knees = {k: hold_below_failure(e, bounds, "knee") for k, e in knees.items()}
-    knee = _main_knee(knees, float(knee_table.rate.max()), truncated=len(knee_table.frame) < len(table.frame))
+    limited = bounds.lowest_failing_rate is not None or bool(saturated_mask(table, min_ratio).any())
+    knee = hold_below_failure(_main_knee(knees, float(knee_table.rate.max()), limited=limited), bounds, "knee")
     warnings = _warnings(table, bounds, saturation, slo, knee, queueing)
     max_rate = float(table.rate.max())
     details = {
@@ -325,18 +332,18 @@ def _placed_in_bracket(measured: Estimate, fit: SaturationFit, queueing: Estimat
     )
 
 
-def _main_knee(knees: dict[str, Estimate], max_rate: float, *, truncated: bool) -> Estimate:
+def _main_knee(knees: dict[str, Estimate], max_rate: float, *, limited: bool) -> Estimate:
     """The earliest latency knee (p95/p99 first, then p50), else the earliest resource knee.
 
     ``max_rate`` is the highest rate the knee was looked for at. With no bend and every stage kept up,
-    the knee is a lower bound there; when the stages end at a failing or saturated one (``truncated``)
-    the knee lies at or below it, so no lower bound is true: the knee is not determined.
+    the knee is a lower bound there; when a stage failed or saturated (``limited``) the knee lies at or
+    below it, so no lower bound is true: the knee is not determined.
     """
     for group in (("p95_ms", "p99_ms"), ("p50_ms",), tuple(k for k in knees if k not in LATENCY_SIGNALS)):
         found = [knees[s] for s in group if s in knees and knees[s].value is not None]
         if found:
             return min(found, key=lambda e: e.value or 0.0)
-    if truncated:
+    if limited:
         return Estimate(
             value=None,
             reached=False,
