@@ -85,3 +85,25 @@ def test_token_is_refreshed_on_schedule_without_any_401(tmp_path: Path) -> None:
     assert 3 <= runs(count) <= 6
     assert srv.status[401] == 0 and m.errors == 0 and m2.errors == 0
     assert len(srv.tokens) == runs(count)
+
+
+@pytest.mark.slow
+def test_workers_share_the_masters_token_and_a_401_on_a_worker_refreshes_once(tmp_path: Path) -> None:
+    cmd, count = token_command(tmp_path)
+    with BearerTarget() as srv:
+        auth = Auth(command=cmd, refresh_s=1000)
+        with LoadDriver(srv.url, WL, headers={"X-Api-Key": API_KEY}, auth=auth, workers=2) as d:
+            d.preflight()
+            d.start()
+            assert runs(count) == 1
+
+            def revoke() -> None:
+                gevent.sleep(2.0)
+                srv.min_generation = 2
+
+            g = gevent.spawn(revoke)
+            d.run_stage(StageSpec(0, 100.0, 4.0, 0.5, max_inflight=20))
+            g.join()
+    assert runs(count) == 2, "workers never run the command; the master refreshes once for their 401s"
+    assert srv.tokens[f"{TOKEN_PREFIX}2"] > 100
+    assert 1 <= srv.status[401] <= 40
