@@ -96,7 +96,7 @@ def arrival_rate(table: StageTable) -> np.ndarray:
 
 def _latency_points(table: StageTable) -> tuple[np.ndarray, list[tuple[float, np.ndarray]]] | None:
     lam = arrival_rate(table)
-    keep = ~saturated_mask(table)
+    keep = ~saturated_mask(table) & ~table.flag("percentiles_censored")  # a lower bound is no point to fit
     pts = []
     for col, q in QUANTILES.items():
         y = table.column(col)

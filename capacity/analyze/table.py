@@ -59,6 +59,15 @@ class StageTable:
     def achieved(self) -> np.ndarray:
         return self.frame["achieved_rps"].to_numpy(dtype=float)
 
+    def flag(self, name: str) -> np.ndarray:
+        """A yes/no column (``percentiles_censored``, ``aborted_early``) as booleans; all False when absent."""
+        if name not in self.frame.columns:
+            return np.zeros(len(self.frame), dtype=bool)
+        values = self.frame[name]
+        if values.dtype == object:  # from a CSV: "True"/"False"
+            return values.astype(str).str.strip().str.lower().isin(("true", "1", "1.0")).to_numpy()
+        return values.fillna(False).astype(bool).to_numpy()
+
     def column(self, name: str) -> np.ndarray | None:
         """A numeric column (latency or ``m_`` resource), or None when absent or all NaN."""
         if name in self._columns:
@@ -110,4 +119,13 @@ def normalise_stages(stages: pd.DataFrame, *, source: str = "stages") -> StageTa
     if (~usable).any():
         notes.append(f"{int((~usable).sum())} stage(s) without a rate or goodput (NaN): excluded")
     df = df[usable].sort_values("rate", kind="stable").reset_index(drop=True)
-    return StageTable(frame=df, notes=notes)
+    table = StageTable(frame=df, notes=notes)
+    aborted, censored = int(table.flag("aborted_early").sum()), int(table.flag("percentiles_censored").sum())
+    if aborted:
+        notes.append(f"{aborted} stage(s) aborted early: their figures cover the seconds they ran (weighted so)")
+    if censored:
+        notes.append(
+            f"{censored} stage(s) with censored percentiles (requests unfinished at the abort): lower bounds, "
+            "left out of the queueing fit"
+        )
+    return table
