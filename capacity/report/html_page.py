@@ -77,7 +77,7 @@ def _capacity(c: ReportContent) -> str:
     rows = []
     for e in c.estimates:
         lo_hi = f"{_num(e.lo)} – {_num(e.hi)}" if e.lo is not None and e.hi is not None else "—"
-        status = "reached" if e.reached else "extrapolated" if e.extrapolated else "not reached (lower bound)"
+        status = "extrapolated" if e.extrapolated else "reached" if e.reached else "not reached (lower bound)"
         rows.append(
             [
                 f"<td>{_e(e.label)}</td>",
