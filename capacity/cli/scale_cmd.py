@@ -48,9 +48,7 @@ def scale(
     experiment: Path | None = typer.Argument(None, help="Experiment TOML (default: the built-in sandbox)."),
     sizes: str = typer.Option("1,2,4", "--sizes", help="Staging app task counts to measure, e.g. 1,2,4."),
     json_out: bool = typer.Option(False, "--json", help="Print the scaling summary as JSON (the only stdout)."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Print sizes, worst-case time, AWS calls; send nothing."
-    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print sizes, worst-case time, AWS calls; send nothing."),
     out: Path = typer.Option(Path("results"), "--out", help="Results root folder."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip each size's HTML report."),
     steady_timeout: float = typer.Option(900.0, "--steady-timeout", min=1.0, help="Seconds to wait for each size."),
