@@ -29,6 +29,7 @@ import pandas as pd
 from capacity.models import RunSummary, SecondSample, StageResult
 from capacity.plan.experiment import Experiment
 from capacity.store.atomic import atomic_write_text
+from capacity.store.reader import stage_results_in
 from capacity.store.tables import (
     METRIC_COLUMNS,
     SERIES_COLUMNS,
@@ -191,10 +192,8 @@ class RunStore:
             self.write_json("summary.json", summary)
 
     def stage_results(self) -> list[StageResult]:
-        return [
-            StageResult.model_validate_json(p.read_text(encoding="utf-8"))
-            for p in sorted((self.path / "stages").glob("stage-*.json"))
-        ]
+        """The per-stage JSON files (a damaged one is refused naming it)."""
+        return stage_results_in(self.path)
 
     def _refresh_tables(self) -> None:
         results = self.stage_results()
