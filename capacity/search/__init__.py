@@ -1,21 +1,39 @@
-"""The application's use cases: a capacity search, the nightly regression gate, late-metrics backfill.
+"""The application's use cases: a capacity search, soak, scaling series, the nightly gate, backfill.
 
 Everything that drives the pipeline end to end lives here; the packages it calls (plan, load,
-observe, judge, analyse, size, store, report) know nothing of each other's order. The CLI is a thin
+observe, judge, analyze, size, store, report) know nothing of each other's order. The CLI is a thin
 layer over these functions; see docs/design.md.
+
+The names below load on first use (PEP 562), so ``import capacity.search`` imports nothing that
+imports ``ssl``: ``run_search`` patches gevent itself, and that must happen before ssl is loaded.
 """
 
-from capacity.search.backfill import BackfillReport, backfill_run
-from capacity.search.nightly import NightlyOutcome, run_nightly
-from capacity.search.options import SearchOptions
-from capacity.search.run import SearchRun, run_search
+from __future__ import annotations
 
-__all__ = [
-    "BackfillReport",
-    "backfill_run",
-    "NightlyOutcome",
-    "SearchOptions",
-    "SearchRun",
-    "run_nightly",
-    "run_search",
-]
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from capacity.search.backfill import BackfillReport, backfill_run
+    from capacity.search.nightly import NightlyOutcome, run_nightly
+    from capacity.search.options import SearchOptions
+    from capacity.search.run import SearchRun, run_search
+
+_HOMES = {
+    "BackfillReport": "backfill",
+    "backfill_run": "backfill",
+    "NightlyOutcome": "nightly",
+    "run_nightly": "nightly",
+    "SearchOptions": "options",
+    "SearchRun": "run",
+    "run_search": "run",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'capacity.search' has no attribute {name!r}")
+    return getattr(import_module(f"capacity.search.{home}"), name)
