@@ -29,7 +29,15 @@ _HOMES = {
     "run_search": "run",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "BackfillReport",
+    "NightlyOutcome",
+    "SearchOptions",
+    "SearchRun",
+    "backfill_run",
+    "run_nightly",
+    "run_search",
+]
 
 
 def __getattr__(name: str) -> Any:
