@@ -21,21 +21,25 @@ estimates contradict each other (warned, never silent), and the p95 comparison.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-import time
-from collections import Counter
-from pathlib import Path
+from capacity.load.patching import patch_gevent
 
-import numpy as np
-import pandas as pd
+patch_gevent()  # first: Locust patches ssl (the --sandbox searches drive real load)
 
-from capacity.analyze import RunAnalysis, analyse_run
-from capacity.analyze.consistency import data_bounds, violations
-from capacity.analyze.table import normalise_stages
-from capacity.models import Estimate
-from capacity.plan.experiment import Guards
-from capacity.testing import SyntheticSpec, random_spec, synthetic_run
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from capacity.analyze import RunAnalysis, analyse_run  # noqa: E402
+from capacity.analyze.consistency import data_bounds, violations  # noqa: E402
+from capacity.analyze.table import normalise_stages  # noqa: E402
+from capacity.models import Estimate  # noqa: E402
+from capacity.plan.experiment import Guards  # noqa: E402
+from capacity.testing import SyntheticSpec, random_spec, synthetic_run  # noqa: E402
 
 
 def edge_spec(rng: np.random.Generator, seed: int) -> SyntheticSpec:
