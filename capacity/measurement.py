@@ -35,6 +35,8 @@ class StageSpec:
     max_inflight: int = 256
     """Cap on requests in flight over all generator processes."""
     seed: int = 0
+    shape: tuple[tuple[float, float], ...] = ()
+    """A rate shape as (seconds, multiple of ``target_rps``) points; empty for a flat rate."""
     guard_window_s: int = 0
     """Seconds of the sliding guard window that may stop the stage: a stop whose window reaches into the
     warm-up makes the stage's figures cover the warm-up too (the failing seconds must be in them)."""

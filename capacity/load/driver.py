@@ -310,6 +310,7 @@ class LoadDriver:
             duration_s=spec.duration_s,
             warmup_s=spec.warmup_s,
             arrival=spec.arrival,
+            shape=spec.shape,
             max_inflight=spec.max_inflight,
             seed=spec.seed,
             start_wall=start_wall,

@@ -28,7 +28,7 @@ from hdrh.histogram import HdrHistogram
 
 from capacity.load.executors import EXHAUSTED, Executor
 from capacity.load.raw import HIGHEST_US, UNFINISHED, PartRaw, SecondRaw, StageRaw, new_histogram
-from capacity.load.schedule import Arrival, arrival_chunks, mix_chunks
+from capacity.load.schedule import Arrival, Shape, arrival_chunks, mix_chunks
 
 __all__ = ["HIGHEST_US", "SecondRaw", "StageEngine", "StageRaw", "drain_seconds", "new_histogram", "stage_seconds"]
 
@@ -59,6 +59,7 @@ class StageEngine:
         duration_s: float,
         warmup_s: float,
         arrival: Arrival = "uniform",
+        shape: Shape = (),
         max_inflight: int = 256,
         seed: int = 0,
         phase: float = 0.0,
@@ -80,7 +81,7 @@ class StageEngine:
             max_inflight=max_inflight,
             grace=self.grace_s,
         )
-        sched = gevent.spawn(st.scheduler(rate, arrival=arrival, phase=phase, seed=seed))
+        sched = gevent.spawn(st.scheduler(rate, arrival=arrival, shape=shape, phase=phase, seed=seed))
         seconds, stopped = self._close_seconds(st, on_second, should_stop)
         st.stop = True
         stop_offset = time.perf_counter() - st.base if stopped is not None else None
@@ -243,7 +244,7 @@ class _Stage:
 
         return work
 
-    def scheduler(self, rate: float, *, arrival: Arrival, phase: float, seed: int) -> Callable[[], None]:
+    def scheduler(self, rate: float, *, arrival: Arrival, shape: Shape, phase: float, seed: int) -> Callable[[], None]:
         """The scheduler greenlet's body: hand each due arrival to a free slot, or drop it (hot path)."""
         ex, workers, infl, offered, dropped, kind_req, part_dropped = (
             self.ex,
@@ -270,7 +271,7 @@ class _Stage:
             put = self.queue.put
             kinds_iter = mix_chunks(ex.weights, seed=seed + 7919)
             burst = 0
-            for times in arrival_chunks(rate, self.duration_s, arrival=arrival, phase=phase, seed=seed):
+            for times in arrival_chunks(rate, self.duration_s, arrival=arrival, shape=shape, phase=phase, seed=seed):
                 kinds = next(kinds_iter)
                 for i, t in enumerate(times):
                     if self.stop:

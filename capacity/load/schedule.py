@@ -8,8 +8,8 @@ so the union of all workers' uniform schedules is exactly the single-process sch
 A stage may follow a rate *shape* (bursts, or a list of points) instead of a flat rate: the arrivals
 are then those of the flat schedule at unit rate, mapped through the inverse of the shape's
 cumulative rate (a time change), so a uniform schedule stays exact inside the shape, Poisson stays
-Poisson, and worker ``i`` of ``n`` still holds its exact share. The shape travels inside the stage's
-``arrival`` (``shaped_arrival``), so the engine and distributed workers pass it on unchanged.
+Poisson, and worker ``i`` of ``n`` still holds its exact share. The shape is ``StageSpec.shape``:
+(seconds, multiple of the stage's rate) points, so a worker given rate/n scales it the same way.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 import numpy as np
 
 CHUNK = 4096
 Arrival = Literal["uniform", "poisson"]
-SHAPE_MARK = "@"
-"""Separates the arrival kind from the encoded shape: ``uniform@0:0.5;10:0.5;10:2.5;...``."""
+Shape = tuple[tuple[float, float], ...]
+"""(seconds, multiple of the stage's rate) points; empty for a flat rate."""
 
 
 def suggest_max_inflight(rate: float, slo_ms: float | None, timeout_s: float, p99_ms: float | None = None) -> int:
@@ -47,21 +47,22 @@ def arrival_chunks(
     arrival: Arrival = "uniform",
     phase: float = 0.0,
     seed: int = 0,
+    shape: Shape = (),
     chunk: int = CHUNK,
 ) -> Iterator[list[float]]:
     """Offsets (s from stage start, < duration_s) of this process's arrivals, in chunks.
 
     ``phase`` is the fraction of one interarrival (1/rate) by which the uniform schedule is shifted;
     Poisson schedules draw exponential gaps from ``seed`` (independent streams add up to Poisson).
-    A shaped ``arrival`` (``shaped_arrival``) scales ``rate`` by the shape's multiplier over time.
+    A ``shape`` (``shape_of``) scales ``rate`` by the shape's multiplier over time.
     """
     if rate <= 0 or duration_s <= 0:
         return
-    kind, shape = parse_arrival(arrival)
-    if shape is not None:
-        yield from _shaped_chunks(shape, rate, duration_s, kind=kind, phase=phase, seed=seed, chunk=chunk)
+    if shape:
+        shaped = RateShape.of(shape)
+        yield from _shaped_chunks(shaped, rate, duration_s, kind=arrival, phase=phase, seed=seed, chunk=chunk)
         return
-    if kind == "uniform":
+    if arrival == "uniform":
         gap = 1.0 / rate
         total = math.ceil(duration_s * rate - phase) if duration_s * rate > phase else 0
         for lo in range(0, total, chunk):
@@ -145,29 +146,16 @@ class RateShape:
         return np.where(y > cum[-1], np.inf, out)
 
 
-def shaped_arrival(kind: Arrival, points: Sequence[tuple[float, float]], duration_s: float) -> tuple[float, Arrival]:
-    """A stage following ``points`` (absolute req/s): its mean rate (the stage's target) and its ``arrival``.
+def shape_of(points: Sequence[tuple[float, float]], duration_s: float) -> tuple[float, Shape]:
+    """A stage following ``points`` (absolute req/s): its mean rate (the stage's target) and its shape.
 
-    The shape is stored as multipliers of the mean, so a worker given rate/n keeps its exact share.
-    The value is a string beyond ``Arrival``'s two names, read back only by ``arrival_chunks``.
+    The shape is stored as multiples of the mean, so a worker given rate/n keeps its exact share.
     """
     shape = RateShape.of(points)
     mean = shape.total(duration_s) / duration_s
     if mean <= 0:
         raise ValueError("a shaped stage needs a positive mean rate")
-    text = ";".join(f"{t:.17g}:{r / mean:.17g}" for t, r in zip(shape.times, shape.rates, strict=True))
-    return mean, cast(Arrival, f"{kind}{SHAPE_MARK}{text}")
-
-
-def parse_arrival(arrival: str) -> tuple[Arrival, RateShape | None]:
-    """``uniform`` / ``poisson``, or one of them with the shape ``shaped_arrival`` encoded."""
-    kind, _, text = arrival.partition(SHAPE_MARK)
-    if kind not in ("uniform", "poisson"):
-        raise ValueError(f"unknown arrival {kind!r}")
-    if not text:
-        return cast(Arrival, kind), None
-    pairs = [p.split(":") for p in text.split(";")]
-    return cast(Arrival, kind), RateShape.of([(float(t), float(r)) for t, r in pairs])
+    return mean, tuple((float(t), float(r / mean)) for t, r in zip(shape.times, shape.rates, strict=True))
 
 
 def _shaped_chunks(

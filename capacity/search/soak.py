@@ -21,7 +21,7 @@ from rich.console import Console
 
 from capacity.analyze.drift import DRIFTS, SoakDrift, SoakInputs, soak_drift
 from capacity.errors import CapacityError
-from capacity.load.schedule import shaped_arrival, suggest_max_inflight
+from capacity.load.schedule import shape_of, suggest_max_inflight
 from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment
 from capacity.plan.strategies import Probe
@@ -161,10 +161,7 @@ class SoakRun(SearchRun):
         from capacity.measurement import StageSpec
 
         soak, exp = self.exp.soak, self.exp
-        if soak.shape == "flat":
-            rate, arrival = seg.peak_rps, soak.arrival
-        else:
-            rate, arrival = shaped_arrival(soak.arrival, seg.points, seg.seconds)
+        rate, shape = (seg.peak_rps, ()) if soak.shape == "flat" else shape_of(seg.points, seg.seconds)
         inflight = (
             self.opts.max_inflight
             or exp.stages.max_inflight
@@ -176,7 +173,8 @@ class SoakRun(SearchRun):
             target_rps=rate,
             duration_s=seg.seconds,
             warmup_s=warmup,
-            arrival=arrival,
+            arrival=soak.arrival,
+            shape=shape,
             max_inflight=int(inflight),
             seed=exp.stages.seed + seg.index,
         )
