@@ -4,7 +4,7 @@ The experiment model always keeps the reference as written: it is what ``manifes
 the report and every printed line show. Values are substituted only where a request is built (the
 driver's base URL, headers and token command), and every value substituted (and every token fetched)
 is registered with the process's redactor, which error messages and response excerpts pass through
-(docs/design.md, "Secrets").
+(docs/design.md, "Authentication and secrets").
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ Production's task count is read off the curve: the fewest tasks N with X(N) x ta
 or above production's peak x growth, then rounded like the linear answer (a whole number per zone,
 one spare with N+1). A count beyond the curve's peak is refused with the reason: past it every added
 task lowers throughput. The recommendation shows the linear and the curve answers side by side and
-which binds (the larger count). See docs/design.md, section 6.
+which binds (the larger count). See docs/design.md, "Analysis and sizing".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sizing production from a staging run (docs/design.md section 6, "Analysis and sizing").
+"""Sizing production from a staging run (docs/design.md, "Analysis and sizing").
 
     app tasks = production peak x growth / (per-task capacity x target utilisation)
 
