@@ -7,6 +7,7 @@ generator was the bottleneck is invalid (never a knee, never capacity); otherwis
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from capacity.breach import STAGE, Breach
@@ -38,6 +39,29 @@ def totals_from(meas: StageMeasurement) -> StageTotals:
         generator_cpu_pct=_mean([s.generator_cpu_pct for s in in_window]),
         unfinished=meas.unfinished,
     )
+
+
+def at_least_the_failing_window(totals: StageTotals, live_breaches: Sequence[Breach]) -> StageTotals:
+    """A stage stopped on a percentile reports at least the figure that stopped it.
+
+    The stage's percentile covers every arrival of its window, the faster seconds before the queue
+    built included, so it can come out a little below the failing window's (whose lowest per-second
+    value is the breach's ``value``); a stage failed on p95 must never read as faster than that."""
+    floors: dict[str, float] = {}
+    for b in live_breaches:
+        if b.code in ("p95", "p99") and not b.scope and b.value is not None:
+            floors[b.code] = max(floors.get(b.code, b.value), b.value)
+    if not floors:
+        return totals
+    p95 = _at_least(totals.p95_ms, floors.get("p95"))
+    p99 = _at_least(totals.p99_ms, max(floors.get("p99", 0.0), p95 or 0.0) or None)
+    return replace(totals, p95_ms=p95, p99_ms=p99)
+
+
+def _at_least(value: float | None, floor: float | None) -> float | None:
+    if floor is None:
+        return value
+    return floor if value is None else max(value, floor)
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -77,7 +101,7 @@ def judge_measurement(
     server metrics. ``extra_reasons`` are notes that are not breaches (missing metrics); ``blind`` names the
     queries of guards that had no data (they never fail a stage; the result and its reasons say so).
     Returns the result (``reasons`` = the breaches' text, then the notes) and the breaches in order."""
-    totals = totals_from(meas)
+    totals = at_least_the_failing_window(totals_from(meas), live_breaches)
     breaches: list[Breach] = list(live_breaches)
     for b in [*judge_stage(totals, guards), *judge_endpoints(meas.endpoints, guards)]:
         if all((b.code, b.scope) != (x.code, x.scope) for x in breaches):

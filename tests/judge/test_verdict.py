@@ -183,3 +183,16 @@ def test_per_endpoint_slo_names_the_endpoint_that_breached() -> None:
     live = [Breach("p95", "p95_ms", "p95 over SLO", 900.0, 200.0, window=rolling(3))]
     _, both = judge_measurement(measurement(endpoints=eps, aborted="p95"), guards, live_breaches=live)
     assert [(b.code, b.scope) for b in both] == [("p95", ""), ("p95", "demographics")]
+
+
+def test_a_stage_stopped_on_p95_never_reports_a_lower_p95_than_the_window_that_stopped_it() -> None:
+    """The stage's histogram holds the fast seconds before the queue built (here 250 ms); the window that
+    failed it read at least 400 ms each second, so the stage reads at least 400 (and p99 at least p95)."""
+    live = Breach("p95", "p95_ms", "p95 over SLO 200 ms for 3 s (lowest 400 ms)", 400.0, 200.0, window=rolling(3))
+    result, _ = judge_measurement(measurement(latency_ms=250, aborted="p95"), G, live_breaches=[live])
+    assert result.verdict == "fail"
+    assert result.p95_ms == 400.0
+    assert result.p99_ms is not None and result.p99_ms >= 400.0
+    # a stage whose own figures are already above the window keeps them
+    result, _ = judge_measurement(measurement(latency_ms=900, aborted="p95"), G, live_breaches=[live])
+    assert result.p95_ms is not None and result.p95_ms > 899
