@@ -7,7 +7,7 @@ under overload) and from plain step tests whose goodput levels off and sags. The
 saturation at most the most goodput seen unless extrapolated by a named model, figures not reached
 inside the measured range, intervals containing their point; contradictions between estimates are
 warnings. Examples are derandomised (the same runs on every machine). The fast tier checks the
-runs counted in ``RUNS`` (about a thousand); the slow tier ``THOROUGH`` times as many more.
+runs counted in ``RUNS`` (350, to keep the fast tier fast); the slow tier ``THOROUGH`` times as many more.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from capacity.models import Estimate
 from capacity.plan.experiment import Guards
 from capacity.testing import SyntheticSpec, synthetic_run
 
-RUNS = {"synthetic": 250, "synthetic_with_intervals": 60, "step_tests": 700}
-"""Generated runs per property on every fast test run: 1,010 in all."""
-THOROUGH = 4
-"""The slow tier runs each property on this many times as many other runs (4,040 more)."""
+RUNS = {"synthetic": 120, "synthetic_with_intervals": 30, "step_tests": 200}
+"""Generated runs per property on every fast test run: 350 in all."""
+THOROUGH = 8
+"""The slow tier runs each property on this many times as many other runs (2,800 more, 3,150 in all)."""
 
 
 def _settings(n: int) -> settings:

@@ -49,6 +49,7 @@ def test_token_command_failure_is_one_redacted_line(tmp_path: Path) -> None:
         TokenRefresher(Auth(command="true"), TokenHolder("Authorization")).start()
 
 
+@pytest.mark.slow  # real requests in real time
 def test_every_request_carries_the_shared_token_and_a_401_refreshes_once(tmp_path: Path) -> None:
     cmd, count = token_command(tmp_path)
     with BearerTarget() as srv:
@@ -73,6 +74,7 @@ def test_every_request_carries_the_shared_token_and_a_401_refreshes_once(tmp_pat
     assert redact(f"Bearer {TOKEN_PREFIX}2") == "***"
 
 
+@pytest.mark.slow  # real requests in real time
 def test_token_is_refreshed_on_schedule_without_any_401(tmp_path: Path) -> None:
     cmd, count = token_command(tmp_path)
     with BearerTarget() as srv:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import gevent
+import pytest
 from gevent.lock import Semaphore
 
 from capacity.judge.guards import judge_window
@@ -77,6 +78,7 @@ def run_stage(
     return build_measurement(spec, [raw], seconds, started_wall=start, aborted=raw.stopped, workers=0)
 
 
+@pytest.mark.slow  # real requests in real time
 def test_stopped_in_the_warm_up_the_stage_covers_every_arrival_and_censors_the_unfinished() -> None:
     guards = Guards(window_seconds=1, slo_p95_ms=60.0, max_error_ratio=0.01, min_goodput_ratio=0.01)
     spec = StageSpec(index=0, target_rps=130.0, duration_s=6.0, warmup_s=4.0, max_inflight=2000, guard_window_s=1)
@@ -105,6 +107,7 @@ def test_stopped_in_the_warm_up_the_stage_covers_every_arrival_and_censors_the_u
     assert all(e.p95_ms is not None for e in eps) and result.worst_endpoint in result.endpoints
 
 
+@pytest.mark.slow  # real requests in real time
 def test_a_censored_wait_is_the_time_waited_up_to_the_kill() -> None:
     # one server of 10 s: the first request never finishes; the others queue behind it
     spec = StageSpec(index=0, target_rps=20.0, duration_s=3.0, warmup_s=0.0, max_inflight=100)
@@ -120,6 +123,7 @@ def test_a_censored_wait_is_the_time_waited_up_to_the_kill() -> None:
     assert not meas.aborted_in_warmup and meas.percentiles_censored
 
 
+@pytest.mark.slow  # real requests in real time
 def test_a_stage_that_ran_to_its_end_keeps_its_measured_window() -> None:
     spec = StageSpec(index=0, target_rps=50.0, duration_s=1.5, warmup_s=0.5, max_inflight=100)
     meas = run_stage(QueueingExecutor(servers=4, service_s=0.01), spec)

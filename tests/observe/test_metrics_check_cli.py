@@ -72,7 +72,10 @@ def test_search_require_metrics_stops_before_any_load(
     path = tmp_path / "sandbox.toml"
     misspelt = '\n[metrics.queries]\npool_capacity = "avg:puma.pool_capacty{$app_scope} by {task_arn}"\n'
     text = (
-        (repo / "experiments" / "sandbox.toml").read_text().replace("[guards]\n", "[guards]\nmin_pool_capacity = 0\n")
+        (repo / "experiments" / "sandbox.toml")
+        .read_text()
+        .replace("[guards]\n", "[guards]\nmin_pool_capacity = 0\n")
+        .replace("poll_deadline_s = 5\n", "poll_deadline_s = 2\n")  # the sandbox publishes every second
     )
     path.write_text(text + misspelt, encoding="utf-8")
     code = _run(["search", str(path), "--require-metrics", "--out", str(tmp_path / "results"), "--json"])

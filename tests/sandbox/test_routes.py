@@ -99,6 +99,7 @@ def test_summary_enqueues_a_job_that_the_workers_drain(sb: RunningSandbox) -> No
     assert sum(values(r["series"][0])) == 6
 
 
+@pytest.mark.slow  # real requests in real time
 def test_error_rate_and_memory_growth_faults() -> None:
     cfg = SandboxConfig(
         app_tasks=1,
