@@ -25,11 +25,19 @@ with run_sandbox(SandboxConfig(app_tasks=2, sidekiq_tasks=1, records=10)) as sb:
 """
 
 
+def _alive(pid: int) -> bool:
+    """Running (not a zombie); a process that exits while we look counts as gone."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _gone(pids: list[int], within: float) -> list[int]:
     deadline = time.monotonic() + within
     alive = pids
     while time.monotonic() < deadline:
-        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        alive = [p for p in pids if _alive(p)]
         if not alive:
             return []
         time.sleep(0.1)
