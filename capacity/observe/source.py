@@ -8,7 +8,6 @@ the same Datadog wire format, so the default run exercises the staging code path
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 
 from capacity.errors import CapacityError, MetricsAuthError
 from capacity.observe.datadog import DatadogSource
@@ -16,14 +15,13 @@ from capacity.observe.guards import blind_queries
 from capacity.observe.queries import api_host, cpu_divisors, query_rollups, resolve_queries
 from capacity.observe.stage import MetricsSource, StageMetrics, StageWindow
 from capacity.plan.experiment import Experiment
+from capacity.urls import check_http_url
 
 __all__ = ["MetricsSource", "StageMetrics", "StageWindow", "build_source", "require_guard_metrics", "resolve_host"]
 
 
 def _check_url(url: str, where: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CapacityError(f"{where}: {url!r} is not an http(s) URL")
+    check_http_url(url, where, error=CapacityError)
     return url.rstrip("/")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from capacity.errors import CapacityError
+from capacity.estimate_text import format_estimate
 from capacity.models import Estimate, RunSummary, StageResult
 from capacity.plan.experiment import Experiment
 from capacity.store import RunStore
@@ -118,12 +119,16 @@ def with_analysis(exp: Experiment, store: RunStore, summary: RunSummary) -> RunS
 
 
 def result_text(summary: RunSummary) -> str:
-    """One line for the run's closing Datadog event."""
+    """One line for the run's closing Datadog event, each figure written as everywhere else."""
+    est = summary.estimates
 
-    def f(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.1f} req/s"
+    def f(name: str, value: float | None) -> str:
+        e = est.get(name)
+        e = e.model_copy(update={"value": value}) if e is not None else Estimate(value=value)
+        return format_estimate(e, unit=" req/s", missing="n/a")
 
     return (
-        f"saturation {f(summary.saturation_rps)}, SLO capacity {f(summary.slo_capacity_rps)}, "
-        f"knee {f(summary.knee_rps)}; stopped: {summary.stopped_reason}"
+        f"saturation {f('saturation', summary.saturation_rps)}, SLO capacity "
+        f"{f('slo_capacity', summary.slo_capacity_rps)}, knee {f('knee', summary.knee_rps)}; "
+        f"stopped: {summary.stopped_reason}"
     )
