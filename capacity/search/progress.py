@@ -46,6 +46,14 @@ def short_verdict(r: StageResult) -> str:
     return f"{r.verdict}: {(wanted or r.breaches)[0].short}{blind}"
 
 
+def slowest_endpoint(r: StageResult) -> str:
+    """`` · slowest NAME 812``: the endpoint with the highest p95, unless the verdict already names it."""
+    stats = r.endpoints.get(r.worst_endpoint) if r.worst_endpoint else None
+    if stats is None or stats.p95_ms is None or any(b.scope == r.worst_endpoint for b in r.breaches[:1]):
+        return ""
+    return f" · slowest {r.worst_endpoint} {stats.p95_ms:.0f}"
+
+
 class Progress:
     """Finished stages as rows, the running stage as a live row; silent when ``enabled`` is False."""
 
@@ -111,7 +119,7 @@ class Progress:
                 _fmt(r.p95_ms),
                 f"{r.error_ratio:.1%}",
                 str(r.dropped),
-                Text(short_verdict(r), style=style),
+                Text(short_verdict(r) + slowest_endpoint(r), style=style),
             )
         if self.current is not None:
             index, target, probe, samples = self.current

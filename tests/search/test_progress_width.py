@@ -64,3 +64,28 @@ def test_the_stage_table_fits_80_columns_with_whole_headers_and_reasons() -> Non
     assert "verdict" in header
     assert "fail: p95 812" in text
     assert "running" in text
+
+
+def test_the_slowest_endpoint_is_named_unless_the_verdict_names_it() -> None:
+    from capacity.models import EndpointStats
+
+    fast = EndpointStats(requests=100, ok=100, p95_ms=40.0)
+    slow = EndpointStats(requests=100, ok=100, p95_ms=612.0)
+    endpoints = {"appointment_checkin": fast, "demographics_status_get": slow}
+    passed = _stage(0, 40.0, "pass", [], endpoints=endpoints, worst_endpoint="demographics_status_get")
+    scoped = Breach(
+        "p95",
+        "p95_ms",
+        "demographics_status_get: p95 612 ms > SLO 300 ms",
+        612.0,
+        300.0,
+        scope="demographics_status_get",
+    )
+    failed = _stage(1, 80.0, "fail", [scoped], endpoints=endpoints, worst_endpoint="demographics_status_get")
+    console = Console(width=80, record=True, force_terminal=False, color_system=None)
+    progress = Progress(console)
+    progress.rows = [passed, failed]
+    console.print(progress._render())
+    text = console.export_text()
+    assert "slowest demographics_status_get 612" in " ".join(text.split())  # wrapped in its cell, never cut
+    assert text.count("slowest") == 1  # the failing stage's verdict already names it
