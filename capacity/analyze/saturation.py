@@ -32,7 +32,8 @@ GRID_POINTS = 600
 
 def baseline_ratio(rate: np.ndarray, achieved: np.ndarray) -> float:
     """The goodput ratio at low load: median over the lower half of the stages, capped at 1."""
-    ratio = achieved / rate
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(rate > 0, achieved / rate, 1.0)  # a stage offered nothing kept up with it
     k = max(1, len(ratio) // 2)
     return float(min(1.0, np.median(ratio[:k])))
 

@@ -45,8 +45,8 @@ def _errors(t: StageTable, g: Guards) -> np.ndarray | None:
 
 
 def _goodput(t: StageTable, g: Guards) -> np.ndarray:
-    ratio = t.achieved / t.rate
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(t.rate > 0, t.achieved / t.rate, 1.0)  # a stage offered nothing kept up with it
         return np.where(ratio > 0, g.min_goodput_ratio / ratio, np.inf)
 
 

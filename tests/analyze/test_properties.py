@@ -29,8 +29,8 @@ from capacity.testing import SyntheticSpec, synthetic_run
 
 RUNS = {"synthetic": 120, "synthetic_with_intervals": 30, "step_tests": 200}
 """Generated runs per property on every fast test run: 350 in all."""
-THOROUGH = 8
-"""The slow tier runs each property on this many times as many other runs (2,800 more, 3,150 in all)."""
+THOROUGH = 5
+"""The slow tier runs each property on this many times as many other runs (1,750 more, 2,100 in all)."""
 
 
 def _settings(n: int) -> settings:
@@ -149,6 +149,7 @@ def test_step_tests_that_level_off_and_sag_keep_saturation_within_the_goodput_se
 
 
 @pytest.mark.slow
+@pytest.mark.cpu_only
 @settings(_settings(THOROUGH * RUNS["synthetic"]), derandomize=False)
 @given(spec=synthetic_specs(), n_boot=st.sampled_from([0, 0, 0, 8]))
 def test_thorough_synthetic_runs(spec: SyntheticSpec, n_boot: int) -> None:
@@ -156,6 +157,7 @@ def test_thorough_synthetic_runs(spec: SyntheticSpec, n_boot: int) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.cpu_only
 @settings(_settings(THOROUGH * (RUNS["synthetic_with_intervals"] + RUNS["step_tests"])), derandomize=False)
 @given(stages=step_tests(), n_boot=st.sampled_from([0, 0, 0, 8]))
 def test_thorough_step_tests(stages: pd.DataFrame, n_boot: int) -> None:

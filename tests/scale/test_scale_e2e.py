@@ -72,7 +72,7 @@ def experiment(sb: RunningSandbox) -> Experiment:
         cluster={"app_tasks": 1, "ecs_cluster": CLUSTER, "ecs_service": SERVICE, "region": "us-gov-west-1"},
         stages={
             "strategy": "geometric",
-            "start_rps": 60.0,
+            "start_rps": 80.0,
             "growth": 1.3,
             "max_rps": 400.0,
             "stage_seconds": 4.0,

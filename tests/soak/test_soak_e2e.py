@@ -50,7 +50,7 @@ def test_soak_finds_the_set_leak_within_20_percent_and_the_growing_queue(tmp_pat
         soak={"max_mem_mib_per_hour": 500, "max_p95_ms_per_hour": 1e6, "max_queue_jobs_per_hour": 100},
     )
     out = tmp_path / "results"
-    cp = run_cli("soak", str(exp), "--rps", "40", "--duration", "40s", "--json", "--out", str(out), "--no-report")
+    cp = run_cli("soak", str(exp), "--rps", "40", "--duration", "30s", "--json", "--out", str(out), "--no-report")
     assert cp.returncode == 1, cp.stderr
     result = json.loads(cp.stdout)
     assert set(result) == {"drift", "time_to_limit_h", "verdict"} and result["verdict"] == "fail"
@@ -80,7 +80,7 @@ def test_leak_free_sandbox_is_flat_and_a_burst_stage_follows_its_shape(tmp_path:
     )
     out = tmp_path / "results"
     args = ["--burst-rps", "30", "--burst-seconds", "3", "--burst-period", "10", "--json", "--out", str(out)]
-    cp = run_cli("soak", str(exp), "--rps", "30", "--duration", "30s", *args)
+    cp = run_cli("soak", str(exp), "--rps", "30", "--duration", "20s", *args)
     assert cp.returncode == 0, cp.stderr
     result = json.loads(cp.stdout)
     assert result["verdict"] == "pass"
