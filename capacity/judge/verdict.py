@@ -70,11 +70,19 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 
 def decide(
-    breaches: Sequence[Breach], *, interrupted: bool = False, worker_lost: bool = False, test_data: bool = False
+    breaches: Sequence[Breach],
+    *,
+    interrupted: bool = False,
+    drifted: bool = False,
+    worker_lost: bool = False,
+    test_data: bool = False,
 ) -> Verdict:
-    """``test_data``: the test records ran out mid-stage; its errors are the CSV's end, never the target's."""
+    """``drifted``: the measured cluster changed during the stage, so it says nothing about any one size;
+    ``test_data``: the test records ran out mid-stage; its errors are the CSV's end, never the target's."""
     if interrupted:
         return "interrupted"
+    if drifted:
+        return "invalid: task drift"
     if worker_lost:
         return "invalid: worker lost"
     if test_data:
@@ -95,12 +103,14 @@ def judge_measurement(
     completeness: dict[str, float] | None = None,
     extra_reasons: Sequence[str] = (),
     blind: Sequence[str] = (),
+    drift: str | None = None,
 ) -> tuple[StageResult, list[Breach]]:
     """Judge one stage from its breach records: ``live_breaches`` aborted it mid-stage (they stand, and a
     whole-stage breach of the same code and scope is not added again), ``metric_breaches`` come from the
     server metrics. ``extra_reasons`` are notes that are not breaches (missing metrics); ``blind`` names the
-    queries of guards that had no data (they never fail a stage; the result and its reasons say so).
-    Returns the result (``reasons`` = the breaches' text, then the notes) and the breaches in order."""
+    queries of guards that had no data (they never fail a stage; the result and its reasons say so);
+    ``drift`` says how the measured cluster changed during the stage (``capacity scale``). Returns the result
+    (``reasons`` = the breaches' text, then the notes) and the breaches in order."""
     totals = at_least_the_failing_window(totals_from(meas), live_breaches)
     breaches: list[Breach] = list(live_breaches)
     for b in [*judge_stage(totals, guards), *judge_endpoints(meas.endpoints, guards)]:
@@ -110,12 +120,20 @@ def judge_measurement(
     if meas.worker_lost:
         breaches.append(Breach("worker-lost", "workers", "a load worker was lost during the stage", window=STAGE))
     exhausted = meas.records_exhausted > 0
-    verdict = decide(breaches, interrupted=meas.interrupted, worker_lost=meas.worker_lost, test_data=exhausted)
+    verdict = decide(
+        breaches,
+        interrupted=meas.interrupted,
+        drifted=bool(drift),
+        worker_lost=meas.worker_lost,
+        test_data=exhausted,
+    )
     reasons = [b.text for b in breaches]
     if exhausted:
         reasons.insert(0, f"test data ran out: {meas.records_exhausted} arrival(s) found no unused record")
     if meas.interrupted:
         reasons.insert(0, "interrupted by the user")
+    if drift:
+        reasons.insert(0, drift)
     reasons += window_notes(meas)
     reasons += extra_reasons
     if blind:

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
 
-    from capacity.models import StageResult
-
-StageCheck = Callable[["StageResult", "pd.DataFrame | None"], "str | None"]
-"""Judges a stage from outside the search (its result and server-metrics frame): a reason makes it invalid."""
+StageCheck = Callable[["datetime", "datetime", "pd.DataFrame | None"], "str | None"]
+"""Judges a stage's window (start, end) and server-metrics frame from outside the search: a reason makes
+the stage invalid."""
 
 
 @dataclass

@@ -271,6 +271,8 @@ class SearchRun:
         meas = self.driver.run_stage(spec, on_second)
         seen = self.observe(meas)
         self.state.warnings.extend(meas.warnings)
+        check = self.opts.stage_check
+        drift = check(meas.measure_from, meas.ended_at, seen.frame) if check and not meas.interrupted else None
         result, breaches = judge_measurement(
             meas,
             guards,
@@ -281,9 +283,8 @@ class SearchRun:
             completeness=seen.completeness,
             extra_reasons=seen.extra,
             blind=seen.blind,
+            drift=drift,
         )
-        if self.opts.stage_check is not None and result.verdict != "interrupted":
-            result = _drifted(result, self.opts.stage_check(result, seen.frame))
         if breaches:
             self.state.first_breach[result.index] = breaches[0].code
         self.store.write_stage(result, list(meas.seconds), seen.frame, _encode_histogram(meas))
@@ -383,13 +384,6 @@ def _metrics_source(exp: Experiment, base_url: str) -> MetricsSource | None:
     if exp.target.is_sandbox:
         return build_source(exp, url_override=base_url, api_key=SANDBOX_KEYS[0], app_key=SANDBOX_KEYS[1])
     return build_source(exp)
-
-
-def _drifted(result: StageResult, reason: str | None) -> StageResult:
-    """A stage during which the measured cluster changed (``SearchOptions.stage_check``) says nothing."""
-    if not reason:
-        return result
-    return result.model_copy(update={"verdict": "invalid: task drift", "reasons": [reason, *result.reasons]})
 
 
 def _encode_histogram(meas: StageMeasurement) -> str | None:

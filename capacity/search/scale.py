@@ -25,7 +25,7 @@ from scipy import stats
 
 from capacity.cluster.ecs import EcsService
 from capacity.errors import CapacityError, ExperimentError
-from capacity.models import RunSummary, StageResult
+from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment
 from capacity.search.options import SearchOptions
 from capacity.search.run import run_search
@@ -254,11 +254,8 @@ def _one_size(
     out: ScaleOutcome,
     console: Console,
 ) -> SizeResult:
-    def stage_check(result: StageResult, frame: Any) -> str | None:
-        start = result.measure_from or result.started_at
-        end = result.ended_at
-        api = control.drift(n, start, end) if start is not None and end is not None else None
-        return api or metrics_drift(n, frame)
+    def stage_check(start: datetime, end: datetime, frame: Any) -> str | None:
+        return control.drift(n, start, end) or metrics_drift(n, frame)
 
     run_id = f"{out.series_id}-n{n}"
     opts = replace(options.search, results_root=out.path, run_id=run_id, stage_check=stage_check)
