@@ -92,6 +92,19 @@ def decide(
     return "fail" if breaches else "pass"
 
 
+def _reasons(
+    meas: StageMeasurement, breaches: Sequence[Breach], *, drift: str | None, extra: Sequence[str], blind: Sequence[str]
+) -> list[str]:
+    """What set the verdict first (drift, an interrupt, the end of the test data), then each breach, then notes."""
+    first = [drift] if drift else []
+    if meas.interrupted:
+        first.append("interrupted by the user")
+    if meas.records_exhausted > 0:
+        first.append(f"test data ran out: {meas.records_exhausted} arrival(s) found no unused record")
+    notes = [*window_notes(meas), *extra, *([blind_note(blind)] if blind else [])]
+    return [*first, *(b.text for b in breaches), *notes]
+
+
 def judge_measurement(
     meas: StageMeasurement,
     guards: Guards,
@@ -127,17 +140,7 @@ def judge_measurement(
         worker_lost=meas.worker_lost,
         test_data=exhausted,
     )
-    reasons = [b.text for b in breaches]
-    if exhausted:
-        reasons.insert(0, f"test data ran out: {meas.records_exhausted} arrival(s) found no unused record")
-    if meas.interrupted:
-        reasons.insert(0, "interrupted by the user")
-    if drift:
-        reasons.insert(0, drift)
-    reasons += window_notes(meas)
-    reasons += extra_reasons
-    if blind:
-        reasons.append(blind_note(blind))
+    reasons = _reasons(meas, breaches, drift=drift, extra=extra_reasons, blind=blind)
     failed = totals.errors + totals.unfinished
     attempted = totals.ok + failed
     result = StageResult(
