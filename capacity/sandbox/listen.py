@@ -10,6 +10,8 @@ import errno
 import socket
 from typing import Protocol
 
+from aiohttp import web
+
 from capacity.errors import CapacityError
 
 HOST = "127.0.0.1"
@@ -43,3 +45,11 @@ def bind_port(port: int) -> socket.socket:
     sock.listen(1024)
     sock.setblocking(False)
     return sock
+
+
+async def serve_front(app: web.Application, sock: socket.socket) -> web.AppRunner:
+    """Serve the front (workload routes and the Datadog-compatible endpoint) on the bound socket."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner

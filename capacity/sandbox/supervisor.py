@@ -29,7 +29,7 @@ from aiohttp import web
 from capacity.errors import CapacityError
 from capacity.sandbox.config import SandboxConfig
 from capacity.sandbox.front import build_app
-from capacity.sandbox.listen import SandboxServer, bind_port
+from capacity.sandbox.listen import SandboxServer, bind_port, serve_front
 from capacity.sandbox.metricstore import MetricStore
 from capacity.sandbox.procstats import die_with_parent
 from capacity.sandbox.scaling import AppScaler
@@ -99,9 +99,7 @@ class Supervisor:
                 from capacity.sandbox.ecs_follow import follow_ecs
 
                 self._background.append(asyncio.create_task(follow_ecs(self.scaler, self.cfg)))
-            self._runner = web.AppRunner(build_app(self.cfg, self), access_log=None, handle_signals=False)
-            await self._runner.setup()
-            await web.SockSite(self._runner, sock).start()
+            self._runner = await serve_front(build_app(self.cfg, self), sock)
         except BaseException:
             sock.close()
             await self.stop()

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from capacity.sandbox.config import ENDPOINTS, SandboxConfig
 from capacity.sandbox.front import build_app
-from capacity.sandbox.listen import HOST, bind_port
+from capacity.sandbox.listen import HOST, bind_port, serve_front
 from capacity.sandbox.metricstore import MetricStore
 from capacity.sandbox.service import draw_slot_ms
 from capacity.sandbox.stack.children import Child, free_port, spawn
@@ -111,9 +111,7 @@ class PumaStack:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.cfg.threads + self.cfg.backlog)
             self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
             self._collector = asyncio.create_task(self._collect())
-            self._runner = web.AppRunner(build_app(self.cfg, self), access_log=None, handle_signals=False)
-            await self._runner.setup()
-            await web.SockSite(self._runner, sock).start()
+            self._runner = await serve_front(build_app(self.cfg, self), sock)
         except BaseException:
             sock.close()
             await self.stop()
