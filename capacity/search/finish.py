@@ -46,7 +46,25 @@ def finish_run(
     console: Console | None,
 ) -> RunSummary:
     """Analyse, size, write ``summary.json`` and the report; print the outcome when ``console`` is given."""
-    summary = RunSummary(
+    summary = summary_of(exp, store, state, target=target, started=started)
+    try:
+        summary = with_analysis(exp, store, summary)
+    except CapacityError as exc:
+        summary.warnings.append(f"analysis: {exc}")
+    store.write_summary(summary)
+    store.finish()
+    if write_report:
+        report_or_warn(store)
+    if console is not None:
+        from capacity.search.outcome import print_outcome
+
+        print_outcome(console, summary)
+    return summary
+
+
+def summary_of(exp: Experiment, store: RunStore, state: RunState, *, target: str, started: datetime) -> RunSummary:
+    """The run summary of what the run holds now (before analysis), for a search or a soak alike."""
+    return RunSummary(
         run_id=store.run_id,
         results_dir=str(store.path),
         experiment=exp.name,
@@ -59,24 +77,16 @@ def finish_run(
         truth=state.truth,
         warnings=state.warnings,
     )
+
+
+def report_or_warn(store: RunStore) -> None:
+    """Write the report; a run's results stand without it, so a failure is a log line, never an error."""
     try:
-        summary = with_analysis(exp, store, summary)
+        from capacity.report import write_report
+
+        write_report(store.path)
     except CapacityError as exc:
-        summary.warnings.append(f"analysis: {exc}")
-    store.write_summary(summary)
-    store.finish()
-    if write_report:
-        try:
-            from capacity.report import write_report as write
-
-            write(store.path)
-        except CapacityError as exc:
-            log.warning("report not written: %s", exc)
-    if console is not None:
-        from capacity.search.outcome import print_outcome
-
-        print_outcome(console, summary)
-    return summary
+        log.warning("report not written: %s", exc)
 
 
 def with_analysis(exp: Experiment, store: RunStore, summary: RunSummary) -> RunSummary:

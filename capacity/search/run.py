@@ -22,6 +22,7 @@ from capacity.breach import Breach
 from capacity.errors import CapacityError
 from capacity.judge.guards import judge_window
 from capacity.judge.verdict import judge_measurement
+from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import RunSummary, SecondSample, StageResult
 from capacity.plan.budget import check_test_data_budget
 from capacity.plan.experiment import Experiment
@@ -40,7 +41,7 @@ from capacity.store import RunStore
 if TYPE_CHECKING:
     import pandas as pd
 
-    from capacity.load.driver import LoadDriver, StageMeasurement, StageSpec
+    from capacity.load.driver import LoadDriver
     from capacity.observe.source import MetricsSource
 
 log = logging.getLogger("capacity.search")
@@ -233,23 +234,27 @@ class SearchRun:
             state.warnings.append(recovery.detail)
 
     def stage_spec(self, probe: Probe, index: int) -> StageSpec:
-        from capacity.load.driver import StageSpec, suggest_max_inflight
-
         plan, exp = self.exp.stages, self.exp
-        inflight = (
-            self.opts.max_inflight
-            or plan.max_inflight
-            or suggest_max_inflight(probe.rate, exp.guards.slo_p95_ms or 1000.0, exp.target.timeout_s)
-        )
         return StageSpec(
             index=index,
             target_rps=probe.rate,
             duration_s=plan.stage_seconds,
             warmup_s=plan.warmup_seconds,
             arrival=plan.arrival,
-            max_inflight=int(inflight),
+            max_inflight=self.max_inflight_for(probe.rate),
             seed=plan.seed + index,
             guard_window_s=exp.guards.window_seconds,
+        )
+
+    def max_inflight_for(self, rate: float) -> int:
+        """The in-flight cap of a stage at ``rate``: the CLI's, the plan's, or enough for the SLO at that rate."""
+        from capacity.load.schedule import suggest_max_inflight
+
+        exp = self.exp
+        return int(
+            self.opts.max_inflight
+            or exp.stages.max_inflight
+            or suggest_max_inflight(rate, exp.guards.slo_p95_ms or 1000.0, exp.target.timeout_s)
         )
 
     # ---------------------------------------------------------------------------------- one stage

@@ -14,18 +14,18 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from capacity.analyze.drift import DRIFTS, SoakDrift, SoakInputs, soak_drift
 from capacity.errors import CapacityError
-from capacity.load.schedule import shape_of, suggest_max_inflight
+from capacity.load.schedule import shape_of
 from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment
 from capacity.plan.strategies import Probe
 from capacity.search import rules
+from capacity.search.finish import report_or_warn, summary_of
 from capacity.search.options import SearchOptions
 from capacity.search.recovery import wait_for_recovery
 from capacity.search.run import RunParts, SearchRun, open_run
@@ -162,11 +162,6 @@ class SoakRun(SearchRun):
 
         soak, exp = self.exp.soak, self.exp
         rate, shape = (seg.peak_rps, ()) if soak.shape == "flat" else shape_of(seg.points, seg.seconds)
-        inflight = (
-            self.opts.max_inflight
-            or exp.stages.max_inflight
-            or suggest_max_inflight(seg.peak_rps, exp.guards.slo_p95_ms or 1000.0, exp.target.timeout_s)
-        )
         warmup = min(soak.warmup_seconds, seg.seconds / 2) if seg.index == 0 else 0.0
         return StageSpec(
             index=seg.index,
@@ -175,7 +170,7 @@ class SoakRun(SearchRun):
             warmup_s=warmup,
             arrival=soak.arrival,
             shape=shape,
-            max_inflight=int(inflight),
+            max_inflight=self.max_inflight_for(seg.peak_rps),
             seed=exp.stages.seed + seg.index,
         )
 
@@ -187,31 +182,13 @@ class SoakRun(SearchRun):
 
     def finish_soak(self, *, show: bool) -> SoakOutcome:
         """Summary, drift analysis (``soak.json``), report; runs on every exit path."""
-        state = self.state
-        summary = RunSummary(
-            run_id=self.store.run_id,
-            results_dir=str(self.store.path),
-            experiment=self.exp.name,
-            target=self.base_url,
-            stopped_reason=state.stopped_reason or "done",
-            stages=state.results,
-            started_at=self.started,
-            ended_at=datetime.now(UTC),
-            search_path=state.search_path,
-            truth=state.truth,
-            warnings=state.warnings,
-        )
+        summary = summary_of(self.exp, self.store, self.state, target=self.base_url, started=self.started)
         self.store.write_summary(summary)
         outcome = SoakOutcome(summary, self.analyse())
         self.store.write_json("soak.json", self.soak_record(outcome))
         self.store.finish()
         if self.opts.write_report:
-            try:
-                from capacity.report import write_report
-
-                write_report(self.store.path)
-            except CapacityError as exc:
-                log.warning("report not written: %s", exc)
+            report_or_warn(self.store)
         if show:
             from capacity.search.soak_outcome import print_soak
 
