@@ -17,6 +17,7 @@ from locust.contrib.fasthttp import insecure_ssl_context_factory
 from capacity.errors import CapacityError
 from capacity.load.auth import TokenHolder
 from capacity.load.pool import RecordPool, RecordsExhausted
+from capacity.load.session_plan import EXTRACT_FAILED, Session, StepProgram, extract_into, session_plan
 from capacity.load.templates import Template, compile_template
 from capacity.plan.experiment import Endpoint, Workload
 from capacity.plan.testdata import FIELDS, Record, load_records
@@ -69,9 +70,16 @@ def error_kind(exc: BaseException) -> str:
 class CompiledEndpoint:
     __slots__ = ("body", "consumes", "cursor", "headers", "method", "name", "path", "rendered")
 
-    def __init__(self, ep: Endpoint, prefix: str, base_headers: dict[str, str], has_records: bool) -> None:
+    def __init__(
+        self,
+        ep: Endpoint,
+        prefix: str,
+        base_headers: dict[str, str],
+        has_records: bool,
+        extracted: tuple[str, ...] = (),
+    ) -> None:
         where = f"endpoint '{ep.name}'"
-        allowed = FIELDS if has_records else ()
+        allowed = (*(FIELDS if has_records else ()), *extracted)
         self.name = ep.name
         self.method = ep.method
         self.consumes = ep.consumes
@@ -92,6 +100,10 @@ class CompiledEndpoint:
         return self.path.render(values), body
 
     def prerender(self, records: Sequence[Record]) -> None:
+        fields = {*self.path.fields, *(self.body.fields if self.body is not None else ())}
+        if fields - set(FIELDS):  # uses a value from an earlier answer: rendered per session call only
+            self.rendered = []
+            return
         constant = self.path.is_constant and (self.body is None or self.body.is_constant)
         if constant or not records:
             self.rendered = [self.render(None)]
@@ -129,7 +141,10 @@ class EndpointExecutor:
         if used:
             spent = set(used)
             recs = [r for r in recs if r not in spent]
-        self._eps = [CompiledEndpoint(ep, prefix, dict(headers or {}), bool(recs)) for ep in workload.endpoints]
+        extracted = tuple(sorted({k for f in workload.flows for st in f.steps for k in st.extract}))
+        self._eps = [
+            CompiledEndpoint(ep, prefix, dict(headers or {}), bool(recs), extracted) for ep in workload.endpoints
+        ]
         self.pool: RecordPool | None = RecordPool(recs, seed=pool_seed) if recs else None
         shared = [self.pool.shared() for _ in range(min(len(recs), PRERENDER_LIMIT))] if self.pool else []
         for ep in self._eps:
@@ -139,7 +154,11 @@ class EndpointExecutor:
         self._auth = auth
         self.names = [e.name for e in workload.endpoints]
         self.methods = [e.method for e in workload.endpoints]
-        self.weights = [e.share_weight for e in workload.endpoints]
+        self.sessions = session_plan(workload)
+        """Flows run as sessions (None: every arrival is one request of ``weights``' mix)."""
+        self.weights = (
+            list(self.sessions.weights) if self.sessions is not None else [e.share_weight for e in workload.endpoints]
+        )
         self._concurrency = 0
         self._client: HTTPClient | None = None
 
@@ -183,6 +202,40 @@ class EndpointExecutor:
             return error_kind(exc)
         if code == 401 and auth is not None:
             auth.unauthorized(generation)
+        return code
+
+    def execute_step(self, step: StepProgram, sess: Session, state: Any) -> int | str:
+        """One call of a session's step: its record's values (taken at its first call) and what earlier
+        answers gave; the answer's ``extract`` values are kept for later steps."""
+        ep = self._eps[step.kind]
+        values = sess.values
+        if values is None:
+            pool = self.pool
+            if pool is None:
+                values = {}
+            else:
+                try:
+                    rec = pool.take() if self.sessions.flows[sess.flow].consumes else pool.shared()  # type: ignore[union-attr]
+                except RecordsExhausted:
+                    return EXHAUSTED
+                values = rec.as_dict()
+            sess.values = values
+        path = ep.path.render(values)
+        body = ep.body.render(values).encode() if ep.body is not None else None
+        client = self._client
+        assert client is not None
+        auth = self._auth
+        generation = auth.generation if auth is not None else 0
+        try:
+            resp = client.request(ep.method, path, body=body, headers=sess.headers or ep.headers)
+            data = resp.read()
+            code = int(resp.status_code)
+        except Exception as exc:
+            return error_kind(exc)
+        if code == 401 and auth is not None and sess.headers is None:
+            auth.unauthorized(generation)
+        if step.extract and code < 400 and not extract_into(values, data, step.extract):
+            return EXTRACT_FAILED
         return code
 
     def reset(self) -> None:

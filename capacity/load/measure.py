@@ -11,7 +11,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from capacity.load.raw import PartRaw, SecondRaw, StageRaw, new_histogram
+from capacity.load.raw import FlowRaw, PartRaw, SecondRaw, StageRaw, new_histogram
 from capacity.measurement import pct_ms
 from capacity.models import EndpointStats, Phase, SecondSample
 
@@ -51,7 +51,33 @@ def part_to_wire(p: PartRaw) -> dict[str, Any]:
         "hists": [h.encode() for h in p.hists],
         "status_codes": p.status_codes,
         "dropped": p.dropped,
+        "flows": [flow_to_wire(f) for f in p.flows],
     }
+
+
+def flow_to_wire(f: FlowRaw) -> dict[str, Any]:
+    return {
+        "name": f.name,
+        "steps": f.steps,
+        "counts": [f.started, f.completed, f.failed, f.unfinished, f.dropped],
+        "failed_at": f.failed_at,
+        "hist": f.hist.encode(),
+    }
+
+
+def flow_from_wire(d: dict[str, Any]) -> FlowRaw:
+    started, completed, failed, unfinished, dropped = (int(n) for n in d["counts"])
+    return FlowRaw(
+        name=str(d["name"]),
+        steps=int(d["steps"]),
+        started=started,
+        completed=completed,
+        failed=failed,
+        unfinished=unfinished,
+        dropped=dropped,
+        failed_at=[int(n) for n in d["failed_at"]],
+        hist=HdrHistogram.decode(d["hist"]),
+    )
 
 
 def part_from_wire(d: dict[str, Any]) -> PartRaw:
@@ -62,6 +88,7 @@ def part_from_wire(d: dict[str, Any]) -> PartRaw:
         hists=[HdrHistogram.decode(b) for b in d["hists"]],
         status_codes={str(k): int(v) for k, v in d["status_codes"].items()},
         dropped=int(d["dropped"]),
+        flows=[flow_from_wire(f) for f in d.get("flows") or []],
     )
 
 
@@ -78,6 +105,7 @@ def stage_to_wire(stage: int, r: StageRaw) -> dict[str, Any]:
         "measured": part_to_wire(r.measured),
         "records_exhausted": r.records_exhausted,
         "stopped": r.stopped,
+        "flow_rates": r.flow_rates,
     }
 
 
@@ -94,6 +122,7 @@ def stage_from_wire(d: dict[str, Any]) -> StageRaw:
         measured=part_from_wire(d["measured"]),
         records_exhausted=int(d["records_exhausted"]),
         stopped=d.get("stopped"),
+        flow_rates=[float(x) for x in d.get("flow_rates") or []],
     )
 
 

@@ -39,6 +39,43 @@ class SecondRaw:
 
 
 @dataclass
+class FlowRaw:
+    """What the sessions of one flow started in one part of a stage became (one process, before merging).
+
+    ``failed_at`` counts failed sessions by the step (0-based) that failed them; ``unfinished`` were still
+    running when the stage ended (a step in flight, or due after the end); ``dropped`` found no free slot
+    for their first request and never started. ``hist`` holds completed sessions' durations (us)."""
+
+    name: str
+    steps: int
+    started: int = 0
+    completed: int = 0
+    failed: int = 0
+    unfinished: int = 0
+    dropped: int = 0
+    failed_at: list[int] = field(default_factory=list)
+    hist: HdrHistogram = field(default_factory=lambda: new_histogram(3))
+
+    def __post_init__(self) -> None:
+        if not self.failed_at:
+            self.failed_at = [0] * self.steps
+
+    def add(self, other: FlowRaw) -> None:
+        self.started += other.started
+        self.completed += other.completed
+        self.failed += other.failed
+        self.unfinished += other.unfinished
+        self.dropped += other.dropped
+        for i, n in enumerate(other.failed_at[: self.steps]):
+            self.failed_at[i] += n
+        if other.hist.get_total_count():
+            self.hist.add(other.hist)
+
+    def copy_empty(self) -> FlowRaw:
+        return FlowRaw(self.name, self.steps)
+
+
+@dataclass
 class PartRaw:
     """What the arrivals of one part of a stage became, per request kind (index into ``StageRaw.names``).
 
@@ -53,6 +90,8 @@ class PartRaw:
     hists: list[HdrHistogram]
     status_codes: dict[str, int] = field(default_factory=dict)
     dropped: int = 0
+    flows: list[FlowRaw] = field(default_factory=list)
+    """Per session flow (empty when no flow runs as sessions)."""
 
     @classmethod
     def empty(cls, kinds: int) -> PartRaw:
@@ -85,6 +124,10 @@ class PartRaw:
         for c, n in other.status_codes.items():
             self.status_codes[c] = self.status_codes.get(c, 0) + n
         self.dropped += other.dropped
+        if not self.flows:
+            self.flows = [f.copy_empty() for f in other.flows]
+        for mine, theirs in zip(self.flows, other.flows, strict=False):
+            mine.add(theirs)
 
 
 @dataclass
@@ -104,6 +147,8 @@ class StageRaw:
     """Seconds from the stage's start to the moment arrivals stopped; None when the stage ran to its end."""
     ok_by_second: list[int] = field(default_factory=list)
     """Successful completions per completion second, counted up to the moment arrivals stopped."""
+    flow_rates: list[float] = field(default_factory=list)
+    """Planned sessions/s of each session flow in this process (they add up across workers)."""
 
     def part(self, *, include_warmup: bool) -> PartRaw:
         """The measured part, or (``include_warmup``) every arrival of the stage, as one new part."""

@@ -16,6 +16,7 @@ from capacity.load.auth import TokenHolder
 from capacity.load.executors import EndpointExecutor, Executor
 from capacity.load.locustfile import LocustfileExecutor
 from capacity.load.pool import stripe
+from capacity.load.session_plan import Session, StepProgram
 from capacity.plan.experiment import Workload
 from capacity.plan.testdata import Record, load_records
 
@@ -77,6 +78,7 @@ class LocustEventExecutor:
         self.inner = inner
         self.names = inner.names
         self.weights = inner.weights
+        self.sessions = inner.sessions
         self.fire = env.events.request.fire
         self.methods = inner.methods
 
@@ -89,6 +91,16 @@ class LocustEventExecutor:
     def execute(self, kind: int, state: Any) -> int | str:
         t0 = time.perf_counter()
         code = self.inner.execute(kind, state)
+        self._fire(kind, t0, code)
+        return code
+
+    def execute_step(self, step: StepProgram, sess: Session, state: Any) -> int | str:
+        t0 = time.perf_counter()
+        code = self.inner.execute_step(step, sess, state)
+        self._fire(step.kind, t0, code)
+        return code
+
+    def _fire(self, kind: int, t0: float, code: int | str) -> None:
         self.fire(
             request_type=self.methods[kind],
             name=self.names[kind],
@@ -97,7 +109,6 @@ class LocustEventExecutor:
             exception=None if isinstance(code, int) and code < 400 else CapacityError(str(code)),
             context=None,
         )
-        return code
 
     def reset(self) -> None:
         self.inner.reset()

@@ -3,6 +3,9 @@
 A flow is what a user does once (a check-in, a pre-check-in): ``per_hour`` times at 1x peak, each
 time calling ``steps`` endpoints ``count`` times. An endpoint without ``rpm`` or ``weight`` gets its
 1x rate from the flows, so the profile's arithmetic is written down rather than only its totals.
+With ``mode = "session"`` (the default) each flow instance is a session: it starts at the flow's
+open-model rate, takes one test record, and sends its steps in order, each ``think_s`` after the
+previous answer, with values ``extract``ed from earlier answers; ``"mix"`` draws every request on its own.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from capacity.plan.base import HttpMethod, NonNegFloat, PositiveFloat, Strict
+from capacity.plan.session_steps import JsonPath, ThinkTime, parse_json_path, think_mean
 
 StatusCode = Annotated[int, Field(ge=100, le=599)]
 RPM_TOLERANCE = 0.5
@@ -56,7 +60,25 @@ class Endpoint(Strict):
 class FlowStep(Strict):
     endpoint: str = Field(min_length=1)
     count: PositiveFloat = 1.0
-    """Calls of ``endpoint`` per flow (may be fractional: an average)."""
+    """Calls of ``endpoint`` per flow (may be fractional: an average; a session then makes the whole
+    part and one more call with the fraction's probability)."""
+    think_s: ThinkTime = 0.0
+    """Sessions: the pause after the previous answer before each call of this step (not before the
+    session's first call): seconds, or ``{ uniform = [lo, hi] }`` / ``{ exponential = mean }``."""
+    extract: dict[str, str] = Field(default_factory=dict)
+    """Sessions: ``{ key = "$.json.path" }`` taken from this step's answer, used as ``{key}`` in later steps."""
+
+    @field_validator("extract")
+    @classmethod
+    def _paths(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, path in v.items():
+            if not key.isidentifier():
+                raise ValueError(f"extract key {key!r} must be a name usable as {{{key}}}")
+            parse_json_path(path)
+        return v
+
+    def extract_paths(self) -> dict[str, JsonPath]:
+        return {k: parse_json_path(p) for k, p in self.extract.items()}
 
 
 class Flow(Strict):
@@ -66,6 +88,19 @@ class Flow(Strict):
     per_hour: PositiveFloat
     steps: list[FlowStep] = Field(min_length=1)
     assumption: str = ""
+    mode: Literal["session", "mix"] = "session"
+    """``session``: each flow instance runs its steps in order about one record; ``mix``: the steps only
+    set endpoint rates and every request is drawn on its own (the behaviour before sessions)."""
+
+    @property
+    def requests_per_session(self) -> float:
+        return sum(s.count for s in self.steps)
+
+    @property
+    def mean_think_s(self) -> float:
+        """Expected think time of one session (every call but the first waits its step's think time)."""
+        total = sum(s.count * think_mean(s.think_s) for s in self.steps)
+        return max(0.0, total - think_mean(self.steps[0].think_s))
 
     @property
     def per_minute(self) -> float:
@@ -135,10 +170,73 @@ class Workload(Strict):
         return self
 
     @property
+    def sessions(self) -> list[Flow]:
+        """The flows run as sessions (none when a locustfile sets the work)."""
+        return [f for f in self.flows if f.mode == "session"] if not self.locustfile else []
+
+    def consumes_records(self, flow: Flow) -> bool:
+        """A session of ``flow`` uses up its record when any of its steps consumes one."""
+        eps = {e.name: e for e in self.endpoints}
+        return any(eps[s.endpoint].consumes for s in flow.steps)
+
+    @property
     def consuming_share(self) -> float:
-        """Fraction of arrivals that use up a test record."""
+        """Records used up per request: a consuming request uses one, a consuming session one in all."""
         total = sum(e.share_weight for e in self.endpoints)
-        return sum(e.share_weight for e in self.endpoints if e.consumes) / total if total else 0.0
+        if not total:
+            return 0.0
+        alone = independent_weights(self)
+        used = sum(alone[i] for i, e in enumerate(self.endpoints) if e.consumes)
+        return (used + session_record_rate(self)) / total
+
+
+def independent_weights(wl: Workload) -> list[float]:
+    """Each endpoint's weight drawn on its own: its whole share, less what session flows send of it."""
+    in_sessions = endpoint_rpm(wl.sessions)
+    out = []
+    for e in wl.endpoints:
+        w = e.share_weight - in_sessions.get(e.name, 0.0)
+        out.append(w if w > 1e-9 * max(1.0, e.share_weight) else 0.0)
+    return out
+
+
+def session_record_rate(wl: Workload) -> float:
+    """Records/min that consuming sessions use up at 1x (one per session), in the endpoints' weight units.
+
+    An endpoint shared by a session flow and standalone requests is counted once per session only."""
+    return sum(f.per_minute for f in wl.sessions if wl.consumes_records(f))
+
+
+def _check_extracts(endpoints: list[Endpoint], flows: list[Flow]) -> None:
+    """A ``{key}`` taken from an answer is used only by later steps of a session flow that extracts it."""
+    keys = {k for f in flows for s in f.steps for k in s.extract}
+    if not keys:
+        return
+    by_name = {e.name: e for e in endpoints}
+
+    def uses(ep: Endpoint) -> set[str]:
+        text = ep.path + (ep.body or "")
+        return {k for k in keys if "{" + k + "}" in text}
+
+    placed = {s.endpoint for f in flows for s in f.steps if f.mode == "session"}
+    for f in flows:
+        seen: set[str] = set()
+        for i, s in enumerate(f.steps):
+            if f.mode == "mix" and s.extract:
+                raise ValueError(f"flow '{f.name}' step {i + 1}: extract needs mode = \"session\"")
+            missing = uses(by_name[s.endpoint]) - seen
+            if missing and f.mode == "session":
+                raise ValueError(
+                    f"flow '{f.name}' step {i + 1} ({s.endpoint}) uses {{{sorted(missing)[0]}}}, which no earlier "
+                    "step of the flow extracts"
+                )
+            seen |= set(s.extract)
+    for e in endpoints:
+        if uses(e) and (e.name not in placed or any(e.name in f.calls() for f in flows if f.mode == "mix")):
+            raise ValueError(
+                f"endpoint '{e.name}' uses {{{sorted(uses(e))[0]}}} from an answer, so it may only run as a "
+                "later step of a session flow"
+            )
 
 
 def _with_flow_rates(endpoints: list[Endpoint], flows: list[Flow]) -> list[Endpoint]:
@@ -155,6 +253,7 @@ def _with_flow_rates(endpoints: list[Endpoint], flows: list[Flow]) -> list[Endpo
                     f"flow '{f.name}' step {i + 1} names endpoint '{s.endpoint}', which is not in "
                     f"[[workload.endpoints]] (known: {', '.join(sorted(known))})"
                 )
+    _check_extracts(endpoints, flows)
     rpm = endpoint_rpm(flows)
     out: list[Endpoint] = []
     for e in endpoints:
