@@ -12,7 +12,7 @@ from typing import Literal
 
 from hdrh.histogram import HdrHistogram
 
-from capacity.models import EndpointStats, SecondSample
+from capacity.models import EndpointStats, FlowStats, SecondSample
 
 Arrival = Literal["uniform", "poisson"]
 
@@ -81,6 +81,8 @@ class StageMeasurement:
     arrivals stopped. Offered, goodput and latency all cover this one window."""
     window_ok: int | None = None
     """Successful responses completed within the window (goodput's numerator, by completion time)."""
+    flows: dict[str, FlowStats] = field(default_factory=dict)
+    """Per session flow: the sessions started in the window and what they became."""
 
     @property
     def measured_s(self) -> float:

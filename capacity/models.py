@@ -69,6 +69,33 @@ class EndpointStats(BaseModel):
     p99_ms: float | None = None
 
 
+class FlowStats(BaseModel):
+    """One session flow's share of a stage: sessions started in the stage's window and what they became."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    started: int = 0
+    completed: int = 0
+    failed: int = 0
+    failed_at_step: dict[str, int] = Field(default_factory=dict)
+    """Failed sessions by the step (1-based, as written in the flow) whose call failed or was dropped."""
+    unfinished: int = 0
+    """Still running when the stage ended (a call in flight, or due after the end): neither completed nor failed."""
+    dropped: int = 0
+    """Sessions whose first call found no free slot: never started."""
+    p50_s: float | None = None
+    p95_s: float | None = None
+    """Completed sessions' duration, from the intended start of the first call to the last answer."""
+    planned_per_s: float = 0.0
+    started_per_s: float = 0.0
+    """Sessions started per second over the window, against ``planned_per_s``."""
+
+    @property
+    def failed_ratio(self) -> float:
+        ended = self.completed + self.failed
+        return self.failed / ended if ended else 0.0
+
+
 class StageResult(BaseModel):
     """One stage, judged. ``metrics`` holds per-stage aggregates of server-side metrics."""
 
@@ -119,6 +146,8 @@ class StageResult(BaseModel):
     """Per endpoint (or locustfile task) name, over the stage's window."""
     worst_endpoint: str = ""
     """The endpoint with the highest p95 in the stage ("" with fewer than two endpoints)."""
+    flows: dict[str, FlowStats] = Field(default_factory=dict)
+    """Per session flow (``mode = "session"``), over the stage's window by session start."""
 
 
 class Estimate(BaseModel):

@@ -2,7 +2,7 @@
 
     from capacity import notebook as cn
     run = cn.load()                 # $CAPACITY_RUN_DIR, else the newest run under ./results
-    run.stages, run.seconds, run.metrics, run.endpoints, run.summary, run.analysis, run.manifest
+    run.stages, run.seconds, run.metrics, run.endpoints, run.flows, run.summary, run.analysis, run.manifest
     cn.load_all("results")          # one row per run: date, experiment, capacity with interval, ...
     cn.stages_all("results")        # every stage of every run, with run_id and experiment columns
     s = cn.load_scaling("results/<series>")   # a capacity scale series: s.sizes, s.fit, s.recommendation
@@ -58,6 +58,11 @@ class Run:
     def endpoints(self) -> pd.DataFrame:
         """Per stage and endpoint: requests, ok, errors, unfinished, p50/p95/p99 ms (``endpoints.parquet``)."""
         return self.loaded.endpoints
+
+    @property
+    def flows(self) -> pd.DataFrame:
+        """Per stage and session flow: started, completed, failed (and at which step), unfinished, p50/p95 s."""
+        return self.loaded.flows
 
     @property
     def measured_seconds(self) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from capacity.cli.common import Commands
 from capacity.errors import ExperimentError
-from capacity.plan.experiment import Experiment, default_experiment_path, load_experiment, parse_experiment
+from capacity.plan.experiment import Endpoint, Experiment, default_experiment_path, load_experiment, parse_experiment
 
 if TYPE_CHECKING:
     from capacity.search import SearchOptions
@@ -230,7 +230,11 @@ def _print_plan(exp: Experiment, json_out: bool) -> None:
             {"name": e.name, "method": e.method, "path": e.path, "weight": e.share_weight, "rpm_1x": e.rpm}
             for e in exp.workload.endpoints
         ],
-        "flows": [{"name": f.name, "per_hour": f.per_hour, "per_minute": f.per_minute} for f in exp.workload.flows],
+        "flows": [
+            {"name": f.name, "per_hour": f.per_hour, "per_minute": f.per_minute, "mode": f.mode}
+            for f in exp.workload.flows
+        ],
+        "paths": [{"path": p, "endpoints": n, "rpm_1x": r} for p, n, r in path_totals(exp.workload.endpoints)],
         "rps_1x": total_rpm / 60.0 if total_rpm else None,
         "test_data": {
             "consuming": budget.consuming,
@@ -266,7 +270,8 @@ def _print_profile(exp: Experiment, total_rpm: float) -> None:
     wl = exp.workload
     for f in wl.flows:
         steps = " + ".join(f"{s.count:g} {s.endpoint}" for s in f.steps)
-        typer.echo(f"  flow {f.name}: {f.per_hour:,.0f}/h = {f.per_minute:,.0f}/min, each {steps}")
+        how = "sessions" if f.mode == "session" and not wl.locustfile else "independent requests"
+        typer.echo(f"  flow {f.name}: {f.per_hour:,.0f}/h = {f.per_minute:,.0f}/min {how}, each {steps}")
     if total_rpm:
         typer.echo(f"  1x profile: {total_rpm:,.0f} requests/min ({total_rpm / 60:.1f} req/s)")
     width = max((len(e.name) for e in wl.endpoints), default=0)
@@ -274,6 +279,23 @@ def _print_profile(exp: Experiment, total_rpm: float) -> None:
         rate = f"{e.rpm:>8,.0f} /min at 1x" if e.rpm is not None else f"weight {e.share_weight:g}"
         mark = "  consumes a record" if e.consumes else ""
         typer.echo(f"    {e.name:<{width}}  {e.method:<6} {rate}{mark}")
+    totals = path_totals(wl.endpoints)
+    if any(len(names) > 1 for _, names, _ in totals):
+        typer.echo("  per path (methods added up):")
+        for path, names, rpm in totals:
+            typer.echo(f"    {rpm:>8,.0f} /min at 1x  {path}  ({' + '.join(names)})")
+
+
+def path_totals(endpoints: list[Endpoint]) -> list[tuple[str, list[str], float]]:
+    """Requests/min at 1x per path (query string left out), the endpoints that share it, in file order."""
+    out: dict[str, tuple[list[str], float]] = {}
+    for e in endpoints:
+        if e.rpm is None:
+            continue
+        path = e.path.split("?", 1)[0]
+        names, rpm = out.get(path, ([], 0.0))
+        out[path] = ([*names, e.name], rpm + e.rpm)
+    return [(p, names, rpm) for p, (names, rpm) in out.items()]
 
 
 def _assumptions(exp: Experiment) -> list[str]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from capacity.breach import STAGE, Breach, rolling
-from capacity.models import EndpointStats, SecondSample
+from capacity.models import EndpointStats, FlowStats, SecondSample
 from capacity.plan.experiment import Guards
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "StageTotals",
     "is_generator_bound",
     "judge_endpoints",
+    "judge_flows",
     "judge_stage",
     "judge_window",
 ]
@@ -137,6 +138,24 @@ def judge_endpoints(endpoints: Mapping[str, EndpointStats], guards: Guards) -> l
             if slo is not None and value is not None and value > slo:
                 text = f"{name}: {q} {value:.0f} ms > SLO {slo:g} ms"
                 breaches.append(Breach(q, f"{q}_ms", text, value, slo, scope=name))
+    return breaches
+
+
+def judge_flows(flows: Mapping[str, FlowStats], guards: Guards) -> list[Breach]:
+    """Per-flow session SLOs (``[guards.flows.NAME]``) over the whole stage; the breach's scope names the flow."""
+    breaches: list[Breach] = []
+    for name, limits in guards.flows.items():
+        stats = flows.get(name)
+        if stats is None:
+            continue
+        p95, lim = stats.p95_s, limits.max_session_p95_s
+        if lim is not None and p95 is not None and p95 > lim:
+            text = f"{name}: session p95 {p95:.2f} s > {lim:g} s"
+            breaches.append(Breach("session-p95", "session_p95_s", text, p95, lim, scope=name))
+        ratio, lim = stats.failed_ratio, limits.max_failed_ratio
+        if lim is not None and stats.completed + stats.failed > 0 and ratio > lim:
+            text = f"{name}: {ratio:.2%} of sessions failed > {lim:.2%}"
+            breaches.append(Breach("session-failed", "session_failed_ratio", text, ratio, lim, scope=name))
     return breaches
 
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from capacity.breach import STAGE, Breach
-from capacity.judge.guards import StageTotals, is_generator_bound, judge_endpoints, judge_stage
+from capacity.judge.guards import StageTotals, is_generator_bound, judge_endpoints, judge_flows, judge_stage
 from capacity.models import EndpointStats, StageResult, Verdict
 from capacity.plan.experiment import Guards
 
@@ -126,7 +126,7 @@ def judge_measurement(
     (``reasons`` = the breaches' text, then the notes) and the breaches in order."""
     totals = at_least_the_failing_window(totals_from(meas), live_breaches)
     breaches: list[Breach] = list(live_breaches)
-    for b in [*judge_stage(totals, guards), *judge_endpoints(meas.endpoints, guards)]:
+    for b in [*judge_stage(totals, guards), *judge_endpoints(meas.endpoints, guards), *judge_flows(meas.flows, guards)]:
         if all((b.code, b.scope) != (x.code, x.scope) for x in breaches):
             breaches.append(b)
     breaches.extend(metric_breaches)
@@ -178,6 +178,7 @@ def judge_measurement(
         percentiles_censored=meas.percentiles_censored,
         endpoints=dict(meas.endpoints),
         worst_endpoint=worst_endpoint(meas.endpoints),
+        flows=dict(meas.flows),
     )
     return result, breaches
 

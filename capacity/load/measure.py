@@ -13,7 +13,7 @@ from hdrh.histogram import HdrHistogram
 
 from capacity.load.raw import FlowRaw, PartRaw, SecondRaw, StageRaw, new_histogram
 from capacity.measurement import pct_ms
-from capacity.models import EndpointStats, Phase, SecondSample
+from capacity.models import EndpointStats, FlowStats, Phase, SecondSample
 
 
 def second_to_wire(stage: int, s: SecondRaw) -> dict[str, Any]:
@@ -200,3 +200,24 @@ def endpoint_stats(names: list[str], part: PartRaw) -> tuple[HdrHistogram, dict[
 
 def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 3)
+
+
+def flow_stats(part: PartRaw, planned_per_s: list[float], window_s: float) -> dict[str, FlowStats]:
+    """Each session flow's sessions over the window (the part chosen like the requests'), against plan."""
+    out: dict[str, FlowStats] = {}
+    for i, f in enumerate(part.flows):
+        h = f.hist
+        p50, p95 = pct_ms(h, 50), pct_ms(h, 95)
+        out[f.name] = FlowStats(
+            started=f.started,
+            completed=f.completed,
+            failed=f.failed,
+            failed_at_step={str(k + 1): n for k, n in enumerate(f.failed_at) if n},
+            unfinished=f.unfinished,
+            dropped=f.dropped,
+            p50_s=None if p50 is None else round(p50 / 1000.0, 4),
+            p95_s=None if p95 is None else round(p95 / 1000.0, 4),
+            planned_per_s=round(planned_per_s[i], 4) if i < len(planned_per_s) else 0.0,
+            started_per_s=round(f.started / window_s, 4) if window_s > 0 else 0.0,
+        )
+    return out

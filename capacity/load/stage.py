@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from capacity.load.engine import SecondRaw, StageRaw, stage_seconds
-from capacity.load.measure import endpoint_stats, merge_parts, to_sample
+from capacity.load.measure import endpoint_stats, flow_stats, merge_parts, to_sample
 from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import SecondSample
 
@@ -77,6 +77,7 @@ def build_measurement(
     window_s, window_ok = stats_window(spec, raws, from_s=from_s)
     ended = max((r.ended_wall for r in raws), default=time.time())
     load_ended = max((r.load_stopped_wall or r.ended_wall for r in raws), default=ended)
+    rates = [sum(x) for x in zip(*(r.flow_rates for r in raws if r.flow_rates), strict=False)]
     cpus = [s.generator_cpu_pct for s in seconds if s.generator_cpu_pct is not None]
     exhausted = sum(r.records_exhausted for r in raws)
     warnings = []
@@ -109,4 +110,5 @@ def build_measurement(
         workers=workers,
         per_worker=per_worker or {},
         warnings=warnings,
+        flows=flow_stats(part, rates, window_s),
     )

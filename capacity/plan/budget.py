@@ -5,7 +5,8 @@ appointments; running out mid-run turns the rest of the stage into errors that l
 before the run the worst case is counted: every stage the plan may run (the ramp to ``max_rps``,
 then the bisection stages at most at ``max_rps``, no more stages than ``max_duration_s`` allows),
 each for its whole length (warm-up included) at the consuming endpoints' share of its rate, plus one
-record per consuming endpoint for the smoke preflight.
+record per consuming endpoint for the smoke preflight. A flow run as sessions uses one record per
+session however many of its calls consume (``Workload.consuming_share`` counts sessions, not calls).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class RecordBudget:
     consuming: list[str]
     """Endpoints that use up a record per request."""
     share: float
-    """Fraction of arrivals that go to them."""
+    """Records used up per request sent (one per consuming request, one per consuming session)."""
     stage_rates: list[float]
     """The worst-case stages' rates (req/s)."""
     stage_seconds: float
@@ -46,7 +47,7 @@ class RecordBudget:
         have = f"{self.available:,}" if self.available is not None else f"unknown ({self.unreadable})"
         line = (
             f"test data: worst case {self.needed:,} records for {', '.join(self.consuming)} "
-            f"({self.share:.1%} of arrivals over {len(self.stage_rates)} stage(s) of {self.stage_seconds:g} s "
+            f"({self.share:.1%} of the request rate: one per consuming session or request; over {len(self.stage_rates)} stage(s) of {self.stage_seconds:g} s "
             f"+ {self.smoke} for the smoke preflight); available {have}"
         )
         if self.short:

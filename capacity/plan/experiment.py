@@ -90,6 +90,15 @@ class EndpointGuards(_Strict):
     slo_p99_ms: PositiveFloat | None = None
 
 
+class FlowGuards(_Strict):
+    """``[guards.flows.NAME]``: limits for one session flow, judged over the whole stage."""
+
+    max_session_p95_s: PositiveFloat | None = None
+    """Completed sessions' duration p95 (first call's intended start to last answer), think time included."""
+    max_failed_ratio: float | None = Field(None, ge=0, le=1)
+    """Failed sessions over ended ones (completed + failed; unfinished at the stage's end are not counted)."""
+
+
 class Guards(_Strict):
     """Limits judged over a sliding window during a stage and over the whole stage."""
 
@@ -109,6 +118,8 @@ class Guards(_Strict):
     min_pool_capacity: NonNegFloat | None = None
     endpoints: dict[str, EndpointGuards] = Field(default_factory=dict)
     """Per-endpoint SLOs by endpoint name (``[guards.endpoints.NAME] slo_p95_ms = ...``)."""
+    flows: dict[str, FlowGuards] = Field(default_factory=dict)
+    """Per session flow (``[guards.flows.NAME] max_session_p95_s = ...``, ``max_failed_ratio``)."""
 
 
 class MetricQueries(_Strict):
@@ -247,6 +258,14 @@ class Experiment(_Strict):
                     "unknown_endpoint",
                     "no endpoint named '{name}' in the workload (endpoints: {known})",
                     {"field": f"guards.endpoints.{name}", "name": name, "known": ", ".join(names)},
+                )
+        sessions = [f.name for f in self.workload.sessions]
+        for name in self.guards.flows:
+            if name not in sessions:
+                raise PydanticCustomError(
+                    "unknown_flow",
+                    "no flow named '{name}' runs as sessions (session flows: {known})",
+                    {"field": f"guards.flows.{name}", "name": name, "known": ", ".join(sessions) or "none"},
                 )
         return self
 

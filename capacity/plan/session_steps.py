@@ -32,7 +32,7 @@ def parse_json_path(text: str) -> JsonPath:
     while pos < len(text):
         m = _SEGMENT.match(text, pos)
         if m is None:
-            raise ValueError(f"JSON path {text!r}: cannot read from {text[pos:]!r} (use .name, [n] or [\"key\"])")
+            raise ValueError(f'JSON path {text!r}: cannot read from {text[pos:]!r} (use .name, [n] or ["key"])')
         name, index, dq, sq = m.groups()
         out.append(int(index) if index is not None else (name or dq or sq))
         pos = m.end()

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from capacity.errors import CapacityError
 from capacity.models import RunSummary, StageResult
 from capacity.plan.experiment import Experiment
-from capacity.store.tables import endpoint_table, read_table, stage_row, table_path
+from capacity.store.tables import endpoint_table, flow_table, read_table, stage_row, table_path
 
 UNREADABLE = (OSError, ValueError)
 """What a truncated or garbled table raises (pyarrow's ArrowInvalid is a ValueError, its IO errors OSError)."""
@@ -40,6 +40,8 @@ class LoadedRun:
     analysis: dict[str, Any] | None
     endpoints: pd.DataFrame = field(default_factory=pd.DataFrame)
     """One row per stage and endpoint (``endpoints.parquet``; empty for runs written before it existed)."""
+    flows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per stage and session flow (``flows.parquet``; empty without session flows)."""
     warnings: list[str] = field(default_factory=list)
     """Damaged files read around (each names the file and what was read instead)."""
 
@@ -100,6 +102,7 @@ def load_run(path: str | Path) -> LoadedRun:
         metrics=_concatenated(p, "metrics", warnings),
         analysis=analysis,
         endpoints=_from_stage_files(p, "endpoints", endpoint_table, warnings),
+        flows=_from_stage_files(p, "flows", flow_table, warnings),
         warnings=warnings,
     )
 

@@ -7,6 +7,7 @@ Layout (docs/results.md documents every file and column)::
                      series/stage-000.parquet, metrics/stage-000.parquet, histograms/stage-000.hdr
                      stages.parquet, series.parquet, metrics.parquet   (all stages so far)
                      endpoints.parquet                  (one row per stage and endpoint)
+                     flows.parquet                      (one row per stage and session flow)
                      summary.json, analysis.json, report.html, summary.md, run.log
 """
 
@@ -34,6 +35,7 @@ from capacity.store.tables import (
     METRIC_COLUMNS,
     SERIES_COLUMNS,
     endpoint_table,
+    flow_table,
     read_table,
     stage_row,
     write_table,
@@ -199,6 +201,7 @@ class RunStore:
         results = self.stage_results()
         write_table(pd.DataFrame([stage_row(r) for r in results]), self.path / "stages")
         write_table(endpoint_table(results), self.path / "endpoints")
+        write_table(flow_table(results), self.path / "flows")
         for kind, cols in (("series", SERIES_COLUMNS), ("metrics", METRIC_COLUMNS)):
             parts = [read_table(p) for p in sorted((self.path / kind).glob("stage-*.*"))]
             parts = [p for p in parts if not p.empty]

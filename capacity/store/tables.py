@@ -11,13 +11,20 @@ from typing import Any
 
 import pandas as pd
 
-from capacity.models import EndpointStats, SecondSample, StageResult
+from capacity.models import EndpointStats, FlowStats, SecondSample, StageResult
 from capacity.store.atomic import atomic_write_bytes
 
 SERIES_COLUMNS: list[str] = list(SecondSample.model_fields)
 METRIC_COLUMNS: list[str] = ["stage", "metric", "group", "t", "value"]
 ENDPOINT_COLUMNS: list[str] = ["stage", "endpoint", *EndpointStats.model_fields]
 """``endpoints.parquet``: one row per stage and endpoint, over the stage's window."""
+FLOW_COLUMNS: list[str] = [
+    "stage",
+    "flow",
+    *(k for k in FlowStats.model_fields if k != "failed_at_step"),
+    "failed_at_step",
+]
+"""``flows.parquet``: one row per stage and session flow; ``failed_at_step`` as ``step:count, ...``."""
 
 try:  # pragma: no cover - exercised by whichever branch the environment has
     import pyarrow  # noqa: F401
@@ -62,7 +69,8 @@ def stage_row(result: StageResult) -> dict[str, Any]:
     row: dict[str, Any] = {
         k: v
         for k, v in data.items()
-        if k not in ("metrics", "reasons", "breaches", "metrics_completeness", "status_codes", "blind", "endpoints")
+        if k
+        not in ("metrics", "reasons", "breaches", "metrics_completeness", "status_codes", "blind", "endpoints", "flows")
     }
     row["reasons"] = "; ".join(result.reasons)
     row["blind"] = ", ".join(result.blind)
@@ -82,3 +90,14 @@ def endpoint_table(results: list[StageResult]) -> pd.DataFrame:
         for name, stats in r.endpoints.items()
     ]
     return pd.DataFrame(rows, columns=ENDPOINT_COLUMNS)
+
+
+def flow_table(results: list[StageResult]) -> pd.DataFrame:
+    """Every stage's per-flow session figures as one flat table (columns ``FLOW_COLUMNS``)."""
+    rows = []
+    for r in results:
+        for name, stats in r.flows.items():
+            row = {"stage": r.index, "flow": name, **stats.model_dump()}
+            row["failed_at_step"] = ", ".join(f"{k}:{v}" for k, v in sorted(stats.failed_at_step.items()))
+            rows.append(row)
+    return pd.DataFrame(rows, columns=FLOW_COLUMNS)

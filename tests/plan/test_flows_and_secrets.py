@@ -66,12 +66,20 @@ def test_dry_run_prints_per_endpoint_rates_budget_and_assumptions() -> None:
     r = run_cli("search", str(STAGING), "--dry-run", env={"CAPACITY_TARGET": "https://staging.example.invalid"})
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "5,422 /min at 1x" in out and "2,417 /min at 1x" in out and out.count("588 /min at 1x") == 2
+    assert "5,422 /min at 1x" in out and "2,417 /min at 1x" in out
+    # the per-endpoint split, then the path totals printed as such (issue 24): 7,839 / 588 / 588
+    assert out.count("588 /min at 1x") == 4
+    paths = out.split("per path (methods added up):")[1]
+    assert "7,839 /min at 1x  /api/v1/vista-sites/{sta3n}/patient_demographics_status  (" in paths
+    assert "588 /min at 1x  /api/v1/vista-sites/{sta3n}/appointments/{ien}/summary" in paths
+    assert "588 /min at 1x  /api/v1/vista-sites/{sta3n}/appointments/{ien}/checkins" in paths
+    assert "2,417/min sessions" in out and "588/min sessions" in out
     assert "1x profile: 9,015 requests/min" in out
     assert "test data: worst case" in out and "appointment_checkin" in out
     assert "assumption: flow pre-check-in" in out
     j = json.loads(run_cli("search", str(STAGING), "--dry-run", "--json").stdout)
     assert {e["name"]: e["rpm_1x"] for e in j["endpoints"]}["appointment_checkin"] == 588
+    assert [round(p["rpm_1x"]) for p in j["paths"]] == [7839, 588, 588]
     assert j["test_data"]["needed"] > 10_000
 
 
