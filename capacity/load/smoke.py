@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from capacity.errors import CapacityError
 from capacity.load.executors import CompiledEndpoint, error_kind, http_client
+from capacity.load.session_plan import extract_into
 from capacity.plan.secrets import redact
 from capacity.plan.testdata import Record
 from capacity.plan.workload import Endpoint, Workload
@@ -48,19 +49,31 @@ class SmokeAnswer:
 
 
 def smoke_records(workload: Workload, records: Sequence[Record]) -> list[Record | None]:
-    """One record per endpoint: consuming ones each get their own (from the end), readers share the first."""
-    out: list[Record | None] = []
+    """One record per endpoint: consuming ones each get their own (from the end), readers share the first.
+
+    The endpoints of a consuming session flow share that flow's one record, as a session does."""
+    out: list[Record | None] = [None] * len(workload.endpoints)
+    if not records:
+        return out
+    index = {e.name: i for i, e in enumerate(workload.endpoints)}
     spent = 0
-    for ep in workload.endpoints:
-        if not records:
-            out.append(None)
-        elif ep.consumes:
-            spent += 1
-            if spent > len(records):
-                raise CapacityError(f"smoke preflight: no unused test record left for endpoint '{ep.name}'")
-            out.append(records[-spent])
-        else:
-            out.append(records[0])
+
+    def fresh(name: str) -> Record:
+        nonlocal spent
+        spent += 1
+        if spent > len(records):
+            raise CapacityError(f"smoke preflight: no unused test record left for endpoint '{name}'")
+        return records[-spent]
+
+    for f in workload.sessions:
+        if workload.consumes_records(f):
+            rec = fresh(f.name)
+            for s in f.steps:
+                if out[index[s.endpoint]] is None:
+                    out[index[s.endpoint]] = rec
+    for i, ep in enumerate(workload.endpoints):
+        if out[i] is None:
+            out[i] = fresh(ep.name) if ep.consumes else records[0]
     return out
 
 
@@ -80,19 +93,36 @@ def run_smoke(
         base_url, concurrency=1, network_timeout=timeout_s, connection_timeout=timeout_s, verify_tls=verify_tls
     )
     answers: list[SmokeAnswer] = []
+    keys = tuple(sorted({k for f in workload.flows for st in f.steps for k in st.extract}))
+    taken: dict[str, str] = {}
+    """Values session steps extract from the smoke's answers, for the endpoints that use them."""
     try:
-        for ep, rec in zip(workload.endpoints, picks, strict=True):
-            compiled = CompiledEndpoint(ep, prefix, dict(headers), bool(records))
-            path, body = compiled.render(rec)
+        for i in smoke_order(workload):
+            ep, rec = workload.endpoints[i], picks[i]
+            compiled = CompiledEndpoint(ep, prefix, dict(headers), bool(records), keys)
+            values = {**(rec.as_dict() if rec is not None else {}), **taken}
+            path = compiled.path.render(values)
+            body = compiled.body.render(values).encode() if compiled.body is not None else None
             try:
                 resp = client.request(ep.method, path, body=body, headers=compiled.headers)
-                text = resp.read().decode("utf-8", "replace")
-                answers.append(SmokeAnswer(ep, int(resp.status_code), text, rec))
+                raw = resp.read()
+                answers.append(SmokeAnswer(ep, int(resp.status_code), raw.decode("utf-8", "replace"), rec))
             except Exception as exc:
                 answers.append(SmokeAnswer(ep, f"{error_kind(exc).removeprefix('error:')}: {exc}", "", rec))
+                continue
+            for st in (st for f in workload.flows for st in f.steps if st.endpoint == ep.name and st.extract):
+                extract_into(taken, raw, tuple(st.extract_paths().items()))
     finally:
         client.close()
     return answers
+
+
+def smoke_order(workload: Workload) -> list[int]:
+    """Endpoint indices in the order session flows call them (so extracted values exist), then the rest."""
+    index = {e.name: i for i, e in enumerate(workload.endpoints)}
+    order = [index[s.endpoint] for f in workload.sessions for s in f.steps]
+    order += range(len(workload.endpoints))
+    return list(dict.fromkeys(order))
 
 
 def check_smoke(answers: Sequence[SmokeAnswer]) -> None:

@@ -47,7 +47,8 @@ class RecordBudget:
         have = f"{self.available:,}" if self.available is not None else f"unknown ({self.unreadable})"
         line = (
             f"test data: worst case {self.needed:,} records for {', '.join(self.consuming)} "
-            f"({self.share:.1%} of the request rate: one per consuming session or request; over {len(self.stage_rates)} stage(s) of {self.stage_seconds:g} s "
+            f"({self.share:.1%} of the request rate: one per consuming session or request; "
+            f"over {len(self.stage_rates)} stage(s) of {self.stage_seconds:g} s "
             f"+ {self.smoke} for the smoke preflight); available {have}"
         )
         if self.short:

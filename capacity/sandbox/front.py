@@ -99,6 +99,7 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
     routes = _WorkloadRoutes(cfg, backend)
     vista = "/api/v1/vista-sites/{sta3n:\\d+}"
     app.router.add_get("/health", routes.health)
+    app.router.add_get("/sandbox/journeys", routes.journeys)
     app.router.add_get(f"{vista}/patient_demographics_status", routes.get_status)
     app.router.add_post(f"{vista}/patient_demographics_status", routes.set_status)
     for prefix in ("", vista):
@@ -160,6 +161,7 @@ class _WorkloadRoutes:
         status = await self.backend.call_app("get_demographics_status")
         if status != 200:
             return _failed(status)
+        self.backend.data.journeys.status_read(dfn)
         return web.json_response(_status_doc(dfn, sta3n, self.backend.data.status(dfn)))
 
     async def set_status(self, request: web.Request) -> web.Response:
@@ -180,17 +182,19 @@ class _WorkloadRoutes:
 
     async def summary(self, request: web.Request) -> web.Response:
         ien = request.match_info["ien"]
-        _, bad = await _json_body(request, required=False)
+        body, bad = await _json_body(request, required=False)
         if bad is not None:
             return bad
         status = await self.backend.call_app("appointment_summary")
         if status != 200:
             return _failed(status)
-        if self.backend.data.appointment(ien) is None:
+        rec = self.backend.data.appointment(ien)
+        if rec is None:
             return error(404, f"appointment {ien} not found")
         job_id = self.backend.enqueue_job()
         if job_id is None:
             return error(503, "job queue full")
+        self.backend.data.journeys.call(rec, "summary", _digits((body or {}).get("patientDfn")))
         attributes = {"jobId": str(job_id), "status": "queued"}
         return web.json_response(
             {"data": {"id": ien, "type": "appointment_summary", "attributes": attributes}}, status=202
@@ -198,7 +202,7 @@ class _WorkloadRoutes:
 
     async def checkin(self, request: web.Request) -> web.Response:
         ien = request.match_info["ien"]
-        _, bad = await _json_body(request, required=False)
+        body, bad = await _json_body(request, required=False)
         if bad is not None:
             return bad
         status = await self.backend.call_app("appointment_checkin")
@@ -209,10 +213,15 @@ class _WorkloadRoutes:
             return error(404, f"appointment {ien} not found")
         if not self.backend.data.check_in(ien):
             return error(409, f"appointment {ien} is already checked in")
+        self.backend.data.journeys.call(rec, "checkin", _digits((body or {}).get("patientDfn")))
         attributes = {"status": "CHECKED_IN", "sta3n": rec.sta3n, "clinic": rec.clinic}
         return web.json_response(
             {"data": {"id": ien, "type": "appointment_checkin", "attributes": attributes}}, status=201
         )
+
+    async def journeys(self, request: web.Request) -> web.Response:
+        """Which calls the appointments saw: check-ins, how many were whole sessions, the broken ones."""
+        return web.json_response(self.backend.data.journeys.report())
 
     async def health(self, request: web.Request) -> web.Response:
         status = await self.backend.health()

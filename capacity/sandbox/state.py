@@ -28,6 +28,7 @@ class ClinicData:
     appointments: dict[str, Record] = field(init=False)
     checked_in: dict[str, float] = field(default_factory=dict)
     statuses: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    journeys: Journeys = field(default_factory=lambda: Journeys())
 
     def __post_init__(self) -> None:
         self.appointments = {r.ien: r for r in synthetic_records(self.seed, self.count)}
@@ -60,6 +61,72 @@ class ClinicData:
         while len(self.statuses) > MAX_PATIENTS:
             self.statuses.popitem(last=False)
         return st
+
+
+@dataclass
+class Journeys:
+    """Which calls each appointment saw, in order, so a test can tell sessions from unrelated requests.
+
+    A check-in is *whole* when, before it, the same appointment's summary was stored for the same
+    patient (the bodies' ``patientDfn`` match the appointment's) and that patient's demographics status
+    was read before the summary: the order CHIP sends a check-in in."""
+
+    seq: int = 0
+    status_reads: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    calls: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)
+    """Appointment -> (sequence, call, patient DFN the body named) per call."""
+    checkins: int = 0
+    whole: int = 0
+    broken: list[str] = field(default_factory=list)
+    """Appointments (the first 50) whose check-in was not whole, with why."""
+
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def status_read(self, dfn: str) -> None:
+        self.status_reads[dfn] = self._next()
+        self.status_reads.move_to_end(dfn)
+        while len(self.status_reads) > MAX_PATIENTS:
+            self.status_reads.popitem(last=False)
+
+    def call(self, rec: Record, name: str, body_dfn: str | None) -> None:
+        """An answered ``summary``/``checkin`` of appointment ``rec`` whose body named ``body_dfn``."""
+        seq = self._next()
+        seen = self.calls.setdefault(rec.ien, [])
+        seen.append((seq, name, body_dfn or ""))
+        if name != "checkin":
+            return
+        self.checkins += 1
+        why = self._why_not_whole(rec, seen[:-1], body_dfn)
+        if why is None:
+            self.whole += 1
+        elif len(self.broken) < 50:
+            self.broken.append(f"{rec.ien}: {why}")
+
+    def _why_not_whole(self, rec: Record, before: list[tuple[int, str, str]], body_dfn: str | None) -> str | None:
+        summaries = [(s, d) for s, n, d in before if n == "summary"]
+        if not summaries:
+            return "no summary before the check-in"
+        s_seq, s_dfn = summaries[-1]
+        if s_dfn != rec.dfn or body_dfn != rec.dfn:
+            return f"patient differs (appointment {rec.dfn}, summary {s_dfn}, check-in {body_dfn})"
+        read = self.status_reads.get(rec.dfn)
+        if read is None or read > s_seq:
+            return "no demographics status read of the patient before the summary"
+        return None
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "checkins": self.checkins,
+            "whole": self.whole,
+            "broken": list(self.broken),
+            "appointments": len(self.calls),
+            "calls": {
+                name: sum(1 for c in self.calls.values() for _, n, _ in c if n == name)
+                for name in ("summary", "checkin")
+            },
+        }
 
 
 @dataclass
