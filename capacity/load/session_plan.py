@@ -70,8 +70,8 @@ def compile_flow(flow: Flow, kinds: dict[str, int], consumes: bool) -> FlowProgr
     steps = []
     for s in flow.steps:
         whole = math.floor(s.count + 1e-9)
-        think = s.think_s if isinstance(s.think_s, Think) else None
-        fixed = 0.0 if think is not None else float(s.think_s)  # type: ignore[arg-type]
+        think = s.think_s if s.think_s.fixed is None else None
+        fixed = s.think_s.fixed or 0.0
         steps.append(
             StepProgram(
                 kind=kinds[s.endpoint],

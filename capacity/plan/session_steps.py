@@ -10,12 +10,14 @@ import random
 import re
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
 from capacity.plan.base import NonNegFloat, PositiveFloat, Strict
 
 _SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[\"([^\"]+)\"\]|\['([^']+)'\]")
 JsonPath = tuple[str | int, ...]
+RECORD_FIELDS = ("sta3n", "dfn", "ien", "clinic")
+"""A test record's values (``capacity.plan.testdata.FIELDS``): every other placeholder comes from an answer."""
 MISSING = object()
 """What ``walk`` returns when a path does not lead to a value."""
 
@@ -54,36 +56,41 @@ def walk(doc: Any, path: JsonPath) -> Any:
 
 
 class Think(Strict):
-    """A drawn think time: ``uniform = [lo, hi]`` seconds, or ``exponential = mean`` seconds."""
+    """A think time: ``fixed`` seconds (a plain number in the file), ``uniform = [lo, hi]``, ``exponential = mean``."""
 
+    fixed: NonNegFloat | None = None
     uniform: tuple[NonNegFloat, NonNegFloat] | None = None
     exponential: PositiveFloat | None = None
-    max_s: PositiveFloat = Field(600.0)
+    max_s: PositiveFloat = 600.0
     """An exponential draw is capped here: one session never waits for an hour."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Think:
-        if (self.uniform is None) == (self.exponential is None):
-            raise ValueError("give exactly one of 'uniform' = [lo, hi] or 'exponential' = mean")
+        if sum(x is not None for x in (self.fixed, self.uniform, self.exponential)) != 1:
+            raise ValueError("give seconds, or exactly one of 'uniform' = [lo, hi] or 'exponential' = mean")
         if self.uniform is not None and self.uniform[1] < self.uniform[0]:
             raise ValueError(f"uniform = [lo, hi] needs lo <= hi, got {list(self.uniform)}")
         return self
 
     @property
     def mean_s(self) -> float:
+        if self.fixed is not None:
+            return self.fixed
         if self.uniform is not None:
             return (self.uniform[0] + self.uniform[1]) / 2
         return float(self.exponential or 0.0)
 
     def draw(self, rng: random.Random) -> float:
+        if self.fixed is not None:
+            return self.fixed
         if self.uniform is not None:
             return rng.uniform(*self.uniform)
         return min(self.max_s, rng.expovariate(1.0 / float(self.exponential or 1.0)))
 
 
-ThinkTime = NonNegFloat | Think
-"""A step's pause after the previous answer: fixed seconds, or a distribution."""
+NO_THINK = Think(fixed=0.0)
 
 
-def think_mean(t: ThinkTime) -> float:
-    return t.mean_s if isinstance(t, Think) else float(t)
+def as_think(v: Any) -> Any:
+    """A plain number in the file is a fixed think time."""
+    return {"fixed": v} if isinstance(v, int | float) and not isinstance(v, bool) else v

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from capacity.errors import ExperimentError
 from capacity.plan.experiment import Workload
+from capacity.plan.session_steps import RECORD_FIELDS
 
 STATIONS: tuple[str, ...] = ("442", "500", "528", "552", "561", "589", "612", "640", "663", "688")
 """A fixed set of VistA station numbers (sta3n) the synthetic data spreads over."""
 
-FIELDS = ("sta3n", "dfn", "ien", "clinic")
+FIELDS = RECORD_FIELDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,15 +10,17 @@ previous answer, with values ``extract``ed from earlier answers; ``"mix"`` draws
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from capacity.plan.base import HttpMethod, NonNegFloat, PositiveFloat, Strict
-from capacity.plan.session_steps import JsonPath, ThinkTime, parse_json_path, think_mean
+from capacity.plan.session_steps import NO_THINK, RECORD_FIELDS, JsonPath, Think, as_think, parse_json_path
 
 StatusCode = Annotated[int, Field(ge=100, le=599)]
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 RPM_TOLERANCE = 0.5
 """How far (requests/min) an endpoint's written ``rpm`` may be from its flows' before it is an error."""
 
@@ -62,11 +64,16 @@ class FlowStep(Strict):
     count: PositiveFloat = 1.0
     """Calls of ``endpoint`` per flow (may be fractional: an average; a session then makes the whole
     part and one more call with the fraction's probability)."""
-    think_s: ThinkTime = 0.0
+    think_s: Think = NO_THINK
     """Sessions: the pause after the previous answer before each call of this step (not before the
     session's first call): seconds, or ``{ uniform = [lo, hi] }`` / ``{ exponential = mean }``."""
     extract: dict[str, str] = Field(default_factory=dict)
     """Sessions: ``{ key = "$.json.path" }`` taken from this step's answer, used as ``{key}`` in later steps."""
+
+    @field_validator("think_s", mode="before")
+    @classmethod
+    def _seconds(cls, v: object) -> object:
+        return as_think(v)
 
     @field_validator("extract")
     @classmethod
@@ -99,8 +106,8 @@ class Flow(Strict):
     @property
     def mean_think_s(self) -> float:
         """Expected think time of one session (every call but the first waits its step's think time)."""
-        total = sum(s.count * think_mean(s.think_s) for s in self.steps)
-        return max(0.0, total - think_mean(self.steps[0].think_s))
+        total = sum(s.count * s.think_s.mean_s for s in self.steps)
+        return max(0.0, total - self.steps[0].think_s.mean_s)
 
     @property
     def per_minute(self) -> float:
@@ -210,21 +217,19 @@ def session_record_rate(wl: Workload) -> float:
 def _check_extracts(endpoints: list[Endpoint], flows: list[Flow]) -> None:
     """A ``{key}`` taken from an answer is used only by later steps of a session flow that extracts it."""
     keys = {k for f in flows for s in f.steps for k in s.extract}
-    if not keys:
-        return
     by_name = {e.name: e for e in endpoints}
 
-    def uses(ep: Endpoint) -> set[str]:
-        text = ep.path + (ep.body or "")
-        return {k for k in keys if "{" + k + "}" in text}
+    def placeholders(ep: Endpoint) -> set[str]:
+        return set(_PLACEHOLDER.findall(ep.path + (ep.body or ""))) - set(RECORD_FIELDS)
 
-    placed = {s.endpoint for f in flows for s in f.steps if f.mode == "session"}
+    mixed = {s.endpoint for f in flows if f.mode == "mix" for s in f.steps}
+    in_sessions = {s.endpoint for f in flows if f.mode == "session" for s in f.steps}
     for f in flows:
         seen: set[str] = set()
         for i, s in enumerate(f.steps):
             if f.mode == "mix" and s.extract:
                 raise ValueError(f"flow '{f.name}' step {i + 1}: extract needs mode = \"session\"")
-            missing = uses(by_name[s.endpoint]) - seen
+            missing = placeholders(by_name[s.endpoint]) - seen
             if missing and f.mode == "session":
                 raise ValueError(
                     f"flow '{f.name}' step {i + 1} ({s.endpoint}) uses {{{sorted(missing)[0]}}}, which no earlier "
@@ -232,9 +237,10 @@ def _check_extracts(endpoints: list[Endpoint], flows: list[Flow]) -> None:
                 )
             seen |= set(s.extract)
     for e in endpoints:
-        if uses(e) and (e.name not in placed or any(e.name in f.calls() for f in flows if f.mode == "mix")):
+        used = placeholders(e) & keys
+        if used and (e.name not in in_sessions or e.name in mixed):
             raise ValueError(
-                f"endpoint '{e.name}' uses {{{sorted(uses(e))[0]}}} from an answer, so it may only run as a "
+                f"endpoint '{e.name}' uses {{{sorted(used)[0]}}} from an answer, so it may only run as a "
                 "later step of a session flow"
             )
 
