@@ -71,6 +71,8 @@ class ReportContent:
     """Stage index -> the dashboard over that stage's window."""
     endpoints: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Per stage and endpoint figures (empty for runs recorded before them)."""
+    flows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per stage and session flow figures (empty without session flows)."""
 
     def estimates_json(self) -> dict[str, dict[str, Any]]:
         """Estimates as plain dicts (what the plotting functions take)."""
@@ -190,6 +192,7 @@ def gather(run: LoadedRun) -> ReportContent:
         dashboard=run_dashboard(dash, started, ended),
         stage_dashboards=stage_dashboards(dash, run.stages),
         endpoints=run.endpoints,
+        flows=run.flows,
     )
 
 

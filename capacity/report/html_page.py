@@ -21,6 +21,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("goodput", "Goodput vs offered rate"),
     ("latency", "Latency percentiles vs rate"),
     ("endpoints", "Per-endpoint latency"),
+    ("flows", "Sessions per flow"),
     ("resources", "CPU, memory, pool and queue vs rate"),
     ("timeline", "Stage timeline"),
     ("search-path", "Search path"),
@@ -192,6 +193,38 @@ def _endpoints(c: ReportContent, png: bytes | None) -> str:
     return _img(png, "p95 per endpoint vs rate", "endpoints") + _table(headers, rows, "endpoints")
 
 
+FLOW_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("planned_per_s", "planned /s", 2),
+    ("started_per_s", "started /s", 2),
+    ("started", "started", 0),
+    ("completed", "completed", 0),
+    ("failed", "failed", 0),
+    ("unfinished", "unfinished", 0),
+    ("dropped", "dropped", 0),
+    ("p50_s", "p50 s", 2),
+    ("p95_s", "p95 s", 2),
+)
+
+
+def _flows(c: ReportContent) -> str:
+    """One row per stage and session flow: sessions started against plan, what they became, their duration."""
+    if c.flows.empty:
+        return "<p>No flow ran as sessions in this run.</p>"
+    rates = dict(zip(c.stages.get("index", []), c.stages.get("target_rps", []), strict=False))
+    rows = [
+        [
+            f'<td class="num">{_e(r.get("stage"))}</td>',
+            f'<td class="num">{_num(rates.get(r.get("stage")))}</td>',
+            f"<td>{_e(r.get('flow'))}</td>",
+            *[f'<td class="num">{_num(r.get(col), d)}</td>' for col, _, d in FLOW_COLUMNS],
+            f"<td>{_e(r.get('failed_at_step'))}</td>",
+        ]
+        for _, r in c.flows.sort_values(["stage", "flow"]).iterrows()
+    ]
+    headers = ["stage", "target", "flow", *[h for _, h, _ in FLOW_COLUMNS], "failed at step"]
+    return _table(headers, rows, "flows")
+
+
 def _link(url: str | None, text: str) -> str:
     return f'<a href="{_e(url)}">{_e(text)}</a>' if url else ""
 
@@ -257,6 +290,7 @@ def render_html(c: ReportContent, plots: dict[str, bytes], extra: Sequence[tuple
         "goodput": _img(plots["goodput"], "goodput vs offered rate", "goodput"),
         "latency": _img(plots["latency"], "latency percentiles vs rate", "latency"),
         "endpoints": _endpoints(c, plots.get("endpoints")),
+        "flows": _flows(c),
         "resources": _img(plots["resources"], "CPU, memory, pool and queue vs rate", "resources"),
         "timeline": _img(plots["timeline"], "per-second timeline coloured by stage verdict", "timeline"),
         "search-path": _search_path(c, plots["search-path"]),
