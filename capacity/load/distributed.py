@@ -42,6 +42,7 @@ from capacity.load.workload_executor import make_executor
 from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import SecondSample
 from capacity.plan.experiment import Workload
+from capacity.plan.target import Auth
 from capacity.plan.testdata import Record
 
 LOST_AFTER_S = 4.0
@@ -358,6 +359,7 @@ class WorkerAgent:
                 verify_tls=bool(d.get("verify_tls", True)),
                 auth=self.token,
                 used=[Record(**r) for r in d.get("used", [])],
+                session_auth=Auth.model_validate(d["session_auth"]) if d.get("session_auth") else None,
             )
         except Exception as exc:
             self.runner.send_message("cap_error", {"message": str(exc)})

@@ -109,6 +109,8 @@ class LoadDriver:
             if auth is not None and self._holder
             else None
         )
+        self._session_auth = auth if auth is not None and auth.scope == "session" else None
+        """``[target.auth] scope = "session"``: every generator process runs the command per session."""
         self._used: list[Record] = []
         """Test records the smoke preflight consumed: kept out of the run."""
         self._engine: StageEngine | None = None
@@ -145,6 +147,7 @@ class LoadDriver:
             verify_tls=self.verify_tls,
             auth=self._holder,
             used=self._used,
+            session_auth=self._session_auth,
         )
 
     def _ensure_token(self) -> None:
@@ -207,6 +210,7 @@ class LoadDriver:
             "verify_tls": self.verify_tls,
             "auth_header": self._holder.header if self._holder is not None else None,
             "used": [r.as_dict() for r in self._used],
+            "session_auth": self._session_auth.model_dump() if self._session_auth is not None else None,
         }
 
     def __enter__(self) -> LoadDriver:

@@ -17,6 +17,7 @@ from locust.contrib.fasthttp import insecure_ssl_context_factory
 from capacity.errors import CapacityError
 from capacity.load.auth import TokenHolder
 from capacity.load.pool import RecordPool, RecordsExhausted
+from capacity.load.session_auth import SessionTokens
 from capacity.load.session_plan import EXTRACT_FAILED, Session, StepProgram, extract_into, session_plan
 from capacity.load.templates import Template, compile_template
 from capacity.plan.experiment import Endpoint, Workload
@@ -127,9 +128,11 @@ class EndpointExecutor:
         verify_tls: bool = True,
         auth: TokenHolder | None = None,
         used: Sequence[Record] = (),
+        session_tokens: SessionTokens | None = None,
     ) -> None:
         """``auth`` keeps every endpoint's headers carrying the run's token; ``used`` are records the
-        smoke preflight already consumed (never handed to a consuming endpoint again)."""
+        smoke preflight already consumed (never handed to a consuming endpoint again);
+        ``session_tokens`` gives each session a token of its own (``[target.auth] scope = "session"``)."""
         if not workload.endpoints:
             raise CapacityError("workload has no endpoints to request")
         self.base_url = base_url
@@ -152,6 +155,7 @@ class EndpointExecutor:
             if auth is not None:
                 auth.attach(ep.headers)
         self._auth = auth
+        self.session_tokens = session_tokens
         self.names = [e.name for e in workload.endpoints]
         self.methods = [e.method for e in workload.endpoints]
         self.sessions = session_plan(workload)
@@ -227,7 +231,8 @@ class EndpointExecutor:
         auth = self._auth
         generation = auth.generation if auth is not None else 0
         try:
-            resp = client.request(ep.method, path, body=body, headers=sess.headers or ep.headers)
+            headers = ep.headers if sess.headers is None else {**ep.headers, **sess.headers}
+            resp = client.request(ep.method, path, body=body, headers=headers)
             data = resp.read()
             code = int(resp.status_code)
         except Exception as exc:

@@ -27,6 +27,7 @@ from gevent.event import Event
 from capacity.load.executors import EXHAUSTED
 from capacity.load.raw import HIGHEST_US, FlowRaw, PartRaw
 from capacity.load.schedule import Arrival, Shape, arrival_chunks, mix_chunks
+from capacity.load.session_auth import SessionTokens
 from capacity.load.session_plan import Session, SessionPlan
 from capacity.load.stage_state import Stage
 
@@ -40,7 +41,7 @@ class SessionStage(Stage):
     def __init__(self, ex: Any, **kw: Any) -> None:
         super().__init__(ex, **kw)
         self.plan: SessionPlan = ex.sessions
-        nf = self.nf = len(self.plan.flows)
+        self.nf = len(self.plan.flows)
         self.flows = [FlowRaw(f.name, len(f.steps)) for _ in range(2) for f in self.plan.flows]
         self.timers: list[tuple[float, int, int, int, Session]] = []
         self.seq = count()
@@ -49,7 +50,8 @@ class SessionStage(Stage):
         self.active: set[Session] = set()
         self.rng = random.Random(0)
         self.execute_step: Callable[..., int | str] = ex.execute_step
-        self.nf = nf
+        self.tokens: SessionTokens | None = getattr(ex, "session_tokens", None)
+        """``[target.auth] scope = "session"``: each session's first call waits for its own token."""
 
     def rate_of(self, rate: float) -> float:
         return rate * self.plan.ratio
@@ -87,6 +89,44 @@ class SessionStage(Stage):
         heapq.heappush(self.timers, (t, next(self.seq), kind, j, sess))
         if t < self.sleep_until:
             self.wake.set()
+
+    def token_came(self, sess: object, headers: dict[str, str] | None) -> None:
+        """A session's token arrived (or failed): its first call is due now, or it fails at its first step."""
+        assert isinstance(sess, Session)
+        if self.stop or sess not in self.active:
+            return
+        if headers is None:
+            self.step_dropped(sess)
+            return
+        sess.headers = headers
+        t = time.perf_counter() - self.base
+        if t >= self.duration_s:
+            return  # counted unfinished at the stage's end
+        kind = self.plan.flows[sess.flow].steps[sess.step].kind
+        heapq.heappush(self.timers, (t, next(self.seq), kind, kind + self.nk if t >= self.warmup_s else kind, sess))
+        if t < self.sleep_until:
+            self.wake.set()
+
+    def start_session(self, sess: Session, t: float, now: float, work: Callable[[], None]) -> None:
+        """Send a new session's first call (or queue it for its token); count it started or dropped."""
+        nk = self.nk
+        self.first_calls(sess)
+        fr = self.flows[sess.flow + self.nf * sess.measured]
+        tokens = self.tokens
+        if tokens is not None:
+            if tokens.waiting >= self.max_inflight:
+                fr.dropped += 1  # the token service is this far behind: the session cannot start
+                return
+            fr.started += 1
+            self.active.add(sess)
+            tokens.request(sess, self.token_came)
+            return
+        kind = self.plan.flows[sess.flow].steps[sess.step].kind
+        if self.admit((t, kind, kind + nk * sess.measured, sess), now, work):
+            fr.started += 1
+            self.active.add(sess)
+        else:
+            fr.dropped += 1
 
     def first_calls(self, sess: Session) -> None:
         if sess.left < 0:
@@ -232,8 +272,10 @@ class SessionStage(Stage):
     def scheduler(self, rate: float, *, arrival: Arrival, shape: Shape, phase: float, seed: int) -> Callable[[], None]:
         """Session starts and independent requests at their arrival times, session calls when due."""
         work = self.slot_loop()
-        nk, nf, flows, active = self.nk, self.nf, self.flows, self.active
+        nk = self.nk
         self.rng = random.Random(seed + 104729)
+        if self.tokens is not None:
+            self.tokens.start()
 
         def schedule() -> None:
             kinds_iter = mix_chunks(self.ex.weights, seed=seed + 7919)
@@ -250,15 +292,7 @@ class SessionStage(Stage):
                     if a < nk:
                         self.admit((t, a, a + nk * measured, None), now, work)
                         continue
-                    sess = Session(a - nk, t, measured)
-                    self.first_calls(sess)
-                    kind = self.plan.flows[sess.flow].steps[sess.step].kind
-                    fr = flows[sess.flow + nf * measured]
-                    if self.admit((t, kind, kind + nk * measured, sess), now, work):
-                        fr.started += 1
-                        active.add(sess)
-                    else:
-                        fr.dropped += 1
+                    self.start_session(Session(a - nk, t, measured), t, now, work)
             self.wait_until(self.duration_s, work)
 
         return schedule
@@ -266,14 +300,13 @@ class SessionStage(Stage):
     def censor(self, at: float) -> int:
         """Requests in flight at the stop as in the base stage; every session still running is unfinished."""
         n = super().censor(at)
-        for sess in self.active:
-            self.flows[sess.flow + self.nf * sess.measured].unfinished += 1
-        self.active.clear()
-        self.timers.clear()
+        self.finish_sessions()
         return n
 
     def finish_sessions(self) -> None:
         """At the stage's end: sessions whose next call fell after it (or still waiting) are unfinished."""
+        if self.tokens is not None:
+            self.tokens.stop()
         for sess in self.active:
             self.flows[sess.flow + self.nf * sess.measured].unfinished += 1
         self.active.clear()

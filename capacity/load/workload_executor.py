@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from locust.env import Environment
@@ -16,8 +17,10 @@ from capacity.load.auth import TokenHolder
 from capacity.load.executors import EndpointExecutor, Executor
 from capacity.load.locustfile import LocustfileExecutor
 from capacity.load.pool import stripe
+from capacity.load.session_auth import SessionTokens
 from capacity.load.session_plan import Session, StepProgram
 from capacity.plan.experiment import Workload
+from capacity.plan.target import Auth
 from capacity.plan.testdata import Record, load_records
 
 
@@ -36,10 +39,12 @@ def make_executor(
     verify_tls: bool = True,
     auth: TokenHolder | None = None,
     used: Sequence[Record] = (),
+    session_auth: Auth | None = None,
 ) -> Executor:
     """The executor for a workload; a locustfile takes precedence over the endpoint list.
 
-    ``auth`` keeps the requests' headers carrying the run's token; ``used``: records the smoke consumed."""
+    ``auth`` keeps the requests' headers carrying the run's token; ``used``: records the smoke consumed;
+    ``session_auth`` (``scope = "session"``): each session runs the token command for its own token."""
     if locustfile:
         lf = LocustfileExecutor(
             base_url,
@@ -65,10 +70,18 @@ def make_executor(
         verify_tls=verify_tls,
         auth=auth,
         used=used,
+        session_tokens=SessionTokens(session_auth, _file_dir(source_file)) if session_auth is not None else None,
     )
     if fire_locust_events:
         return LocustEventExecutor(ex, env)
     return ex
+
+
+def _file_dir(source_file: str | None) -> str | None:
+    """The experiment file's folder, where its token command runs (None: the current directory)."""
+    if source_file and Path(source_file).is_file():
+        return str(Path(source_file).resolve().parent)
+    return None
 
 
 class LocustEventExecutor:
@@ -79,6 +92,7 @@ class LocustEventExecutor:
         self.names = inner.names
         self.weights = inner.weights
         self.sessions = inner.sessions
+        self.session_tokens = inner.session_tokens
         self.fire = env.events.request.fire
         self.methods = inner.methods
 

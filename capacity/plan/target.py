@@ -8,6 +8,7 @@ edge, just before the load driver is built.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -32,6 +33,11 @@ class Auth(Strict):
     """Run the command again this often (before the token expires); also once after a 401."""
     timeout_s: PositiveFloat = 60.0
     """The command's own time limit."""
+    scope: Literal["run", "session"] = "run"
+    """``run``: one token for the whole run; ``session``: each session (``[[workload.flows]]`` run as
+    sessions) runs the command for a token of its own before its first call, as CHIP fetches per call."""
+    session_fetches: int = Field(4, ge=1, le=64)
+    """``scope = "session"``: token commands running at once per generator process (a bounded pool)."""
 
     @field_validator("format")
     @classmethod

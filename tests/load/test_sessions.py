@@ -8,6 +8,7 @@ there, and a session still running at the stage's end is unfinished, never lost.
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -15,12 +16,15 @@ import gevent
 import msgpack
 import pytest
 
+from capacity.errors import CapacityError
 from capacity.load.engine import StageEngine
 from capacity.load.executors import EXHAUSTED
 from capacity.load.measure import flow_stats, merge_parts, stage_from_wire, stage_to_wire
+from capacity.load.session_auth import SessionTokens
 from capacity.load.session_plan import Session, StepProgram, extract_into, session_plan
 from capacity.plan.experiment import load_experiment
 from capacity.plan.session_steps import MISSING, Think, parse_json_path, walk
+from capacity.plan.target import Auth
 from capacity.plan.workload import Workload
 from tests.conftest import REPO
 
@@ -120,7 +124,7 @@ def test_a_failing_step_ends_the_session_there() -> None:
     wl = staging_workload()
     checkin = [e.name for e in wl.endpoints].index("appointment_checkin")
     ex = FakeSessionExecutor(wl, codes={checkin: 409})
-    raw = run(ex)
+    raw = run(ex, duration_s=0.5)
     ci = raw.part(include_warmup=True).flows[1]
     assert ci.started > 10
     assert ci.failed == ci.started - ci.unfinished and ci.completed == 0
@@ -220,3 +224,75 @@ def test_think_time_distributions() -> None:
     with pytest.raises(ValueError):
         Think()
     assert Think(fixed=1.5).draw(rng) == 1.5
+
+
+class TokenLog:
+    """A fake token command: 20 ms per fetch, counting how many run at once."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.n = 0
+        self.running = 0
+        self.most = 0
+        self.fail = fail
+
+    def __call__(self, auth: Auth, cwd: str | None) -> str:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        gevent.sleep(0.02)
+        self.running -= 1
+        if self.fail:
+            raise CapacityError("token command failed")
+        self.n += 1
+        return f"Bearer t{self.n}"
+
+
+class TokenExecutor(FakeSessionExecutor):
+    def __init__(self, workload: Workload, tokens: SessionTokens) -> None:
+        super().__init__(workload)
+        self.session_tokens = tokens
+        self.seen: dict[str, set[str]] = defaultdict(set)
+
+    def execute_step(self, step: StepProgram, sess: Session, state: Any) -> int | str:
+        code = super().execute_step(step, sess, state)
+        assert sess.headers is not None and sess.values is not None
+        self.seen[sess.values["rec"]].add(sess.headers["Authorization"])
+        return code
+
+
+def test_session_scope_gives_each_session_its_own_token_from_a_bounded_pool() -> None:
+    auth = Auth(command="x", scope="session", session_fetches=3)
+    fetch = TokenLog()
+    ex = TokenExecutor(staging_workload(), SessionTokens(auth, fetch=fetch))
+    raw = run(ex, rate=300.0, duration_s=0.6)
+    part = raw.part(include_warmup=True)
+    started = sum(f.started for f in part.flows)
+    assert fetch.most == 3  # never more fetches at once than session_fetches
+    assert 60 <= fetch.n <= started  # ~3 fetches per 20 ms; sessions still queued at the end are unfinished
+    assert all(len(tokens) == 1 for tokens in ex.seen.values())  # one token per session, every call
+    assert len({t for tokens in ex.seen.values() for t in tokens}) == len(ex.seen)  # never shared
+    assert sum(f.completed + f.failed + f.unfinished for f in part.flows) == started
+
+
+def test_a_failing_token_command_fails_sessions_at_their_first_step() -> None:
+    auth = Auth(command="x", scope="session")
+    ex = TokenExecutor(staging_workload(), SessionTokens(auth, fetch=TokenLog(fail=True)))
+    raw = run(ex, rate=100.0, duration_s=0.5)
+    part = raw.part(include_warmup=True)
+    assert sum(part.requests) == 0 and ex.log == []
+    assert sum(f.failed_at[0] for f in part.flows) > 0
+    assert all(f.failed == f.failed_at[0] for f in part.flows)
+
+
+def test_session_tokens_run_the_real_command() -> None:
+    auth = Auth(command="echo tok-$RANDOM", scope="session", session_fetches=2, format="T {token}")
+    tokens = SessionTokens(auth)
+    got: list[dict[str, str] | None] = []
+    tokens.start()
+    for i in range(4):
+        tokens.request(i, lambda _s, h: got.append(h))
+    deadline = time.monotonic() + 5
+    while len(got) < 4 and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    tokens.stop()
+    assert len(got) == 4 and all(h is not None and h["Authorization"].startswith("T tok-") for h in got)
+    assert tokens.fetches == 4
