@@ -270,8 +270,15 @@ def _print_profile(exp: Experiment, total_rpm: float) -> None:
     wl = exp.workload
     for f in wl.flows:
         steps = " + ".join(f"{s.count:g} {s.endpoint}" for s in f.steps)
-        how = "sessions" if f.mode == "session" and not wl.locustfile else "independent requests"
-        typer.echo(f"  flow {f.name}: {f.per_hour:,.0f}/h = {f.per_minute:,.0f}/min {how}, each {steps}")
+        session = f.mode == "session" and not wl.locustfile
+        how = "sessions" if session else "independent requests"
+        think = f" (~{f.mean_think_s:.1f} s think per session)" if session and f.mean_think_s else ""
+        typer.echo(f"  flow {f.name}: {f.per_hour:,.0f}/h = {f.per_minute:,.0f}/min {how}, each {steps}{think}")
+        if session and f.mean_think_s >= exp.stages.warmup_seconds:
+            typer.echo(
+                f"    warning: its sessions think longer than the {exp.stages.warmup_seconds:g} s warm-up: "
+                "the measured part starts before the request rate is steady"
+            )
     if total_rpm:
         typer.echo(f"  1x profile: {total_rpm:,.0f} requests/min ({total_rpm / 60:.1f} req/s)")
     width = max((len(e.name) for e in wl.endpoints), default=0)
