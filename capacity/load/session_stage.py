@@ -278,7 +278,8 @@ class SessionStage(Stage):
             self.tokens.start()
 
         def schedule() -> None:
-            kinds_iter = mix_chunks(self.ex.weights, seed=seed + 7919)
+            # sessions are fewer arrivals than requests: exact shares over blocks of 32 session starts
+            kinds_iter = mix_chunks(self.ex.weights, seed=seed + 7919, block=32)
             for times in arrival_chunks(
                 self.rate_of(rate), self.duration_s, arrival=arrival, shape=shape, phase=phase, seed=seed
             ):

@@ -76,6 +76,8 @@ class FakeSessionExecutor:
 
 
 def staging_workload(**step_changes: Any) -> Workload:
+    """The staging file's flows without its think times (unless given), so sessions end within a stage."""
+    step_changes = {"think_s": 0.0, **step_changes}
     wl = load_experiment(REPO / "experiments" / "clinician-workflow-staging.toml").workload
     data = wl.model_dump()
     data["test_data"] = {"source": "none"}
