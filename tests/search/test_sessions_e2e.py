@@ -1,4 +1,4 @@
-"""Issue 24 end to end: the staging flows run as sessions against the Python sandbox.
+"""Issue 24 end to end: the staging flows run as sessions against the Python sandbox; tokens per session.
 
 The sandbox records which calls each appointment saw (``GET /sandbox/journeys``): every check-in must
 be *whole* (its appointment's summary came before it for the same patient, and that patient's status
@@ -9,6 +9,7 @@ per-flow table and the per-endpoint request counts are checked against the plan.
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ import tomli_w
 
 from capacity.sandbox import SandboxConfig, run_sandbox
 from tests.conftest import run_cli
+from tests.load.auth_target import API_KEY, BearerTarget, runs, token_command
 from tests.sandbox.conftest import http
+from tests.search.test_auth_e2e import write_experiment
 
 RECORDS = 3000
 
@@ -134,3 +137,37 @@ def test_every_checkin_is_one_session_about_one_appointment(tmp_path: Path, work
         )
         assert eps["demographics_status_get"]["requests"] > eps["demographics_status_set"]["requests"]
     assert (run_dir / "flows.parquet").is_file() or (run_dir / "flows.csv").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+def test_session_scope_runs_the_token_command_once_per_session(tmp_path: Path, workers: int) -> None:
+    cmd, count = token_command(tmp_path)
+    with BearerTarget() as srv:
+        path = write_experiment(tmp_path, srv.url, cmd)
+        d = tomllib.loads(path.read_text(encoding="utf-8"))
+        d["target"]["auth"].update(scope="session", session_fetches=3)
+        path.write_text(tomli_w.dumps(d), encoding="utf-8")
+        out = tmp_path / "results"
+        r = run_cli(
+            "search",
+            str(path),
+            "--out",
+            str(out),
+            "--workers",
+            str(workers),
+            "--no-report",
+            env={"CAP_TEST_API_KEY": API_KEY},
+        )
+    assert r.returncode == 0, r.stderr
+    assert srv.status[401] == 0 and srv.status[403] == 0
+    [run_dir] = [p for p in out.iterdir() if p.is_dir()]
+    stages = [json.loads(p.read_text()) for p in sorted((run_dir / "stages").glob("stage-*.json"))]
+    started = sum(f["started"] + f["dropped"] for st in stages for f in st["flows"].values())
+    # one run token (smoke and probes) plus one per session: the warm-up's sessions are not in the
+    # stages' windows, so at least as many fetches as sessions counted there
+    session_tokens = [t for t in srv.tokens if t != "s3cr3t-tok-1"]
+    assert runs(count) >= started + 1
+    assert len(session_tokens) >= started > 20
+    # each token serves one session: at most its four calls (status x3, check-in)
+    assert max(srv.tokens[t] for t in session_tokens) <= 4
