@@ -112,6 +112,11 @@ class SessionStage(Stage):
         nk = self.nk
         self.first_calls(sess)
         fr = self.flows[sess.flow + self.nf * sess.measured]
+        if sess.left <= 0:  # fractional counts drew no call at all: a session with nothing to send
+            fr.started += 1
+            fr.completed += 1
+            fr.hist.record_value(1)
+            return
         tokens = self.tokens
         if tokens is not None:
             if tokens.waiting >= self.max_inflight:
