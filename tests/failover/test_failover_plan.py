@@ -70,8 +70,15 @@ def test_per_task_capacity_from_the_recommendation_or_its_inputs() -> None:
 
 def _seconds(stage: int, t0: float, n: int, ok: int, errors: int = 0, dropped: int = 0) -> list[dict[str, Any]]:
     return [
-        {"stage": stage, "t": t0 + k, "phase": "measure", "offered": ok + errors + dropped, "ok": ok,
-         "errors": errors, "dropped": dropped}
+        {
+            "stage": stage,
+            "t": t0 + k,
+            "phase": "measure",
+            "offered": ok + errors + dropped,
+            "ok": ok,
+            "errors": errors,
+            "dropped": dropped,
+        }
         for k in range(n)
     ]
 
