@@ -253,7 +253,9 @@ class FailoverRun(SoakRun):
                 "refusing to stop a task"
             )
         victims = choose_victims(tasks, plan.lose, self.exp.production.zones)
-        assert len(victims) <= allowed_losses(len(serving), plan.lose, self.exp.production.zones)
+        allowed = allowed_losses(len(serving), plan.lose, self.exp.production.zones)
+        if len(victims) > allowed:  # choose_victims refuses already: this is the last line of defence
+            raise CapacityError(f"--lose {plan.lose} allows {allowed} app task(s), not {len(victims)}; refusing")
         lost_at = time.time()
         for v in victims:
             ctl.stop(v.arn)

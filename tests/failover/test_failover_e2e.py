@@ -172,3 +172,35 @@ def test_a_task_stopped_through_the_ecs_api_is_replaced_and_timed(
     after = {t.arn for t in EcsServiceTasks(CLUSTER, SERVICE, region=REGION).tasks()}
     assert len(after) == 3 and before[0] not in after
     assert aws.desired() == 3  # nothing set, nothing restored
+
+
+def test_ctrl_c_after_the_loss_keeps_the_segments_and_exits_130(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    exp, _ = _three_tasks(tmp_path)
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "capacity", "failover", str(exp), "--rps", "60", *RUN, "--replacement-delay", "30s"]
+    proc = subprocess.Popen(
+        [*cmd, "--json", "--out", str(out)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not list(out.glob("*/stages/stage-002.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    result = json.loads(stdout)
+    assert result["verdict"] == "interrupted" and len(result["lost_tasks"]) == 1
+    assert result["replaced_after_s"] is None  # the 30-s replacement had not come
+    (run,) = [d for d in out.iterdir() if d.is_dir()]
+    assert json.loads((run / "summary.json").read_text())["stopped_reason"] == "interrupted"
+    assert len(list((run / "stages").glob("stage-*.json"))) >= 3
+    assert json.loads((run / "failover.json").read_text())["stopped_reason"] == "interrupted"
