@@ -270,7 +270,8 @@ class FailoverRun(SoakRun):
     def wait_for_replacement(self) -> None:
         """After a breach the load stops, but the replacement time is still worth knowing: wait for it."""
         w = self.watch
-        if w is None or w.back_at is not None or self.not_replaced or self.flag:
+        interrupted = bool(self.flag) or self.state.stopped_reason == "interrupted"  # a stage's own handler saw it
+        if w is None or w.back_at is not None or self.not_replaced or interrupted:
             return
         self.progress.note("waiting for the service to be back at its desired count")
         if not w.wait_back(w.lost_at + self.failover_plan.deadline_s, lambda: bool(self.flag)) and not self.flag:

@@ -185,7 +185,11 @@ def test_ctrl_c_after_the_loss_keeps_the_segments_and_exits_130(tmp_path: Path) 
     out = tmp_path / "results"
     cmd = [sys.executable, "-m", "capacity", "failover", str(exp), "--rps", "60", *RUN, "--replacement-delay", "30s"]
     proc = subprocess.Popen(
-        [*cmd, "--json", "--out", str(out)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*cmd, "--json", "--no-report", "--out", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 90
