@@ -62,9 +62,12 @@ def _register_commands() -> None:
     from capacity.cli import scale_cmd
 
     scale_cmd.commands.register(app)
+    from capacity.cli import failover_cmd
+
+    failover_cmd.commands.register(app)
 
 
-LOAD_COMMANDS = frozenset({"search", "nightly", "worker", "soak", "scale"})
+LOAD_COMMANDS = frozenset({"search", "nightly", "worker", "soak", "scale", "failover"})
 """Commands that drive load: Locust (gevent) must patch the standard library before anything else
 imports ssl, or TLS contexts created later recurse forever."""
 

@@ -43,6 +43,11 @@ def write_run_report(run: LoadedRun) -> Path:
 
     soak_pngs, extra = soak_report(run)
     pngs.update(soak_pngs)
+    from capacity.report.failover_plots import failover_report
+
+    failover_pngs, failover_extra = failover_report(run)
+    pngs.update(failover_pngs)
+    extra = [*failover_extra, *extra]
     plots_dir = run.path / "plots"
     plots_dir.mkdir(exist_ok=True)
     for name, png in pngs.items():

@@ -82,6 +82,8 @@ class SandboxConfig(SandboxSettings):
     follow_ecs: str | None = None
     """``CLUSTER/SERVICE``: follow that ECS service's desired count (``capacity.sandbox.ecs_follow``)."""
     ecs_poll_s: float = Field(0.5, gt=0)
+    replacement_delay_s: float = Field(5.0, ge=0, le=3600)
+    """A stopped app task's replacement starts this long after the stop (``capacity.sandbox.task_loss``)."""
 
     def __init__(self, **data: Any) -> None:
         try:

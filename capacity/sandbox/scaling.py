@@ -67,6 +67,20 @@ class AppScaler:
                 self.changes += 1
             self.broadcast()
 
+    async def stop_task(self, conn: TaskConn) -> None:
+        """Stop one given app task (drained like a scale-in), as ECS ``StopTask`` does; tell the rest."""
+        async with self._lock:
+            await self._retire(conn)
+            self.changes += 1
+            self.broadcast()
+
+    async def add_task(self) -> None:
+        """Start one more app task (a replacement, as the ECS service scheduler starts one)."""
+        async with self._lock:
+            await self._start(1)
+            self.changes += 1
+            self.broadcast()
+
     def broadcast(self) -> None:
         """Tell every live app task how many there are (their slowdown follows)."""
         n = len(self.live())

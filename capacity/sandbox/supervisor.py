@@ -35,6 +35,7 @@ from capacity.sandbox.procstats import die_with_parent
 from capacity.sandbox.scaling import AppScaler
 from capacity.sandbox.stack import PumaStack
 from capacity.sandbox.state import ClinicData, JobQueue
+from capacity.sandbox.task_loss import TaskLoss, add_task_routes
 from capacity.sandbox.tasks import each_second
 from capacity.sandbox.wire import encode, read_msg
 
@@ -77,6 +78,7 @@ class Supervisor:
         self._sock_path = ""
         self._app_index = itertools.count()
         self.scaler = AppScaler(self)
+        self.losses = TaskLoss(self.scaler, cfg)
 
     @property
     def pids(self) -> list[int]:
@@ -98,8 +100,10 @@ class Supervisor:
             if self.cfg.follow_ecs:
                 from capacity.sandbox.ecs_follow import follow_ecs
 
-                self._background.append(asyncio.create_task(follow_ecs(self.scaler, self.cfg)))
-            self._runner = await serve_front(build_app(self.cfg, self), sock)
+                self._background.append(asyncio.create_task(follow_ecs(self.scaler, self.cfg, self.losses)))
+            app = build_app(self.cfg, self)
+            add_task_routes(app, self.losses)
+            self._runner = await serve_front(app, sock)
         except BaseException:
             sock.close()
             await self.stop()
