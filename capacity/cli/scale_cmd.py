@@ -53,6 +53,9 @@ def scale(
     no_report: bool = typer.Option(False, "--no-report", help="Skip each size's HTML report."),
     steady_timeout: float = typer.Option(900.0, "--steady-timeout", min=1.0, help="Seconds to wait for each size."),
     series_id: str | None = typer.Option(None, "--series-id", help="Name of the series folder under --out."),
+    repeat: int = typer.Option(
+        1, "--repeat", min=1, max=10, help="Searches per size: run-to-run variance enters the fit's uncertainty."
+    ),
 ) -> None:
     from capacity.plan.experiment import default_experiment_path, load_experiment
     from capacity.search import SearchOptions
@@ -61,10 +64,12 @@ def scale(
     exp = load_experiment(experiment if experiment is not None else default_experiment_path())
     size_list = parse_sizes(sizes)
     if dry_run:
-        _print_plan(dry_run_plan(exp, size_list, steady_timeout_s=steady_timeout), json_out)
+        _print_plan(dry_run_plan(exp, size_list, steady_timeout_s=steady_timeout, repeat=repeat), json_out)
         return
     search = SearchOptions(results_root=out, json_mode=True, write_report=not no_report, command="capacity scale")
-    options = ScaleOptions(sizes=size_list, search=search, series_id=series_id, steady_timeout_s=steady_timeout)
+    options = ScaleOptions(
+        sizes=size_list, search=search, series_id=series_id, steady_timeout_s=steady_timeout, repeat=repeat
+    )
     outcome = run_scale(exp, options, console=Console(stderr=True, quiet=json_out))
     data = outcome.to_json()
     if json_out:
@@ -93,13 +98,14 @@ def _print_plan(plan: dict[str, Any], json_out: bool) -> None:
 
 def _print_outcome(data: dict[str, Any]) -> None:
     typer.echo(f"scaling series {data['series_id']} ({data['stopped_reason']}): {data['path']}")
-    typer.echo(f"  {'tasks':>5}  {'saturation':>10}  {'interval':>18}  run")
+    typer.echo(f"  {'tasks':>5}  {'SLO capacity':>12}  {'interval':>18}  {'saturation':>10}  run")
     for s in data["sizes"]:
-        lo, hi = s["interval"]
+        lo, hi = s["capacity_interval"]
         iv = f"[{lo:.1f}, {hi:.1f}]" if lo is not None and hi is not None else "-"
+        cap = f"{s['capacity_rps']:.1f}" if s["capacity_rps"] is not None else "-"
         sat = f"{s['saturation_rps']:.1f}" if s["saturation_rps"] is not None else "-"
-        flag = " (drifted)" if s["drifted"] else ("" if s["reached"] else " (not reached)")
-        typer.echo(f"  {s['app_tasks']:>5}  {sat:>10}  {iv:>18}  {s['run_id']}{flag}")
+        flag = " (drifted)" if s["drifted"] else ("" if s["capacity_rps"] is not None else " (not reached)")
+        typer.echo(f"  {s['app_tasks']:>5}  {cap:>12}  {iv:>18}  {sat:>10}  {s['run_id']}{flag}")
     fit = data["fit"]
     if fit:
         peak = f"{fit['peak_tasks']:.2f}" if fit["peak_tasks"] else "none"
@@ -107,12 +113,25 @@ def _print_outcome(data: dict[str, Any]) -> None:
             f"fit ({fit['model']}): sigma {fit['sigma']:.4g}, kappa {fit['kappa']:.4g}, "
             f"lambda {fit['lambda']:.4g} req/s, peak tasks {peak}"
         )
+    for r in data.get("leave_one_out") or []:
+        typer.echo(
+            f"  leave-one-out: {r['app_tasks']} tasks measured {r['measured_rps']:.1f}, predicted from the others "
+            f"{r['predicted_rps']:.1f} req/s ({r['error_pct']:+.1f}%)"
+        )
+    if data.get("fit_check"):
+        typer.echo(f"fit check: {data['fit_check']}")
     rec = data["recommendation"]
     if rec:
+        from capacity.report.content import chain_lines
+
         curve = rec["app_tasks_curve"] if rec["app_tasks_curve"] is not None else "refused"
+        span = rec.get("app_tasks_range")
         typer.echo(
-            f"production app tasks: curve {curve}, linear {rec['app_tasks_linear']}  (binding: {rec['binding']})"
+            f"production app tasks: {rec['app_tasks']} {list(span) if span else ''} (curve {curve}, linear "
+            f"{rec['app_tasks_linear']}; binding: {rec['binding']}), {rec.get('sidekiq_tasks')} Sidekiq tasks"
         )
+        for line in chain_lines(rec.get("chain") or []):
+            typer.echo(f"  {line}")
         if rec["refused"]:
             typer.echo(f"  {rec['refused']}")
     for w in data["warnings"]:

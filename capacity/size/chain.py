@@ -106,13 +106,3 @@ def linear_chain(main: dict[str, Any], c: ChainInputs, production: Production) -
 
 def _f(v: float | None) -> str:
     return f"{v:.3g}" if v is not None else "n/a"
-
-
-def chain_lines(chain: list[dict[str, Any]]) -> list[str]:
-    """The chain as text, one step a line (the live summary, ``summary.md`` and ``capacity size``)."""
-    out = []
-    for s in chain:
-        v = s.get("value")
-        text = f"{v:.4g}" if isinstance(v, float) else ("-" if v is None else str(v))
-        out.append(f"{s['step']}: {text}  <- {s['source']}")
-    return out

@@ -87,7 +87,11 @@ def binding(raw_throughput: float, raw_cpu: float | None) -> tuple[float, str]:
 
 
 def tasks_range(
-    demand_rps: float, per_task_lo: float | None, per_task_hi: float | None, raw_cpu: float | None, production: Production
+    demand_rps: float,
+    per_task_lo: float | None,
+    per_task_hi: float | None,
+    raw_cpu: float | None,
+    production: Production,
 ) -> list[int] | None:
     """[lo, hi] task counts over the per-task capacity interval (its top gives the fewest tasks)."""
     if per_task_lo is None or per_task_hi is None or not per_task_lo > 0:
