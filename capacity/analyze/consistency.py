@@ -122,7 +122,10 @@ def hold_at_saturation(slo: Estimate, saturation: Estimate) -> tuple[Estimate, s
         f"SLO capacity held at the saturation throughput {sat:.4g} req/s (the stages put it at {v:.4g}): no "
         "stage delivered more goodput than that, so no higher rate is known to be carried"
     )
-    held = slo.model_copy(update={"value": sat, "note": _joined(slo.note, why)})
+    low = min(x for x in (slo.lo, saturation.lo, sat) if x is not None)  # the saturation's own spread
+    held = slo.model_copy(
+        update={"value": sat, "lo": low if slo.lo is not None else None, "note": _joined(slo.note, why)}
+    )
     return clip_interval(held, 0.0, sat), why
 
 
