@@ -55,6 +55,8 @@ Examples:
   capacity size results/20261127T031500Z-sandbox-ab12
 
   capacity size stages.csv --app-tasks 2 --peak-rpm 9015 --cpu-target 0.6 --zones 3 --json
+
+  capacity size results/<run> --experiment staging-with-limits.toml --strict-limits
 """
 
 
@@ -188,6 +190,9 @@ def size(
     strict_limits: bool = typer.Option(
         False, "--strict-limits", help="Exit 1 when the size exceeds a [production.limits] entry (else a warning)."
     ),
+    experiment: Path | None = typer.Option(
+        None, "--experiment", help="Size with this file's [cluster], [production] and workload instead of the run's."
+    ),
     zones: int | None = typer.Option(
         None, "--zones", min=1, max=16, help="Availability zones (tasks per zone are whole)."
     ),
@@ -207,6 +212,10 @@ def size(
 
     stages, seconds, exp, run = _load(path)
     analysis = analyse_run(stages, seconds, exp.guards if exp else None, n_boot=boot)
+    if experiment is not None:
+        from capacity.plan.experiment import load_experiment
+
+        exp = load_experiment(experiment)
     cluster = exp.cluster if exp else Cluster()  # type: ignore[call-arg]
     production = exp.production if exp else Production()  # type: ignore[call-arg]
     workload: Workload | None = exp.workload if exp else None
