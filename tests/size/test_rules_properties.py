@@ -133,7 +133,7 @@ def test_never_below_the_measured_per_task_capacity_and_range_contains_point(
         assert rec["app_tasks"] >= math.ceil(rec["figures"]["raw_tasks"] - 1e-9) + 1
     lo, hi = rec["app_tasks_range"]
     assert lo <= rec["app_tasks"] <= hi
-    assert [s["step"] for s in rec["chain"]][0] == "demand"
+    assert rec["chain"][0]["step"] == "demand"
     assert rec["extrapolation"]["ratio"] == rec["app_tasks"] / run[2]
 
 
