@@ -8,12 +8,28 @@ the answer is the search's, to the task.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from capacity.plan.experiment import Cluster, Production
 from capacity.size import rules
 from capacity.size.curve import CurveFit, CurveSizing
 from capacity.size.rules import Step, past
+
+TASK_STEPS = ("tasks by throughput", "tasks by CPU", "zones", "N+1")
+PAST = re.compile(r" \(extrapolated: [^)]*\)")
+
+
+def _against_largest(chain: list[dict[str, Any]], largest: int) -> list[dict[str, Any]]:
+    """The base size's chain with its extrapolation said against the largest size of the series."""
+    out = []
+    for step in chain:
+        v = step.get("value")
+        if step.get("step") in TASK_STEPS and isinstance(v, int | float):
+            source = PAST.sub("", str(step.get("source", ""))) + past(float(v), largest)
+            step = {**step, "source": source, "extrapolated": float(v) > largest}
+        out.append(step)
+    return out
 
 
 def _curve_steps(sizing: CurveSizing, fit: CurveFit, largest: int) -> list[Step]:
@@ -69,7 +85,10 @@ def series_recommendation(
         final_source = (
             f"the larger of the line ({linear}, from {sizing.linear_from_tasks} tasks) and the curve ({curve})"
         )
-    chain = [*(base.get("chain") or []), *(s.to_dict() for s in _curve_steps(sizing, fit, largest))]
+    chain = [
+        *_against_largest(base.get("chain") or [], largest),
+        *(s.to_dict() for s in _curve_steps(sizing, fit, largest)),
+    ]
     app = out["app_tasks"]
     chain.append(
         Step("binding rule (line or curve)", app, final_source, bool(app is not None and app > largest)).to_dict()
