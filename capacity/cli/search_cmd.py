@@ -247,6 +247,7 @@ def _print_plan(exp: Experiment, json_out: bool) -> None:
         },
         "assumptions": _assumptions(exp),
         "guards": exp.guards.model_dump(),
+        "task_count_held": _held(exp),
     }
     if json_out:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
@@ -266,6 +267,21 @@ def _print_plan(exp: Experiment, json_out: bool) -> None:
     typer.echo("  " + budget.text())
     for line in _assumptions(exp):
         typer.echo(f"  assumption: {line}")
+    if data["task_count_held"]:
+        typer.echo(f"  task count: {data['task_count_held']}")
+
+
+def _held(exp: Experiment) -> str | None:
+    """What the search does to the ECS service's task count (``capacity.search.hold_tasks``), if anything."""
+    from capacity.search.hold_tasks import holds_task_count
+
+    if not holds_task_count(exp):
+        return None
+    c = exp.cluster
+    return (
+        f"held at {c.app_tasks} app tasks on ECS service {c.ecs_cluster}/{c.ecs_service}: autoscaling suspended for "
+        "the run, the count watched every stage (a change is 'invalid: task drift'), both restored afterwards"
+    )
 
 
 def _print_profile(exp: Experiment, total_rpm: float) -> None:
