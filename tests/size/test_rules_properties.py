@@ -89,7 +89,7 @@ def _sized(run: tuple[pd.DataFrame, RunAnalysis, int], production: Production) -
     return recommend(a, frame, Cluster(app_tasks=tasks), production).to_dict()
 
 
-@_settings(60)
+@_settings(30)
 @given(run=runs(), production=PRODUCTION, more=st.floats(1.0, 5.0))
 def test_monotone_in_demand(run: tuple[pd.DataFrame, RunAnalysis, int], production: Production, more: float) -> None:
     a = _sized(run, production)
@@ -100,7 +100,7 @@ def test_monotone_in_demand(run: tuple[pd.DataFrame, RunAnalysis, int], producti
     assert b is not None and b["app_tasks"] >= a["app_tasks"] and b["sidekiq_tasks"] >= a["sidekiq_tasks"]
 
 
-@_settings(60)
+@_settings(30)
 @given(run=runs(), production=PRODUCTION, headroom=st.floats(0.0, 1.0), cpu=st.floats(0.3, 0.9))
 def test_monotone_in_headroom_and_cpu_target(
     run: tuple[pd.DataFrame, RunAnalysis, int], production: Production, headroom: float, cpu: float
@@ -118,7 +118,7 @@ def test_monotone_in_headroom_and_cpu_target(
     assert b is not None and b["app_tasks"] >= a["app_tasks"]
 
 
-@_settings(80)
+@_settings(50)
 @given(run=runs(), production=PRODUCTION)
 def test_never_below_the_measured_per_task_capacity_and_range_contains_point(
     run: tuple[pd.DataFrame, RunAnalysis, int], production: Production
@@ -137,7 +137,7 @@ def test_never_below_the_measured_per_task_capacity_and_range_contains_point(
     assert rec["extrapolation"]["ratio"] == rec["app_tasks"] / run[2]
 
 
-@_settings(80)
+@_settings(50)
 @given(run=runs(), production=PRODUCTION)
 def test_search_and_a_one_size_scale_on_the_same_stages_agree(
     run: tuple[pd.DataFrame, RunAnalysis, int], production: Production
@@ -160,7 +160,7 @@ def test_search_and_a_one_size_scale_on_the_same_stages_agree(
     assert scale["sidekiq_tasks"] == search["sidekiq_tasks"]
 
 
-@_settings(40)
+@_settings(30)
 @given(run=runs())
 def test_slo_capacity_never_above_saturation_throughput(run: tuple[pd.DataFrame, RunAnalysis, int]) -> None:
     a = analyse_run(run[0], None, GUARDS, n_boot=4, seed=1)  # the analysis as it comes, with an interval
