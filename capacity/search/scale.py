@@ -308,9 +308,18 @@ def _size_result(n: int, run_id: str, s: RunSummary) -> SizeResult:
         stopped_reason=s.stopped_reason,
         drifted=s.stopped_reason == "task-drift" or any(st.verdict == "invalid: task drift" for st in s.stages),
         capacity_rps=slo.value if reached_slo and slo is not None else None,
-        capacity_interval=[slo.lo, slo.hi] if reached_slo and slo is not None else [None, None],
+        capacity_interval=_capacity_interval(s) if reached_slo and slo is not None else [None, None],
         recommendation=s.recommendation,
     )
+
+
+def _capacity_interval(s: RunSummary) -> list[float | None]:
+    """The SLO capacity's interval as the sizing rules widened it (to the search's bracket), else the estimate's."""
+    figures = (s.recommendation or {}).get("figures") or {}
+    if figures.get("capacity_range_rps"):
+        return list(figures["capacity_range_rps"])
+    slo = s.estimates["slo_capacity"]
+    return [slo.lo, slo.hi]
 
 
 def peak_throughput(summary: RunSummary, run_dir: Path) -> tuple[float | None, list[float | None]]:

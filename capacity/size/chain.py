@@ -27,6 +27,8 @@ class ChainInputs:
     cpu_line: tuple[float, float] | None
     mem_mib: int | None
     mem_source: str
+    bracket: tuple[float, float] | None = None
+    """The search's bracket on the capacity: (highest passing rate, lowest failing rate)."""
 
 
 def _capacity_source(c: ChainInputs) -> str:

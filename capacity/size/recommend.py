@@ -284,7 +284,17 @@ def recommend(
         **sidekiq,
         **{k: v for k, v in main.items() if k not in ("app_tasks", "sidekiq_tasks", "expected_utilisation")},
     }
-    why = ChainInputs(inputs["peak_source"], chosen, est, cluster.app_tasks, cpu_per_task, line, mem, mem_src)
+    why = ChainInputs(
+        inputs["peak_source"],
+        chosen,
+        est,
+        cluster.app_tasks,
+        cpu_per_task,
+        line,
+        mem,
+        mem_src,
+        _bracket(table, est, chosen, analysis.saturation),
+    )
     return _assemble(main, why, production, cluster, inputs, figures, results, written, notes)
 
 
@@ -301,11 +311,15 @@ def _assemble(
 ) -> Recommendation:
     """The recommendation with its chain, range, limits and extrapolation (the contract of issue 20)."""
     est, n = why.estimate, why.staging_tasks
-    lo = est.lo / n if est.lo is not None else None
-    hi = est.hi / n if est.hi is not None else None
+    lo_rps, hi_rps, how = _range_interval(est, why.bracket)
+    lo = lo_rps / n if lo_rps is not None else None
+    hi = hi_rps / n if hi_rps is not None else None
     span = rules.tasks_range(main["demand_rps"], lo, hi, main["raw_tasks_cpu"], production)
     if span is None:
         notes.append(f"the {why.signal} has no interval: the task count's range is its point")
+    else:
+        figures["app_tasks_range_from"] = how
+        figures["capacity_range_rps"] = [lo_rps, hi_rps]
     limits = rules.check_limits(main["app_tasks"], main["sidekiq_tasks"], cluster, production)
     binding = (
         f"CPU reaches cpu_target {production.cpu_target:.0%} first"
@@ -330,6 +344,50 @@ def _assemble(
         extrapolation=rules.extrapolation(main["app_tasks"], n),
         expected_cpu_utilisation=_cpu_at_peak(why.cpu_line, main["demand_rps"] / main["app_tasks"], n),
     )
+
+
+def _range_interval(est: Estimate, bracket: tuple[float, float] | None) -> tuple[float | None, float | None, str]:
+    """The capacity interval the range is drawn over: the estimate's, widened to the search's bracket.
+
+    The bootstrap interval covers the spread within stages; the search's resolution (the gap between
+    the highest passing and the lowest failing stage) is a second uncertainty it does not see."""
+    lo, hi = est.lo, est.hi
+    how = f"{est.signal or 'capacity'} interval [{_g(lo)}, {_g(hi)}] req/s"
+    if bracket is None or est.value is None:
+        return lo, hi, how
+    b_lo, b_hi = bracket
+    lo = min(x for x in (lo, b_lo, est.value) if x is not None)
+    hi = max(x for x in (hi, b_hi, est.value) if x is not None)
+    return (
+        lo,
+        hi,
+        how + f" widened to the search's bracket [{b_lo:.4g}, {b_hi:.4g}] req/s (highest pass, lowest failure)",
+    )
+
+
+def _g(v: float | None) -> str:
+    return f"{v:.4g}" if v is not None else "-"
+
+
+def _bracket(table: StageTable, est: Estimate, signal: str, saturation: Estimate) -> tuple[float, float] | None:
+    """(highest passing rate below the lowest failing one, that failing rate) around a reached SLO capacity;
+    the top is held at the measured saturation throughput (no more is known to be carried)."""
+    if signal != "slo_capacity" or est.value is None or not est.reached or "verdict" not in table.frame:
+        return None
+    rate = table.rate
+    verdicts = [str(v) for v in table.frame["verdict"]]
+    failed = np.array([v == "fail" for v in verdicts])
+    passed = np.array([v == "pass" for v in verdicts])
+    if not failed.any():
+        return None
+    lowest_fail = float(np.min(rate[failed]))
+    below = passed & (rate < lowest_fail)
+    if not below.any():
+        return None
+    top = lowest_fail
+    if saturation.value is not None and saturation.reached and not saturation.extrapolated:
+        top = min(top, saturation.value)
+    return min(float(np.max(rate[below])), est.value), max(top, est.value)
 
 
 def _cpu_at_peak(line: tuple[float, float] | None, per_task_rps: float, staging_tasks: int) -> float | None:

@@ -144,3 +144,17 @@ def test_not_reached_capacity_is_flagged() -> None:
     rec = recommend(analyse_run(stages, n_boot=0), stages, Cluster(app_tasks=2), Production(peak_rpm=PEAK_RPM))
     assert not rec.inputs["capacity_reached"]
     assert any("lower bound" in n for n in rec.notes)
+
+
+def test_range_spans_the_search_bracket_not_only_the_bootstrap() -> None:
+    """Passing at 80 req/s, failing at 100 (where goodput saturates): the range covers [80, 100]."""
+    stages = _stages()
+    analysis = analyse_run(stages, n_boot=0)
+    production = Production(peak_rpm={"mix": 60 * 100.0}, zones=1, n_plus_one=False, min_tasks=1)
+    rec = recommend(analysis, stages, Cluster(app_tasks=2), production)
+    assert rec.inputs["capacity_signal"] == "slo_capacity"
+    lo, hi = rec.figures["capacity_range_rps"]
+    assert lo == pytest.approx(80.0) and hi == pytest.approx(100.0)
+    assert rec.app_tasks_range == [math.ceil(120 / 50 - 1e-9), math.ceil(120 / 40 - 1e-9)]  # demand 100 x 1.2
+    assert rec.app_tasks_range[0] <= rec.app_tasks <= rec.app_tasks_range[1]
+    assert "bracket [80, 100]" in rec.figures["app_tasks_range_from"]

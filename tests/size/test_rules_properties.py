@@ -147,7 +147,8 @@ def test_search_and_a_one_size_scale_on_the_same_stages_agree(
     if slo.value is None or not slo.reached:
         return  # scale leaves a size whose SLO capacity was not reached out of the fit
     search = recommend(a, frame, Cluster(app_tasks=tasks), production).to_dict()
-    points = [SizePoint(tasks, slo.value, slo.lo, slo.hi)]
+    lo, hi = search["figures"].get("capacity_range_rps") or [slo.lo, slo.hi]  # as scale takes it from the run
+    points = [SizePoint(tasks, slo.value, lo, hi)]
     fit = fit_curve(points)
     sizing = size_from_curve(
         fit, points, demand_rps=search["figures"]["demand_rps"], production=production, staging_tasks=tasks
