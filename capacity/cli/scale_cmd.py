@@ -15,8 +15,12 @@ SCALE_HELP = """Search at several staging app task counts and size production fr
 
 For each size in --sizes it sets the app task count, waits until the cluster is steady and the
 metrics show that many app tasks, and runs a full search; a stage during which the count drifts is
-invalid. It then fits capacity against tasks (USL with 3+ sizes, linear with contention with 2) and
-reads production's task count off the curve beside the linear answer.
+invalid. It then fits each size's SLO capacity against tasks (USL with 3+ sizes, linear with
+contention with 2, the line with 1) and reads production's task count off the curve beside the
+base size's own recommendation, with the same rules as `capacity search` (one size gives exactly
+the search's answer). Exactly 3 sizes fit the USL exactly: the output says the fit cannot be
+checked; with 4+ it prints each size predicted from the others (leave-one-out, error in %).
+--repeat K searches each size K times so that run-to-run variance enters the fit's uncertainty.
 
 With no EXPERIMENT it uses the built-in sandbox, whose task count it sets itself (no AWS). With
 [cluster] ecs_cluster and ecs_service it sets the ECS service's desired count through the AWS API
@@ -26,6 +30,8 @@ success, failure, Ctrl-C or SIGTERM.
 Examples:
 
   capacity scale --sizes 1,2,4
+
+  capacity scale --sizes 1,2,3,4 --repeat 2
 
   capacity scale experiments/clinician-workflow-staging.toml --sizes 2,4,6 --dry-run
 
