@@ -93,3 +93,13 @@ def test_search_exits_1_on_an_exceeded_limit_only_with_strict_limits(
         hold_tasks, "run_held_search", lambda *a: searched(*a).model_copy(update={"recommendation": {"limits": []}})
     )
     assert _run(["search", "--json", "--strict-limits", "--out", str(tmp_path)], capsys)[0] == 0
+
+
+def test_cpu_target_and_its_old_name() -> None:
+    from pydantic import ValidationError
+
+    assert Production(target_utilisation=0.5).cpu_target == 0.5  # the old name still reads
+    assert Production().cpu_target == 0.6 and Production().throughput_headroom == 0.2  # the documented defaults
+    assert Production(target_utilisation=0.5, cpu_target=0.5).cpu_target == 0.5
+    with pytest.raises(ValidationError, match="old name of cpu_target"):
+        Production(target_utilisation=0.5, cpu_target=0.6)
