@@ -35,7 +35,7 @@ def run_held_search(exp: Experiment, options: SearchOptions, console: Console | 
     """``run_search``, with the ECS service's task count held and watched when ``[cluster]`` names one."""
     if not holds_task_count(exp):
         return run_search(exp, options=options, console=console)
-    from capacity.search.scale import _metrics_source, control_for
+    from capacity.search.scale import control_for, metrics_source
 
     control = control_for(exp)
     assert isinstance(control, EcsControl)
@@ -44,7 +44,7 @@ def run_held_search(exp: Experiment, options: SearchOptions, console: Console | 
     try:
         control.prepare()
         control.set_size(n, lambda: False)
-        source = _metrics_source(exp)
+        source = metrics_source(exp)
         if source is not None:
             try:
                 note = confirm_from_metrics(source, n, timeout_s=exp.metrics.poll_deadline_s + 30.0, stop=lambda: False)

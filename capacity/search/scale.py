@@ -236,7 +236,7 @@ def _measure_sizes(
     flag: InterruptFlag,
     console: Console,
 ) -> None:
-    source = _metrics_source(exp) if control.kind == "ecs" else None
+    source = metrics_source(exp) if control.kind == "ecs" else None
     try:
         previous: SizeResult | None = None
         for n in sizes:
@@ -406,7 +406,8 @@ def _truth(exp: Experiment, sizes: list[int]) -> dict[str, Any] | None:
     return {"by_app_tasks": {str(n): t.rps_at(n) for n in sizes}, "usl": t.usl()}
 
 
-def _metrics_source(exp: Experiment) -> Any:
+def metrics_source(exp: Experiment) -> Any:
+    """The experiment's metrics source (None with source = "none"): the witness of the task count."""
     if exp.metrics.source == "none":
         return None
     from capacity.observe import build_source
