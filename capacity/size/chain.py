@@ -29,12 +29,15 @@ class ChainInputs:
     mem_source: str
     bracket: tuple[float, float] | None = None
     """The search's bracket on the capacity: (highest passing rate, lowest failing rate)."""
+    stages: str = ""
+    """Which stages set the capacity ('between stage 7 (pass, ...) and stage 8 (fail, ...)')."""
 
 
 def _capacity_source(c: ChainInputs) -> str:
     e = c.estimate
     iv = f" [{e.lo:.4g}, {e.hi:.4g}]" if e.lo is not None and e.hi is not None else " (no interval)"
     set_by = f", set by {e.signal}" if e.signal else ""
+    set_by += f" {c.stages}" if c.stages else ""
     bound = "" if e.reached else "; not reached: a lower bound, so the count errs high"
     held = f"; {e.note}" if e.note else ""
     return f"{c.signal} {e.value:.4g} req/s{iv}{set_by} / {c.staging_tasks} staging app tasks{bound}{held}"

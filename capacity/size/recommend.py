@@ -284,6 +284,7 @@ def recommend(
         **sidekiq,
         **{k: v for k, v in main.items() if k not in ("app_tasks", "sidekiq_tasks", "expected_utilisation")},
     }
+    bracket = _bracket(table, est, chosen, analysis.saturation)
     why = ChainInputs(
         inputs["peak_source"],
         chosen,
@@ -293,7 +294,8 @@ def recommend(
         line,
         mem,
         mem_src,
-        _bracket(table, est, chosen, analysis.saturation),
+        bracket,
+        _bracket_stages(table, bracket),
     )
     return _assemble(main, why, production, cluster, inputs, figures, results, written, notes)
 
@@ -388,6 +390,20 @@ def _bracket(table: StageTable, est: Estimate, signal: str, saturation: Estimate
     if saturation.value is not None and saturation.reached and not saturation.extrapolated:
         top = min(top, saturation.value)
     return min(float(np.max(rate[below])), est.value), max(top, est.value)
+
+
+def _bracket_stages(table: StageTable, bracket: tuple[float, float] | None) -> str:
+    """'between stage 7 (pass, 155.4 req/s) and stage 8 (fail, 163.8 req/s)': the stages that set the capacity."""
+    if bracket is None or "index" not in table.frame:
+        return ""
+    rate, frame = table.rate, table.frame
+    failed = np.array([str(v) == "fail" for v in frame["verdict"]])
+    passed = np.array([str(v) == "pass" for v in frame["verdict"]]) & (rate < float(np.min(rate[failed])))
+    p, f = int(np.argmax(np.where(passed, rate, -np.inf))), int(np.argmin(np.where(failed, rate, np.inf)))
+    return (
+        f"between stage {int(frame['index'].iloc[p])} (pass, {rate[p]:.4g} req/s) and stage "
+        f"{int(frame['index'].iloc[f])} (fail, {rate[f]:.4g} req/s)"
+    )
 
 
 def _cpu_at_peak(line: tuple[float, float] | None, per_task_rps: float, staging_tasks: int) -> float | None:

@@ -33,6 +33,7 @@ def _stages(cpu: bool) -> pd.DataFrame:
     good = [40.0, 80.0, 120.0, 140.0, 150.0]  # best goodput 150 req/s, at a failing stage
     frame = pd.DataFrame(
         {
+            "index": range(5),
             "target_rps": x,
             "offered_rps": x,
             "achieved_rps": good,
@@ -105,6 +106,11 @@ def test_after_search_and_one_size_scale_agree_with_the_reason_shown() -> None:
     ]
     assert search["app_tasks_range"] == scale["app_tasks_range"] == [9, 9]  # CPU binds over the whole interval
     assert search["extrapolation"] == {"largest_measured_tasks": 2, "ratio": 4.5, "extrapolated": True}
+    per_task = search["chain"][1]
+    assert (
+        per_task["value"] == 60.0
+        and "between stage 2 (pass, 120 req/s) and stage 3 (fail, 140 req/s)" in (per_task["source"])
+    )
 
 
 def test_after_without_cpu_throughput_binds_for_both() -> None:
