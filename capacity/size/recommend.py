@@ -29,13 +29,14 @@ import numpy as np
 import pandas as pd
 
 from capacity.analyze.run_analysis import RunAnalysis, json_safe
-from capacity.analyze.saturation import saturated_mask
 from capacity.analyze.table import StageTable, normalise_stages
 from capacity.errors import CapacityError
 from capacity.models import Estimate
 from capacity.plan.experiment import Cluster, Production, Workload
 from capacity.size import rules
+from capacity.size.capacity_range import bracket_of, bracket_stages, range_interval
 from capacity.size.chain import ChainInputs, linear_chain
+from capacity.size.cpu import cpu_at_peak, cpu_line, cpu_per_task_at_target
 from capacity.size.rules import round_to_zones
 from capacity.size.scenarios import demand_rps, endpoint_costs, one_x_rpm, scenario_peak
 
@@ -127,21 +128,6 @@ def choose_capacity(analysis: RunAnalysis, signal: str | None) -> tuple[Estimate
             notes.append(f"{name} was not reached: sized from its lower bound, so the task count errs high")
             return est, name, notes
     raise CapacityError("sizing: the run has no capacity figure (insufficient data)")
-
-
-def _cpu_line(table: StageTable, column: str) -> tuple[float, float] | None:
-    """(intercept, slope per rps) of CPU % against goodput on unsaturated valid stages."""
-    y = table.column(column)
-    if y is None:
-        return None
-    x = table.achieved
-    ok = np.isfinite(y) & np.isfinite(x) & ~saturated_mask(table)
-    if ok.sum() < 2 or np.ptp(x[ok]) == 0:
-        return None
-    slope, intercept = np.polyfit(x[ok], y[ok], 1)
-    if slope <= 0:
-        return None
-    return float(intercept), float(slope)
 
 
 def _sidekiq(table: StageTable, cluster: Cluster, workload: Workload | None) -> dict[str, Any]:
@@ -246,8 +232,8 @@ def recommend(
     per_task = est.value / cluster.app_tasks
     if per_task <= 0:
         raise CapacityError(f"sizing: the run's {chosen} is {est.value:g} rps; nothing to size from")
-    line = _cpu_line(table, "cpu_pct")
-    cpu_per_task = _cpu_per_task_at_target(line, production.cpu_target, cluster)
+    line = cpu_line(table, "cpu_pct")
+    cpu_per_task = cpu_per_task_at_target(line, production.cpu_target, cluster)
     sidekiq = _sidekiq(table, cluster, workload)
     costs, cost_source = endpoint_costs(workload, stages, endpoints)
     peaks, written, main_name, peak_source = _scenario_peaks(
@@ -284,7 +270,7 @@ def recommend(
         **sidekiq,
         **{k: v for k, v in main.items() if k not in ("app_tasks", "sidekiq_tasks", "expected_utilisation")},
     }
-    bracket = _bracket(table, est, chosen, analysis.saturation)
+    bracket = bracket_of(table, est, chosen, analysis.saturation)
     why = ChainInputs(
         inputs["peak_source"],
         chosen,
@@ -295,7 +281,7 @@ def recommend(
         mem,
         mem_src,
         bracket,
-        _bracket_stages(table, bracket),
+        bracket_stages(table, bracket),
     )
     return _assemble(main, why, production, cluster, inputs, figures, results, written, notes)
 
@@ -313,7 +299,7 @@ def _assemble(
 ) -> Recommendation:
     """The recommendation with its chain, range, limits and extrapolation (the contract of issue 20)."""
     est, n = why.estimate, why.staging_tasks
-    lo_rps, hi_rps, how = _range_interval(est, why.bracket)
+    lo_rps, hi_rps, how = range_interval(est, why.bracket)
     lo = lo_rps / n if lo_rps is not None else None
     hi = hi_rps / n if hi_rps is not None else None
     span = rules.tasks_range(main["demand_rps"], lo, hi, main["raw_tasks_cpu"], production)
@@ -344,73 +330,8 @@ def _assemble(
         chain=[s.to_dict() for s in linear_chain(main, why, production)],
         limits=limits,
         extrapolation=rules.extrapolation(main["app_tasks"], n),
-        expected_cpu_utilisation=_cpu_at_peak(why.cpu_line, main["demand_rps"] / main["app_tasks"], n),
+        expected_cpu_utilisation=cpu_at_peak(why.cpu_line, main["demand_rps"] / main["app_tasks"], n),
     )
-
-
-def _range_interval(est: Estimate, bracket: tuple[float, float] | None) -> tuple[float | None, float | None, str]:
-    """The capacity interval the range is drawn over: the estimate's, widened to the search's bracket.
-
-    The bootstrap interval covers the spread within stages; the search's resolution (the gap between
-    the highest passing and the lowest failing stage) is a second uncertainty it does not see."""
-    lo, hi = est.lo, est.hi
-    how = f"{est.signal or 'capacity'} interval [{_g(lo)}, {_g(hi)}] req/s"
-    if bracket is None or est.value is None:
-        return lo, hi, how
-    b_lo, b_hi = bracket
-    lo = min(x for x in (lo, b_lo, est.value) if x is not None)
-    hi = max(x for x in (hi, b_hi, est.value) if x is not None)
-    return (
-        lo,
-        hi,
-        how + f" widened to the search's bracket [{b_lo:.4g}, {b_hi:.4g}] req/s (highest pass, lowest failure)",
-    )
-
-
-def _g(v: float | None) -> str:
-    return f"{v:.4g}" if v is not None else "-"
-
-
-def _bracket(table: StageTable, est: Estimate, signal: str, saturation: Estimate) -> tuple[float, float] | None:
-    """(highest passing rate below the lowest failing one, that failing rate) around a reached SLO capacity;
-    the top is held at the measured saturation throughput (no more is known to be carried)."""
-    if signal != "slo_capacity" or est.value is None or not est.reached or "verdict" not in table.frame:
-        return None
-    rate = table.rate
-    verdicts = [str(v) for v in table.frame["verdict"]]
-    failed = np.array([v == "fail" for v in verdicts])
-    passed = np.array([v == "pass" for v in verdicts])
-    if not failed.any():
-        return None
-    lowest_fail = float(np.min(rate[failed]))
-    below = passed & (rate < lowest_fail)
-    if not below.any():
-        return None
-    top = lowest_fail
-    if saturation.value is not None and saturation.reached and not saturation.extrapolated:
-        top = min(top, saturation.value)
-    return min(float(np.max(rate[below])), est.value), max(top, est.value)
-
-
-def _bracket_stages(table: StageTable, bracket: tuple[float, float] | None) -> str:
-    """'between stage 7 (pass, 155.4 req/s) and stage 8 (fail, 163.8 req/s)': the stages that set the capacity."""
-    if bracket is None or "index" not in table.frame:
-        return ""
-    rate, frame = table.rate, table.frame
-    failed = np.array([str(v) == "fail" for v in frame["verdict"]])
-    passed = np.array([str(v) == "pass" for v in frame["verdict"]]) & (rate < float(np.min(rate[failed])))
-    p, f = int(np.argmax(np.where(passed, rate, -np.inf))), int(np.argmin(np.where(failed, rate, np.inf)))
-    return (
-        f"between stage {int(frame['index'].iloc[p])} (pass, {rate[p]:.4g} req/s) and stage "
-        f"{int(frame['index'].iloc[f])} (fail, {rate[f]:.4g} req/s)"
-    )
-
-
-def _cpu_at_peak(line: tuple[float, float] | None, per_task_rps: float, staging_tasks: int) -> float | None:
-    """Each task's CPU share at peak on the recommended count, from the CPU line (None without one)."""
-    if line is None:
-        return None
-    return (line[0] + line[1] * per_task_rps * staging_tasks) / 100.0
 
 
 SCENARIO_KEYS = ("peak_rps", "demand_rps", "app_tasks", "sidekiq_tasks", "expected_utilisation", "binding_constraint")
@@ -434,15 +355,6 @@ def _size_scenarios(
         )
         for name, rps in peaks.items()
     }
-
-
-def _cpu_per_task_at_target(line: tuple[float, float] | None, target: float, cluster: Cluster) -> float | None:
-    """Per-task rate at which CPU reaches the autoscaling point, from the CPU-vs-goodput line."""
-    if line is None:
-        return None
-    intercept, slope = line
-    at_target = (target * 100.0 - intercept) / slope
-    return at_target / cluster.app_tasks if at_target > 0 else None
 
 
 def _scenario_peaks(
