@@ -37,7 +37,7 @@ SANDBOX = {
     "crosstalk_kappa": 0.08,
 }
 NEEDS = (90.0, 120.0, 135.0, 145.0, 150.0, 160.0)
-"""Production needs (req/s of capacity: peak x growth / target utilisation) to size for."""
+"""Production needs (req/s of SLO capacity: demand x (1 + throughput headroom)) to size for."""
 
 
 def main() -> None:
@@ -50,7 +50,9 @@ def main() -> None:
         sandbox=SANDBOX,
         cluster={"app_tasks": args.staging_tasks},
         stages={
-            "strategy": "geometric",
+            "strategy": "adaptive",  # bisects to 2%: X(N) is each size's SLO capacity
+            "resolution": 0.02,
+            "max_stages": 12,
             "start_rps": 60.0,
             "growth": 1.3,
             "max_rps": 400.0,
@@ -69,7 +71,7 @@ def main() -> None:
     print(f"three-size scale run (1, 2, 4 app tasks; {args.stage_seconds:g} s stages): {elapsed:.1f} s wall")
     print(f"{'tasks':>5}  {'measured':>9}  {'interval':>16}  {'truth':>7}  {'error':>6}")
     for s in out.sizes:
-        x, (lo, hi), true = s.throughput_rps or 0.0, s.throughput_interval, t.rps_at(s.app_tasks)
+        x, (lo, hi), true = s.capacity_rps or 0.0, s.capacity_interval, t.rps_at(s.app_tasks)
         iv = f"[{lo:.1f}, {hi:.1f}]" if lo is not None and hi is not None else "-"
         print(f"{s.app_tasks:>5}  {x:>9.1f}  {iv:>16}  {true:>7.1f}  {(x - true) / true:>+6.1%}")
     fit = out.fit
@@ -79,9 +81,9 @@ def main() -> None:
         lo, hi = fit.intervals.get(name, (float("nan"), float("nan")))
         print(f"{name}: fitted {got:.4f} [{lo:.4f}, {hi:.4f}]  truth {true:.4f}  error {(got - true) / true:+.1%}")
     print(f"lambda: fitted {fit.lam:.2f}  truth {usl['lambda']:.2f}")
-    prod = Production(zones=1, n_plus_one=False, min_tasks=1, target_utilisation=1.0)
+    prod = Production(zones=1, n_plus_one=False, min_tasks=1, throughput_headroom=0.0)
     base_size = min(out.sizes, key=lambda s: abs(s.app_tasks - args.staging_tasks))
-    per_task = (base_size.throughput_rps or 0.0) / base_size.app_tasks
+    per_task = (base_size.capacity_rps or 0.0) / base_size.app_tasks
     print(f"\nproduction app tasks (line: {per_task:.1f} req/s per task from {base_size.app_tasks} task(s))")
     print(f"{'need req/s':>10}  {'truth':>6}  {'curve':>6}  {'linear':>6}  linear carries (truth)")
     wrong_linear = wrong_curve = 0

@@ -5,6 +5,7 @@
     run.stages, run.seconds, run.metrics, run.endpoints, run.flows, run.summary, run.analysis, run.manifest
     cn.load_all("results")          # one row per run: date, experiment, capacity with interval, ...
     cn.stages_all("results")        # every stage of every run, with run_id and experiment columns
+    run.recommend(zones=2)          # re-size with other [production] settings: the rules search used
     s = cn.load_scaling("results/<series>")   # a capacity scale series: s.sizes, s.fit, s.recommendation
 
 Read-only: it opens the files ``search`` wrote (docs/results.md) and never needs the tool running.
@@ -70,6 +71,21 @@ class Run:
         if self.seconds.empty or "phase" not in self.seconds.columns:
             return self.seconds
         return self.seconds[self.seconds["phase"] == "measure"].reset_index(drop=True)
+
+    def recommend(self, **production: Any) -> dict[str, Any]:
+        """The run re-sized by the one sizing rule set (``capacity.size.rules``), with ``[production]``
+        settings changed by keyword (e.g. ``growth=1.5``, ``cpu_target=0.5``); with none it equals the
+        stored ``summary["recommendation"]``."""
+        from capacity.analyze import analyse_run
+        from capacity.size import recommend
+
+        exp = self.loaded.experiment
+        if exp is None:
+            raise CapacityError(f"{self.path}: no experiment in the manifest to size with")
+        prod = exp.production.model_validate({**exp.production.model_dump(exclude_none=True), **production})
+        analysis = analyse_run(self.stages, self.seconds, exp.guards)
+        rec = recommend(analysis, self.stages, exp.cluster, prod, exp.workload, endpoints=self.endpoints)
+        return rec.to_dict()
 
     def metric(self, name: str) -> pd.DataFrame:
         """One server metric in tidy form (stage, group, t, value), with ``time`` as a UTC timestamp."""

@@ -47,8 +47,9 @@ LAYERS: dict[str, int] = {
     "sandbox_settings": 1,
     "__init__": 1,
 }
-SAME_LAYER_ALLOWED = {("notebook", "report")}
-"""Same-layer imports that are part of the design (the notebook API draws the report's plots)."""
+SAME_LAYER_ALLOWED = {("notebook", "report"), ("notebook", "size")}
+"""Same-layer imports that are part of the design (the notebook API draws the report's plots and sizes with
+the one sizing rule set)."""
 
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 80

@@ -108,6 +108,27 @@ def hold_below_failure(est: Estimate, bounds: Bounds, what: str) -> Estimate:
     return clip_interval(est, 0.0, cap)
 
 
+def hold_at_saturation(slo: Estimate, saturation: Estimate) -> tuple[Estimate, str | None]:
+    """SLO capacity never above the measured saturation throughput; the text says which was held and why.
+
+    The SLO capacity is an offered rate interpolated between stages; saturation is the most goodput
+    the target sustained. Where the interpolation lands above saturation (within the search's
+    resolution), the rate the target was seen to carry is the one held: sizing from more than the
+    target ever delivered would undersize production."""
+    sat, v = saturation.value, slo.value
+    if sat is None or v is None or not saturation.reached or saturation.extrapolated or v <= sat * (1 + EPS):
+        return slo, None
+    why = (
+        f"SLO capacity held at the saturation throughput {sat:.4g} req/s (the stages put it at {v:.4g}): no "
+        "stage delivered more goodput than that, so no higher rate is known to be carried"
+    )
+    low = min(x for x in (slo.lo, saturation.lo, sat) if x is not None)  # the saturation's own spread
+    held = slo.model_copy(
+        update={"value": sat, "lo": low if slo.lo is not None else None, "note": _joined(slo.note, why)}
+    )
+    return clip_interval(held, 0.0, sat), why
+
+
 def violations(estimates: dict[str, Estimate], bounds: Bounds) -> list[str]:
     """Every broken invariant (see the module docstring), as text; empty when the estimates hold."""
     out: list[str] = []
@@ -122,6 +143,16 @@ def violations(estimates: dict[str, Estimate], bounds: Bounds) -> list[str]:
             out.append(f"{name}: {v:.4g} rps above the lowest failing stage ({cap:.4g} rps)")
         if name.startswith(("slo_capacity", "knee")) and v > bounds.max_rate * (1 + EPS):
             out.append(f"{name}: {v:.4g} rps above every measured rate ({bounds.max_rate:.4g} rps)")
+        sat = estimates.get("saturation")
+        if (
+            name.startswith("slo_capacity")
+            and sat is not None
+            and sat.value is not None
+            and sat.reached
+            and not sat.extrapolated
+            and v > sat.value * (1 + EPS)
+        ):
+            out.append(f"{name}: {v:.4g} rps above the saturation throughput ({sat.value:.4g} rps)")
         if name.startswith("saturation"):
             if not e.extrapolated and v > peak * (1 + EPS):
                 out.append(

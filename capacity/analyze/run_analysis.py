@@ -21,6 +21,7 @@ from capacity.analyze.consistency import (
     contain_point,
     contradictions,
     data_bounds,
+    hold_at_saturation,
     hold_below_failure,
     up_to_first_failing,
     violations,
@@ -154,12 +155,13 @@ def analyse_run(
     queueing = contain_point(queueing) if queueing is not None else None
     saturation = _saturation_estimate(table, boot, min_ratio, queueing)
     slo = hold_below_failure(_slo_estimate(table, boot, guards, notes), bounds, "SLO capacity")
+    slo, held = hold_at_saturation(slo, saturation)
     knee_table = up_to_first_failing(up_to_first_saturated(table, min_ratio), guards)
     knees = _knee_estimates(knee_table, boot, min_ratio, guards)
     knees = {k: hold_below_failure(e, bounds, "knee") for k, e in knees.items()}
     limited = bounds.lowest_failing_rate is not None or bool(saturated_mask(table, min_ratio).any())
     knee = hold_below_failure(_main_knee(knees, float(knee_table.rate.max()), limited=limited), bounds, "knee")
-    warnings = _warnings(table, bounds, saturation, slo, knee, queueing)
+    warnings = ([held] if held else []) + _warnings(table, bounds, saturation, slo, knee, queueing)
     max_rate = float(table.rate.max())
     details = {
         "stages_used": len(table.frame),

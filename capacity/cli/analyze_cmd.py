@@ -41,16 +41,22 @@ Examples:
 
 SIZE_HELP = """Recommend production app and Sidekiq tasks from a run (or a CSV stage table).
 
-per-task capacity = run capacity / staging app tasks; tasks = peak x (1 + unmodelled share) x growth
-/ (per-task capacity x target utilisation), rounded up per availability zone, plus N+1 (one spare
-task) unless disabled. The peak defaults to the 1x profile (production.peak_rpm, else the endpoints'
-rpm or flows); every [[production.scenarios]] is sized too, from each endpoint's measured cost.
+demand = peak x (1 + unmodelled share) x growth; per-task capacity = SLO capacity / staging app
+tasks; tasks = the larger of demand x (1 + throughput headroom) / per-task capacity and demand /
+the per-task rate at which CPU reaches the CPU target, rounded up per availability zone, plus N+1
+(one spare task) unless disabled. The output shows the chain (each step with its source), the range
+of the count over the capacity's interval and [production.limits] checked against the size (exit 1
+on an exceeded limit only with --strict-limits). The peak defaults to the 1x profile
+(production.peak_rpm, else the endpoints' rpm or flows); every [[production.scenarios]] is sized
+too, from each endpoint's measured cost.
 
 Examples:
 
   capacity size results/20261127T031500Z-sandbox-ab12
 
-  capacity size stages.csv --app-tasks 2 --peak-rpm 9015 --target-util 0.6 --zones 3 --json
+  capacity size stages.csv --app-tasks 2 --peak-rpm 9015 --cpu-target 0.6 --zones 3 --json
+
+  capacity size results/<run> --experiment staging-with-limits.toml --strict-limits
 """
 
 
@@ -172,10 +178,20 @@ def size(
     peak_rpm: float | None = typer.Option(None, "--peak-rpm", min=0.001, help="Production peak, requests/min (total)."),
     target_util: float | None = typer.Option(
         None,
+        "--cpu-target",
         "--target-util",
         min=0.01,
         max=1.0,
-        help="Target utilisation at peak (default 0.6, the autoscaling point).",
+        help="CPU share per task at peak (default 0.6, the autoscaling point); --target-util is its old name.",
+    ),
+    headroom: float | None = typer.Option(
+        None, "--throughput-headroom", min=0.0, max=10.0, help="Spare SLO capacity beyond demand (default 0.2)."
+    ),
+    strict_limits: bool = typer.Option(
+        False, "--strict-limits", help="Exit 1 when the size exceeds a [production.limits] entry (else a warning)."
+    ),
+    experiment: Path | None = typer.Option(
+        None, "--experiment", help="Size with this file's [cluster], [production] and workload instead of the run's."
     ),
     zones: int | None = typer.Option(
         None, "--zones", min=1, max=16, help="Availability zones (tasks per zone are whole)."
@@ -196,6 +212,10 @@ def size(
 
     stages, seconds, exp, run = _load(path)
     analysis = analyse_run(stages, seconds, exp.guards if exp else None, n_boot=boot)
+    if experiment is not None:
+        from capacity.plan.experiment import load_experiment
+
+        exp = load_experiment(experiment)
     cluster = exp.cluster if exp else Cluster()  # type: ignore[call-arg]
     production = exp.production if exp else Production()  # type: ignore[call-arg]
     workload: Workload | None = exp.workload if exp else None
@@ -205,7 +225,8 @@ def size(
     prod_changes = {
         k: v
         for k, v in (
-            ("target_utilisation", target_util),
+            ("cpu_target", target_util),
+            ("throughput_headroom", headroom),
             ("zones", zones),
             ("growth", growth),
             ("n_plus_one", n_plus_one),
@@ -227,15 +248,24 @@ def size(
     )
     if json_out:
         _emit_json(rec.to_dict())
-        return
-    typer.echo(f"app tasks:      {rec.app_tasks}  ({rec.binding_constraint})")
+    else:
+        _print_recommendation(rec)
+    if strict_limits and any(not r["ok"] for r in rec.limits):
+        raise typer.Exit(1)
+
+
+def _print_recommendation(rec: Any) -> None:
+    from capacity.report.content import chain_lines
+
+    lo, hi = rec.app_tasks_range
+    typer.echo(f"app tasks:      {rec.app_tasks} [{lo}-{hi}]  ({rec.binding_constraint})")
     typer.echo(f"sidekiq tasks:  {rec.sidekiq_tasks}  ({rec.figures.get('sidekiq_method')})")
     typer.echo(
         f"memory/task:    {rec.mem_mib_per_task if rec.mem_mib_per_task else '—'} MiB  "
         f"({rec.figures.get('memory_source')})"
     )
     typer.echo(
-        f"utilisation at peak: {rec.expected_utilisation:.0%} of per-task capacity "
+        f"at peak: {rec.expected_utilisation:.0%} of the SLO capacity per task "
         f"{rec.per_task_rps:.4g} rps; peak {rec.peak_rps:.4g} rps x (1 + unmodelled share "
         f"{rec.inputs.get('unmodelled_share', 0.0):g}) x growth {rec.inputs['growth']:g}"
     )
@@ -245,5 +275,10 @@ def size(
             f"  {name:<36} {sc.get('rps', sc['peak_rps']):>8.4g} rps (costs {sc['peak_rps']:.4g}; demand "
             f"{sc.get('demand_rps', sc['peak_rps']):.4g}) -> {sc['app_tasks']} app, {sc['sidekiq_tasks']} sidekiq"
         )
+    typer.echo("chain:")
+    for line in chain_lines(rec.chain):
+        typer.echo(f"  {line}")
+    for r in rec.limits:
+        typer.echo(f"limit {r['name']}: need {r['need']:g} of {r['limit']:g} {'ok' if r['ok'] else 'EXCEEDED'}")
     for note in rec.notes:
         typer.echo(f"note: {note}")

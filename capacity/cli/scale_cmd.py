@@ -15,8 +15,12 @@ SCALE_HELP = """Search at several staging app task counts and size production fr
 
 For each size in --sizes it sets the app task count, waits until the cluster is steady and the
 metrics show that many app tasks, and runs a full search; a stage during which the count drifts is
-invalid. It then fits capacity against tasks (USL with 3+ sizes, linear with contention with 2) and
-reads production's task count off the curve beside the linear answer.
+invalid. It then fits each size's SLO capacity against tasks (USL with 3+ sizes, linear with
+contention with 2, the line with 1) and reads production's task count off the curve beside the
+base size's own recommendation, with the same rules as `capacity search` (one size gives exactly
+the search's answer). Exactly 3 sizes fit the USL exactly: the output says the fit cannot be
+checked; with 4+ it prints each size predicted from the others (leave-one-out, error in %).
+--repeat K searches each size K times so that run-to-run variance enters the fit's uncertainty.
 
 With no EXPERIMENT it uses the built-in sandbox, whose task count it sets itself (no AWS). With
 [cluster] ecs_cluster and ecs_service it sets the ECS service's desired count through the AWS API
@@ -26,6 +30,8 @@ success, failure, Ctrl-C or SIGTERM.
 Examples:
 
   capacity scale --sizes 1,2,4
+
+  capacity scale --sizes 1,2,3,4 --repeat 2
 
   capacity scale experiments/clinician-workflow-staging.toml --sizes 2,4,6 --dry-run
 
@@ -53,6 +59,9 @@ def scale(
     no_report: bool = typer.Option(False, "--no-report", help="Skip each size's HTML report."),
     steady_timeout: float = typer.Option(900.0, "--steady-timeout", min=1.0, help="Seconds to wait for each size."),
     series_id: str | None = typer.Option(None, "--series-id", help="Name of the series folder under --out."),
+    repeat: int = typer.Option(
+        1, "--repeat", min=1, max=10, help="Searches per size: run-to-run variance enters the fit's uncertainty."
+    ),
 ) -> None:
     from capacity.plan.experiment import default_experiment_path, load_experiment
     from capacity.search import SearchOptions
@@ -61,10 +70,12 @@ def scale(
     exp = load_experiment(experiment if experiment is not None else default_experiment_path())
     size_list = parse_sizes(sizes)
     if dry_run:
-        _print_plan(dry_run_plan(exp, size_list, steady_timeout_s=steady_timeout), json_out)
+        _print_plan(dry_run_plan(exp, size_list, steady_timeout_s=steady_timeout, repeat=repeat), json_out)
         return
     search = SearchOptions(results_root=out, json_mode=True, write_report=not no_report, command="capacity scale")
-    options = ScaleOptions(sizes=size_list, search=search, series_id=series_id, steady_timeout_s=steady_timeout)
+    options = ScaleOptions(
+        sizes=size_list, search=search, series_id=series_id, steady_timeout_s=steady_timeout, repeat=repeat
+    )
     outcome = run_scale(exp, options, console=Console(stderr=True, quiet=json_out))
     data = outcome.to_json()
     if json_out:
@@ -93,13 +104,14 @@ def _print_plan(plan: dict[str, Any], json_out: bool) -> None:
 
 def _print_outcome(data: dict[str, Any]) -> None:
     typer.echo(f"scaling series {data['series_id']} ({data['stopped_reason']}): {data['path']}")
-    typer.echo(f"  {'tasks':>5}  {'saturation':>10}  {'interval':>18}  run")
+    typer.echo(f"  {'tasks':>5}  {'SLO capacity':>12}  {'interval':>18}  {'saturation':>10}  run")
     for s in data["sizes"]:
-        lo, hi = s["interval"]
+        lo, hi = s["capacity_interval"]
         iv = f"[{lo:.1f}, {hi:.1f}]" if lo is not None and hi is not None else "-"
+        cap = f"{s['capacity_rps']:.1f}" if s["capacity_rps"] is not None else "-"
         sat = f"{s['saturation_rps']:.1f}" if s["saturation_rps"] is not None else "-"
-        flag = " (drifted)" if s["drifted"] else ("" if s["reached"] else " (not reached)")
-        typer.echo(f"  {s['app_tasks']:>5}  {sat:>10}  {iv:>18}  {s['run_id']}{flag}")
+        flag = " (drifted)" if s["drifted"] else ("" if s["capacity_rps"] is not None else " (not reached)")
+        typer.echo(f"  {s['app_tasks']:>5}  {cap:>12}  {iv:>18}  {sat:>10}  {s['run_id']}{flag}")
     fit = data["fit"]
     if fit:
         peak = f"{fit['peak_tasks']:.2f}" if fit["peak_tasks"] else "none"
@@ -107,12 +119,25 @@ def _print_outcome(data: dict[str, Any]) -> None:
             f"fit ({fit['model']}): sigma {fit['sigma']:.4g}, kappa {fit['kappa']:.4g}, "
             f"lambda {fit['lambda']:.4g} req/s, peak tasks {peak}"
         )
+    for r in data.get("leave_one_out") or []:
+        typer.echo(
+            f"  leave-one-out: {r['app_tasks']} tasks measured {r['measured_rps']:.1f}, predicted from the others "
+            f"{r['predicted_rps']:.1f} req/s ({r['error_pct']:+.1f}%)"
+        )
+    if data.get("fit_check"):
+        typer.echo(f"fit check: {data['fit_check']}")
     rec = data["recommendation"]
     if rec:
+        from capacity.report.content import chain_lines
+
         curve = rec["app_tasks_curve"] if rec["app_tasks_curve"] is not None else "refused"
+        span = rec.get("app_tasks_range")
         typer.echo(
-            f"production app tasks: curve {curve}, linear {rec['app_tasks_linear']}  (binding: {rec['binding']})"
+            f"production app tasks: {rec['app_tasks']} {list(span) if span else ''} (curve {curve}, linear "
+            f"{rec['app_tasks_linear']}; binding: {rec['binding']}), {rec.get('sidekiq_tasks')} Sidekiq tasks"
         )
+        for line in chain_lines(rec.get("chain") or []):
+            typer.echo(f"  {line}")
         if rec["refused"]:
             typer.echo(f"  {rec['refused']}")
     for w in data["warnings"]:

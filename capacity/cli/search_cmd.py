@@ -155,6 +155,9 @@ def search(
         False, "--dry-run", help="Print the plan (stages, max rate, worst-case time); send nothing."
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
+    strict_limits: bool = typer.Option(
+        False, "--strict-limits", help="Exit 1 when the recommended size exceeds a [production.limits] entry."
+    ),
 ) -> None:
     flags = dict(locals())  # the flags named like their experiment-file keys, for the overrides below
     _one_of("--strategy", strategy, ("adaptive", "linear", "geometric"))
@@ -189,7 +192,7 @@ def search(
         require_metrics=require_metrics,
         command="capacity " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
-    _run(exp, options)
+    _run(exp, options, strict_limits=strict_limits)
 
 
 def _one_of(flag: str, value: str | None, allowed: tuple[str, ...]) -> None:
@@ -197,16 +200,20 @@ def _one_of(flag: str, value: str | None, allowed: tuple[str, ...]) -> None:
         raise ExperimentError(f"{flag} {value!r}: expected {', '.join(allowed[:-1])} or {allowed[-1]}")
 
 
-def _run(exp: Experiment, options: SearchOptions) -> None:
-    """Run the search; with ``--json`` the summary is the only stdout. Interrupted runs exit 130."""
-    from capacity.search import run_search
+def _run(exp: Experiment, options: SearchOptions, *, strict_limits: bool = False) -> None:
+    """Run the search; with ``--json`` the summary is the only stdout. Interrupted runs exit 130; with
+    ``--strict-limits`` an exceeded production limit exits 1 (else it is a warning in the summary)."""
+    from capacity.search.hold_tasks import run_held_search
 
-    summary = run_search(exp, options=options, console=Console(stderr=True))
+    summary = run_held_search(exp, options, Console(stderr=True))
     if options.json_mode:
         sys.stdout.write(summary.model_dump_json(indent=2) + "\n")
         sys.stdout.flush()
     if summary.stopped_reason == "interrupted":
         raise typer.Exit(130)
+    limits = (summary.recommendation or {}).get("limits") or []
+    if strict_limits and any(not r.get("ok") for r in limits):
+        raise typer.Exit(1)
 
 
 def _print_plan(exp: Experiment, json_out: bool) -> None:
@@ -244,6 +251,7 @@ def _print_plan(exp: Experiment, json_out: bool) -> None:
         },
         "assumptions": _assumptions(exp),
         "guards": exp.guards.model_dump(),
+        "task_count_held": _held(exp),
     }
     if json_out:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
@@ -263,6 +271,21 @@ def _print_plan(exp: Experiment, json_out: bool) -> None:
     typer.echo("  " + budget.text())
     for line in _assumptions(exp):
         typer.echo(f"  assumption: {line}")
+    if data["task_count_held"]:
+        typer.echo(f"  task count: {data['task_count_held']}")
+
+
+def _held(exp: Experiment) -> str | None:
+    """What the search does to the ECS service's task count (``capacity.search.hold_tasks``), if anything."""
+    from capacity.search.hold_tasks import holds_task_count
+
+    if not holds_task_count(exp):
+        return None
+    c = exp.cluster
+    return (
+        f"held at {c.app_tasks} app tasks on ECS service {c.ecs_cluster}/{c.ecs_service}: autoscaling suspended for "
+        "the run, the count watched every stage (a change is 'invalid: task drift'), both restored afterwards"
+    )
 
 
 def _print_profile(exp: Experiment, total_rpm: float) -> None:

@@ -44,19 +44,67 @@ class Scenario(Strict):
         return self
 
 
+class Limits(Strict):
+    """Production-scale limits staging never shows: checked against the recommended size.
+
+    Connections needed = (app tasks x Puma threads + Sidekiq tasks x concurrency) x
+    ``db_connections_per_thread`` for the database, and app tasks x Puma threads + Sidekiq tasks x
+    concurrency for Redis (each thread holds at most one of each). Unset limits are not checked.
+    """
+
+    db_max_connections: int | None = Field(None, ge=1)
+    """The database's ``max_connections`` (minus what other clients hold)."""
+    db_connections_per_thread: float = Field(1.0, gt=0)
+    """Connections one Puma thread or Sidekiq worker holds (1: Rails' pool is one per thread)."""
+    redis_maxclients: int | None = Field(None, ge=1)
+    """Redis ``maxclients`` (minus what other clients hold)."""
+    max_tasks: int | None = Field(None, ge=1)
+    """The most app tasks the ECS service (or the account's quota) allows."""
+
+
 class Production(Strict):
-    """The load production must carry and how much headroom to leave."""
+    """The load production must carry and how much headroom to leave.
+
+    Two separate headroom settings, neither stacked on the other: ``throughput_headroom`` applies to
+    req/s (spare SLO capacity beyond the demand at peak) and ``cpu_target`` to CPU (the autoscaling
+    point production must stay under at peak). ``target_utilisation`` is the old name of ``cpu_target``.
+    """
 
     peak_rpm: dict[str, PositiveFloat] = Field(default_factory=dict)
     growth: float = Field(1.0, ge=1.0)
     """Future growth of the modelled flows (more users), applied on top of everything else."""
     unmodelled_share: float = Field(0.0, ge=0.0, le=10.0)
     """Traffic beyond the flows (e.g. 0.2 = Clinical Staff facing apps add 20% on top), not growth."""
-    target_utilisation: float = Field(0.6, gt=0, le=1)
+    target_utilisation: float | None = Field(None, gt=0, le=1)
+    """Old name of ``cpu_target`` (still read; giving both with different values is an error)."""
+    cpu_target: float = Field(0.6, gt=0, le=1)
+    """CPU share each app task may reach at peak (production autoscales on CPU above it): 0.6 = 60%."""
+    throughput_headroom: float = Field(0.2, ge=0.0, le=10.0)
+    """Spare SLO capacity beyond the demand at peak, as a share of the demand: 0.2 = 20% (req/s).
+
+    SLO capacity is already the rate at which every guard held, so this only covers what the run
+    did not measure: peaks sharper than the stated one, the search's resolution and run-to-run
+    variance (the ``app_tasks_range`` shows the measured interval)."""
+    limits: Limits = Field(default_factory=Limits)  # type: ignore[arg-type]
     zones: int = Field(3, ge=1)
     n_plus_one: bool = True
     min_tasks: int = Field(2, ge=1)
     scenarios: list[Scenario] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_cpu_name(cls, data: object) -> object:
+        """``target_utilisation`` (the old name) sets ``cpu_target`` unless that is given too."""
+        if isinstance(data, dict) and data.get("target_utilisation") is not None:
+            old, new = data["target_utilisation"], data.get("cpu_target")
+            if new is not None and new != old:
+                raise ValueError(
+                    f"target_utilisation {old} and cpu_target {new} disagree: target_utilisation is the old "
+                    "name of cpu_target, give one"
+                )
+            if new is None:
+                data = {**data, "cpu_target": old}
+        return data
 
 
 def check_scenarios(production: Production, workload: Workload) -> None:

@@ -153,7 +153,8 @@ def _why_unusable(label: str, f: Figure) -> str:
 
 def _recommendation_changes(a: RunSummary, b: RunSummary) -> dict[str, Any]:
     ra, rb = a.recommendation or {}, b.recommendation or {}
-    keys = [k for k in ("app_tasks", "sidekiq_tasks", "tasks_per_zone", "binding_constraint") if k in ra or k in rb]
+    names = ("app_tasks", "app_tasks_range", "sidekiq_tasks", "tasks_per_zone", "binding_constraint")
+    keys = [k for k in names if k in ra or k in rb]
     return {k: [ra.get(k), rb.get(k)] for k in keys if ra.get(k) != rb.get(k)}
 
 

@@ -224,7 +224,8 @@ def recommendation_headline(rec: dict[str, Any] | None) -> str:
         return "no recommendation (SLO capacity not determined)"
     parts = []
     if rec.get("app_tasks") is not None:
-        parts.append(f"{rec['app_tasks']} app tasks")
+        span = rec.get("app_tasks_range")
+        parts.append(f"{rec['app_tasks']} app tasks" + (f" [{span[0]}-{span[1]}]" if span else ""))
     if rec.get("sidekiq_tasks") is not None:
         parts.append(f"{rec['sidekiq_tasks']} Sidekiq tasks")
     text = ", ".join(parts) or "see the table"
@@ -232,5 +233,25 @@ def recommendation_headline(rec: dict[str, Any] | None) -> str:
         text += f" (binding: {rec['binding_constraint']})"
     if rec.get("expected_utilisation") is not None:
         with contextlib.suppress(TypeError, ValueError):
-            text += f"; expected utilisation {float(rec['expected_utilisation']):.0%}"
+            text += f"; {float(rec['expected_utilisation']):.0%} of SLO capacity used at peak"
+    if rec.get("expected_cpu_utilisation") is not None:
+        with contextlib.suppress(TypeError, ValueError):
+            text += f", CPU {float(rec['expected_cpu_utilisation']):.0%}"
+    ext = rec.get("extrapolation") or {}
+    if ext.get("extrapolated"):
+        largest = ext["largest_measured_tasks"]
+        text += f"; extrapolated {float(ext['ratio']):.2g}x past the largest measured size ({largest})"
+    over = [r for r in rec.get("limits") or [] if not r.get("ok")]
+    if over:
+        text += "; exceeds " + ", ".join(f"{r['name']} ({r['need']:g} > {r['limit']:g})" for r in over)
     return text
+
+
+def chain_lines(chain: list[dict[str, Any]]) -> list[str]:
+    """The chain as text, one step a line (the live summary, ``summary.md`` and ``capacity size``)."""
+    out = []
+    for s in chain:
+        v = s.get("value")
+        text = f"{v:.4g}" if isinstance(v, float) else ("-" if v is None else str(v))
+        out.append(f"{s['step']}: {text}  <- {s['source']}")
+    return out

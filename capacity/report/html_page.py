@@ -102,10 +102,26 @@ def _capacity(c: ReportContent) -> str:
     return out
 
 
+def _chain_value(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else ("-" if v is None else str(v))
+
+
 def _recommendation(c: ReportContent) -> str:
     out = f'<p class="headline">{_e(recommendation_headline(c.recommendation))}</p>'
     if c.recommendation:
-        rows = recommendation_rows(c.recommendation)
+        chain = c.recommendation.get("chain") or []
+        if chain:
+            steps = [
+                [
+                    f"<td>{_e(s['step'])}</td>",
+                    f"<td>{_e(_chain_value(s.get('value')))}</td>",
+                    f"<td>{_e(s['source'])}</td>",
+                    f"<td>{'yes' if s.get('extrapolated') else ''}</td>",
+                ]
+                for s in chain
+            ]
+            out += _table(["step", "value", "source", "extrapolated"], steps, "recommendation-chain")
+        rows = recommendation_rows({k: v for k, v in c.recommendation.items() if k != "chain"})
         top = [[f"<td>{_e(k)}</td>", f"<td>{_e(v)}</td>"] for k, v in rows if "." not in k]
         nested = [[f"<td>{_e(k)}</td>", f"<td>{_e(v)}</td>"] for k, v in rows if "." in k]
         out += _table(["item", "value"], top, "recommendation")

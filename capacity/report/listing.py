@@ -59,6 +59,11 @@ def run_row(run: LoadedRun) -> dict[str, Any]:
     return row
 
 
+def _fitted(s: dict[str, Any]) -> float | None:
+    """A size's X(N) as fitted: its SLO capacity (a series written before it: the best goodput)."""
+    return s["capacity_rps"] if "capacity_rps" in s else s.get("throughput_rps")
+
+
 def series_lines(series: list[dict[str, Any]]) -> list[str]:
     """``results list``: one line per scaling series (``capacity scale``): sizes, fit, production answer."""
     if not series:
@@ -66,15 +71,15 @@ def series_lines(series: list[dict[str, Any]]) -> list[str]:
     lines = ["", "scaling series (capacity scale):"]
     for d in series:
         sizes = ", ".join(
-            f"{s['app_tasks']}: {s['throughput_rps']:.1f}"
-            if s.get("throughput_rps") is not None
-            else f"{s['app_tasks']}: -"
+            f"{s['app_tasks']}: {_fitted(s):.1f}" if _fitted(s) is not None else f"{s['app_tasks']}: -"
             for s in d.get("sizes", [])
         )
         fit, rec = d.get("fit") or {}, d.get("recommendation") or {}
         fit_text = f"{fit['model']} sigma {fit['sigma']:.3g} kappa {fit['kappa']:.3g}" if fit else "no fit"
         curve = rec.get("app_tasks_curve") or ("refused" if rec.get("refused") else "-")
         rec_text = f"curve {curve} / linear {rec.get('app_tasks_linear', '-')} ({rec.get('binding', '-')})"
+        if rec.get("app_tasks") is not None:
+            rec_text = f"{rec['app_tasks']} app tasks {rec.get('app_tasks_range') or ''}: {rec_text}"
         started = str(d.get("started_at") or "")[:19].replace("T", " ")
         lines.append(
             f"  {started}  {d.get('series_id')}  {d.get('experiment')}  req/s by tasks [{sizes}]  {fit_text}  "

@@ -28,7 +28,7 @@ def scaling_figure(data: dict[str, Any]) -> Figure:
     """Measured capacity per size (with intervals), the fit, the linear extrapolation and production's point."""
     fig = Figure(figsize=(7.5, 4.2), dpi=100, layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
-    sizes = [s for s in data.get("sizes", []) if s.get("saturation_rps") is not None]
+    sizes = [s for s in data.get("sizes", []) if _x(s)[0] is not None]
     fit, rec = data.get("fit"), data.get("recommendation") or {}
     top = max([s["app_tasks"] for s in sizes] + [rec.get("app_tasks_curve") or 0, rec.get("app_tasks_linear") or 0, 1])
     grid = np.linspace(1, max(top * 1.15, 2), 200)
@@ -43,10 +43,10 @@ def scaling_figure(data: dict[str, Any]) -> Figure:
     if truth and (truth.get("sigma") or truth.get("kappa")):
         ax.plot(grid, _usl(grid, truth), color="#2e7d32", linewidth=1, alpha=0.7, label="sandbox truth")
     for s in sizes:
-        lo, hi = s.get("interval") or [None, None]
-        y = s["saturation_rps"]
+        y_or_none, (lo, hi) = _x(s)
+        y = float(y_or_none or 0.0)
         err = [[y - lo], [hi - y]] if lo is not None and hi is not None else None
-        style = "o" if s.get("reached") and not s.get("drifted") else "x"
+        style = "o" if s.get("capacity_rps", s.get("saturation_rps")) is not None and not s.get("drifted") else "x"
         ax.errorbar([s["app_tasks"]], [y], yerr=err, fmt=style, color="#6a1b9a", capsize=4)
     if rec.get("need_rps"):
         ax.axhline(rec["need_rps"], color="#c62828", linewidth=1, linestyle="-.", label="production need")
@@ -63,13 +63,27 @@ def scaling_figure(data: dict[str, Any]) -> Figure:
     return fig
 
 
+def _x(s: dict[str, Any]) -> tuple[float | None, list[float | None]]:
+    """X(N) as fitted: the size's SLO capacity (a series written before it: the saturation)."""
+    if "capacity_rps" in s:
+        return s["capacity_rps"], list(s.get("capacity_interval") or [None, None])
+    return s.get("saturation_rps"), list(s.get("interval") or [None, None])
+
+
 def _row(s: dict[str, Any]) -> str:
-    lo, hi = s.get("interval") or [None, None]
+    x, (lo, hi) = _x(s)
     iv = f"[{lo:.1f}, {hi:.1f}]" if lo is not None and hi is not None else "-"
+    cap = f"{x:.1f}" if x is not None else "-"
     sat = f"{s['saturation_rps']:.1f}" if s.get("saturation_rps") is not None else "-"
-    note = "drifted" if s.get("drifted") else ("" if s.get("reached") else "not reached")
-    cells = [str(s["app_tasks"]), sat, iv, html.escape(str(s.get("run_id", ""))), note]
+    note = "drifted" if s.get("drifted") else ("" if x is not None else "not reached")
+    cells = [str(s["app_tasks"]), cap, iv, sat, html.escape(str(s.get("run_id", ""))), note]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _chain_list(chain: list[dict[str, Any]]) -> str:
+    from capacity.report.content import chain_lines
+
+    return "<ol>" + "".join(f"<li>{html.escape(line)}</li>" for line in chain_lines(chain)) + "</ol>" if chain else ""
 
 
 def write_scaling_report(series_dir: Path, data: dict[str, Any]) -> Path:
@@ -84,8 +98,10 @@ def write_scaling_report(series_dir: Path, data: dict[str, Any]) -> Path:
         if fit
         else "no fit"
     )
+    span = rec.get("app_tasks_range")
     rec_line = (
-        f"curve: {rec.get('app_tasks_curve') or 'refused'} app tasks; linear: {rec.get('app_tasks_linear')}; "
+        f"{rec.get('app_tasks')} app tasks {span or ''}; curve: {rec.get('app_tasks_curve') or 'refused'}; "
+        f"linear: {rec.get('app_tasks_linear')}; "
         f"binding: {rec.get('binding')}" + (f" ({rec['refused']})" if rec.get("refused") else "")
         if rec
         else "no recommendation"
@@ -94,11 +110,13 @@ def write_scaling_report(series_dir: Path, data: dict[str, Any]) -> Path:
         f"<h1>Scaling series {html.escape(str(data.get('series_id', '')))}</h1>"
         f"<p>experiment {html.escape(str(data.get('experiment', '')))}; stopped: "
         f"{html.escape(str(data.get('stopped_reason', '')))}</p>"
-        "<table><tr><th>app tasks</th><th>saturation req/s</th><th>interval</th><th>run</th><th></th></tr>"
-        + "".join(_row(s) for s in data.get("sizes", []))
-        + "</table>"
-        f"<p>fit: {html.escape(fit_line)}</p><p>production: {html.escape(rec_line)}</p>"
-        f'<img alt="capacity against app tasks" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        "<table><tr><th>app tasks</th><th>SLO capacity req/s</th><th>interval</th><th>saturation req/s</th>"
+        "<th>run</th><th></th></tr>" + "".join(_row(s) for s in data.get("sizes", [])) + "</table>"
+        f"<p>fit: {html.escape(fit_line)}</p>"
+        + (f"<p>fit check: {html.escape(str(data['fit_check']))}</p>" if data.get("fit_check") else "")
+        + f"<p>production: {html.escape(rec_line)}</p>"
+        + _chain_list(rec.get("chain") or [])
+        + f'<img alt="capacity against app tasks" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
         + "".join(f"<p>warning: {html.escape(w)}</p>" for w in data.get("warnings", []))
     )
     path = series_dir / "scaling.html"

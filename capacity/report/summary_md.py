@@ -18,6 +18,11 @@ def render_summary_md(c: ReportContent) -> str:
     for e in c.estimates:
         lines.append(f"| {e.label} | {e.text()} | {e.signal or '-'} |")
     lines += ["", f"**Production:** {recommendation_headline(c.recommendation)}"]
+    chain = (c.recommendation or {}).get("chain") or []
+    if chain:
+        from capacity.report.content import chain_lines
+
+        lines += ["", "How the count was reached:", ""] + [f"- {line}" for line in chain_lines(chain)]
     if c.dashboard:
         lines += ["", f"Dashboard over the run: [{c.experiment} in Datadog]({c.dashboard})"]
         stages = ", ".join(f"[{i}]({url})" for i, url in sorted(c.stage_dashboards.items()))

@@ -124,7 +124,10 @@ def with_analysis(exp: Experiment, store: RunStore, summary: RunSummary) -> RunS
         except CapacityError as exc:  # e.g. no production peak given: the capacity figures still stand
             summary.warnings.append(f"no recommendation: {exc}")
         else:
+            from capacity.size.rules import limit_warnings
+
             update["recommendation"] = rec.to_dict()
+            summary.warnings.extend(limit_warnings(rec.limits))
     return summary.model_copy(update=update)
 
 

@@ -22,7 +22,6 @@ from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment
 from capacity.report.compare import EXIT_CODES, Comparison, compare_runs
 from capacity.search.options import SearchOptions
-from capacity.search.run import run_search
 from capacity.store import LoadedRun, atomic_write_text, find_run_dir, list_runs, load_run
 
 log = logging.getLogger("capacity.nightly")
@@ -82,8 +81,10 @@ def resolve_baseline(spec: str, root: str | Path, experiment_name: str) -> Loade
 
 def default_search(exp: Experiment, results_root: Path, json_mode: bool, console: Console | None) -> RunSummary:
     """The real search, as ``capacity search`` runs it."""
+    from capacity.search.hold_tasks import run_held_search
+
     options = SearchOptions(results_root=results_root, json_mode=json_mode, command="capacity nightly")
-    return run_search(exp, options=options, console=console)
+    return run_held_search(exp, options, console)
 
 
 def datadog_keys_set() -> bool:

@@ -30,11 +30,11 @@ def print_outcome(console: Console, summary: RunSummary) -> None:
         console.print(f"[cyan]{line}[/]")
     rec = summary.recommendation
     if rec:
-        console.print(
-            f"[bold]production:[/] {rec.get('app_tasks')} app tasks, {rec.get('sidekiq_tasks')} Sidekiq tasks "
-            f"(binding: {rec.get('binding_constraint')}; expected utilisation "
-            f"{float(rec.get('expected_utilisation') or 0):.0%})"
-        )
+        from capacity.report.content import chain_lines, recommendation_headline
+
+        console.print(f"[bold]production:[/] {recommendation_headline(rec)}", highlight=False)
+        for line in chain_lines(rec.get("chain") or []):
+            console.print(f"  {line}", highlight=False, markup=False)
     for w in summary.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     console.print(f"results: {summary.results_dir}")

@@ -3,9 +3,11 @@
 For each size the cluster is set to that many app tasks (the built-in sandbox by its settings; an
 ECS service through the AWS API, autoscaling suspended, then restored whatever happens), the count
 is confirmed from the metrics, and ``run_search`` measures it; a stage during which the count
-drifts is ``invalid: task drift`` and ends that size's search. X(N), each size's highest sustained
-goodput (the valid stage with the most goodput; its interval from that stage's per-second spread),
-is fitted with the USL and production is sized off the curve (``capacity.size.curve``). Everything is
+drifts is ``invalid: task drift`` and ends that size's search. X(N), each size's SLO capacity (the
+rate every guard held at: the figure the linear rule sizes from, never saturation) with its interval,
+is fitted with the USL and production is sized off the curve beside the base size's own
+recommendation (``capacity.size.curve``, ``capacity.size.series``). ``repeat`` measures each size
+that many times: the replicates' spread enters the fit's uncertainty. Everything is
 stored under ``<results>/<series_id>/``: one run folder per size and ``scaling.json``; see
 docs/design.md.
 """
@@ -37,8 +39,8 @@ from capacity.search.scale_control import (
     metrics_drift,
 )
 from capacity.signals import InterruptFlag, catch_interrupts
-from capacity.size.curve import CurveFit, CurveSizing, SizePoint, fit_curve, size_from_curve
-from capacity.size.recommend import default_peak_rps
+from capacity.size.curve import CurveFit, CurveSizing, SizePoint, fit_curve, leave_one_out, size_from_curve
+from capacity.size.series import series_recommendation
 from capacity.store import load_run
 from capacity.store.run_store import new_run_id
 from capacity.store.scaling import write_scaling
@@ -64,6 +66,12 @@ class SizeResult:
     throughput_rps: float | None = None
     """X(N) for the fit: the highest goodput a valid stage sustained."""
     throughput_interval: list[float | None] = field(default_factory=lambda: [None, None])
+    capacity_rps: float | None = None
+    """X(N) for the fit: the SLO capacity (reached) of this size's search."""
+    capacity_interval: list[float | None] = field(default_factory=lambda: [None, None])
+    replicate: int = 0
+    recommendation: dict[str, Any] | None = field(default=None, repr=False)
+    """The size's own (linear) recommendation, as its search wrote it."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,11 +85,14 @@ class SizeResult:
             "drifted": self.drifted,
             "throughput_rps": self.throughput_rps,
             "throughput_interval": list(self.throughput_interval),
+            "capacity_rps": self.capacity_rps,
+            "capacity_interval": list(self.capacity_interval),
+            "replicate": self.replicate,
         }
 
     @property
     def usable(self) -> bool:
-        return self.throughput_rps is not None and self.reached and not self.drifted
+        return self.capacity_rps is not None and not self.drifted
 
 
 @dataclass
@@ -94,6 +105,8 @@ class ScaleOptions:
     steady_timeout_s: float = 900.0
     confirm_timeout_s: float | None = None
     """How long the metrics may take to show the new count (default: ``metrics.poll_deadline_s`` + 30 s)."""
+    repeat: int = 1
+    """Searches per size: with 2+, run-to-run variance enters the fit's uncertainty."""
 
 
 @dataclass
@@ -107,6 +120,10 @@ class ScaleOutcome:
     sizes: list[SizeResult] = field(default_factory=list)
     fit: CurveFit | None = None
     sizing: CurveSizing | None = None
+    recommendation: dict[str, Any] | None = None
+    """The base size's recommendation with the curve beside it (``capacity.size.series``)."""
+    leave_one_out: list[dict[str, Any]] = field(default_factory=list)
+    fit_check: str = ""
     stopped_reason: str = ""
     warnings: list[str] = field(default_factory=list)
     truth: dict[str, Any] | None = None
@@ -118,7 +135,9 @@ class ScaleOutcome:
         return {
             "sizes": [s.to_dict() for s in self.sizes],
             "fit": self.fit.to_dict() if self.fit is not None else None,
-            "recommendation": self.sizing.to_dict() if self.sizing is not None else None,
+            "recommendation": self.recommendation,
+            "leave_one_out": list(self.leave_one_out),
+            "fit_check": self.fit_check,
             "series_id": self.series_id,
             "path": str(self.path),
             "experiment": self.experiment,
@@ -217,7 +236,7 @@ def _measure_sizes(
     flag: InterruptFlag,
     console: Console,
 ) -> None:
-    source = _metrics_source(exp) if control.kind == "ecs" else None
+    source = metrics_source(exp) if control.kind == "ecs" else None
     try:
         previous: SizeResult | None = None
         for n in sizes:
@@ -232,13 +251,15 @@ def _measure_sizes(
                 note = confirm_from_metrics(source, n, timeout_s=timeout, stop=lambda: bool(flag))
                 if note:
                     out.warnings.append(note)
-            if flag:
-                out.stopped_reason = "interrupted"
-                return
-            previous = _one_size(exp, n, previous, options, control, out, console)
-            if previous.stopped_reason == "interrupted":
-                out.stopped_reason = "interrupted"
-                return
+            for rep in range(max(options.repeat, 1)):
+                if flag:
+                    out.stopped_reason = "interrupted"
+                    return
+                size = _one_size(exp, n, previous, options, control, out, console, rep)
+                if size.stopped_reason == "interrupted":
+                    out.stopped_reason = "interrupted"
+                    return
+            previous = size
         out.stopped_reason = "done"
     finally:
         if source is not None:
@@ -253,26 +274,30 @@ def _one_size(
     control: ClusterControl,
     out: ScaleOutcome,
     console: Console,
+    rep: int = 0,
 ) -> SizeResult:
     def stage_check(start: datetime, end: datetime, frame: Any) -> str | None:
         return control.drift(n, start, end) or metrics_drift(n, frame)
 
-    run_id = f"{out.series_id}-n{n}"
+    run_id = f"{out.series_id}-n{n}" + (f"-r{rep + 1}" if rep else "")
     opts = replace(options.search, results_root=out.path, run_id=run_id, stage_check=stage_check)
     summary = run_search(size_experiment(exp, n, previous), options=opts, console=console)
     size = _size_result(n, run_id, summary)
+    size.replicate = rep
     size.throughput_rps, size.throughput_interval = peak_throughput(summary, Path(summary.results_dir))
     out.sizes.append(size)
     if size.drifted:
         out.warnings.append(f"{n} app tasks: the task count drifted during a stage; this size is left out of the fit")
-    elif not size.reached:
-        out.warnings.append(f"{n} app tasks: saturation was not reached (a lower bound); left out of the fit")
+    elif size.capacity_rps is None:
+        out.warnings.append(f"{n} app tasks: the SLO capacity was not reached (a lower bound); left out of the fit")
     write_scaling(out.path, out.to_json())
     return size
 
 
 def _size_result(n: int, run_id: str, s: RunSummary) -> SizeResult:
     sat = s.estimates.get("saturation")
+    slo = s.estimates.get("slo_capacity")
+    reached_slo = slo is not None and slo.value is not None and slo.reached
     return SizeResult(
         app_tasks=n,
         run_id=run_id,
@@ -282,7 +307,19 @@ def _size_result(n: int, run_id: str, s: RunSummary) -> SizeResult:
         reached=bool(sat is not None and sat.value is not None and sat.reached),
         stopped_reason=s.stopped_reason,
         drifted=s.stopped_reason == "task-drift" or any(st.verdict == "invalid: task drift" for st in s.stages),
+        capacity_rps=slo.value if reached_slo and slo is not None else None,
+        capacity_interval=_capacity_interval(s) if reached_slo and slo is not None else [None, None],
+        recommendation=s.recommendation,
     )
+
+
+def _capacity_interval(s: RunSummary) -> list[float | None]:
+    """The SLO capacity's interval as the sizing rules widened it (to the search's bracket), else the estimate's."""
+    figures = (s.recommendation or {}).get("figures") or {}
+    if figures.get("capacity_range_rps"):
+        return list(figures["capacity_range_rps"])
+    slo = s.estimates["slo_capacity"]
+    return [slo.lo, slo.hi]
 
 
 def peak_throughput(summary: RunSummary, run_dir: Path) -> tuple[float | None, list[float | None]]:
@@ -307,20 +344,13 @@ def peak_throughput(summary: RunSummary, run_dir: Path) -> tuple[float | None, l
 
 def _conclude(exp: Experiment, out: ScaleOutcome) -> None:
     """Fit and size from the usable sizes (if any), then write ``scaling.json`` and its report."""
-    points = [
-        SizePoint(s.app_tasks, float(s.throughput_rps or 0), s.throughput_interval[0], s.throughput_interval[1])
-        for s in out.sizes
-        if s.usable
-    ]
-    peak_rps, _ = default_peak_rps(exp.production, exp.workload)
+    usable = [s for s in out.sizes if s.usable]
+    points = [SizePoint(s.app_tasks, float(s.capacity_rps or 0), *s.capacity_interval) for s in usable]
     if points:
         out.fit = fit_curve(points)
-        if peak_rps:
-            out.sizing = size_from_curve(
-                out.fit, points, peak_rps=peak_rps, production=exp.production, staging_tasks=exp.cluster.app_tasks
-            )
-        else:
-            out.warnings.append("no production peak ([production] peak_rpm or the endpoints' rpm): no recommendation")
+        out.leave_one_out = leave_one_out(points)
+        out.fit_check = _fit_check(out.fit, out.leave_one_out)
+        _recommend(exp, out, usable, points)
     out.ended_at = datetime.now(UTC)
     out.path.mkdir(parents=True, exist_ok=True)
     write_scaling(out.path, out.to_json())
@@ -331,6 +361,38 @@ def _conclude(exp: Experiment, out: ScaleOutcome) -> None:
     except Exception as exc:  # the figures are a convenience: the series' data is already on disk
         out.warnings.append(f"scaling report not written: {exc}")
         write_scaling(out.path, out.to_json())
+
+
+def _fit_check(fit: CurveFit, loo: list[dict[str, Any]]) -> str:
+    """What checks the fit: leave-one-out with 4+ sizes; with exactly 3, nothing (it is exact)."""
+    if loo:
+        worst = max(loo, key=lambda r: abs(r["error_pct"]))
+        return f"leave-one-out: worst error {worst['error_pct']:+.1f}% (predicting {worst['app_tasks']} tasks)"
+    if len(fit.sizes) == 3:
+        return "3 sizes: the USL fit is exact and uncheckable; add a 4th size to check it (leave-one-out)"
+    return ""
+
+
+def _recommend(exp: Experiment, out: ScaleOutcome, usable: list[SizeResult], points: list[SizePoint]) -> None:
+    """The base size's own recommendation, with the curve read by the same rules beside it."""
+    assert out.fit is not None
+    base_tasks = min({s.app_tasks for s in usable}, key=lambda n: (abs(n - exp.cluster.app_tasks), -n))
+    base = next((s.recommendation for s in usable if s.app_tasks == base_tasks and s.recommendation), None)
+    if base is None:
+        out.warnings.append(f"{base_tasks} app tasks: its search made no recommendation (no production peak?)")
+        return
+    demand = float((base.get("figures") or {})["demand_rps"])
+    out.sizing = size_from_curve(
+        out.fit, points, demand_rps=demand, production=exp.production, staging_tasks=exp.cluster.app_tasks
+    )
+    out.recommendation = series_recommendation(
+        base,
+        out.sizing,
+        out.fit,
+        largest=max(p.app_tasks for p in points),
+        cluster=exp.cluster,
+        production=exp.production,
+    )
 
 
 def _truth(exp: Experiment, sizes: list[int]) -> dict[str, Any] | None:
@@ -344,7 +406,8 @@ def _truth(exp: Experiment, sizes: list[int]) -> dict[str, Any] | None:
     return {"by_app_tasks": {str(n): t.rps_at(n) for n in sizes}, "usl": t.usl()}
 
 
-def _metrics_source(exp: Experiment) -> Any:
+def metrics_source(exp: Experiment) -> Any:
+    """The experiment's metrics source (None with source = "none"): the witness of the task count."""
     if exp.metrics.source == "none":
         return None
     from capacity.observe import build_source
@@ -352,7 +415,9 @@ def _metrics_source(exp: Experiment) -> Any:
     return build_source(exp)
 
 
-def dry_run_plan(exp: Experiment, sizes: list[int], *, steady_timeout_s: float = 900.0) -> dict[str, Any]:
+def dry_run_plan(
+    exp: Experiment, sizes: list[int], *, steady_timeout_s: float = 900.0, repeat: int = 1
+) -> dict[str, Any]:
     """``--dry-run``: the sizes, the worst-case time and the AWS calls, without sending anything."""
     from capacity.plan.strategies import preview
 
@@ -364,7 +429,8 @@ def dry_run_plan(exp: Experiment, sizes: list[int], *, steady_timeout_s: float =
         "experiment": exp.name,
         "sizes": sizes,
         "control": control.kind,
-        "worst_case_s": len(sizes) * (search_s + settle_s),
+        "repeat": repeat,
+        "worst_case_s": len(sizes) * (repeat * search_s + settle_s),
         "worst_case_per_size_s": {"search": search_s, "settle": settle_s},
         "aws_calls": control.planned_calls(sizes),
     }

@@ -110,10 +110,7 @@ def _recommended(exp: Experiment, from_run: Path | None) -> tuple[float, str]:
     rec = run.summary.recommendation if run.summary is not None else None
     if not rec or not rec.get("app_tasks") or not rec.get("peak_rps"):
         raise CapacityError(f"--from {from_run}: the run has no recommendation to soak at")
-    growth = float((rec.get("inputs") or {}).get("growth") or 1.0)
-    rate = float(rec["peak_rps"]) * growth * exp.cluster.app_tasks / int(rec["app_tasks"])
-    why = (
-        f"recommended by {run.run_id}: peak {float(rec['peak_rps']):.4g} x growth {growth:g} "
-        f"x {exp.cluster.app_tasks} staging / {rec['app_tasks']} recommended app tasks"
-    )
-    return rate, why
+    from capacity.size.rules import soak_rate
+
+    rate, how = soak_rate(rec, exp.cluster.app_tasks)
+    return rate, f"recommended by {run.run_id}: {how}"

@@ -14,9 +14,16 @@ Universal Scalability Law (``capacity.analyze.usl``)::
   used: the smaller size at its interval's top, the larger at its bottom (the largest sigma).
 - 1 size: the line (``sigma = kappa = 0``), said in the notes.
 
-Production's task count is read off the curve: the fewest tasks N with X(N) x target utilisation at
-or above production's peak x growth, then rounded like the linear answer (a whole number per zone,
-one spare with N+1). A count beyond the curve's peak is refused with the reason: past it every added
+X(N) is each size's SLO capacity (the rate every guard held at), the per-task figure the linear rule
+sizes from too, so a one-size curve gives exactly the linear answer. A size measured more than once
+(``capacity scale --repeat K``) enters the fit once per replicate: their spread is run-to-run variance
+and counts in the scatter. Exactly 3 sizes fit the USL's 3 parameters exactly (nothing checks it); with
+4 or more ``leave_one_out`` predicts each size from the others.
+
+Production's task count is read off the curve with the same rules as the line
+(``capacity.size.rules``): the fewest tasks N with X(N) at or above demand x (1 + throughput
+headroom), then rounded (a whole number per zone, one spare with N+1); its range comes from the
+fit's uncertainty (the refits' answers). A count beyond the curve's peak is refused with the reason: past it every added
 task lowers throughput. The recommendation shows the linear and the curve answers side by side and
 which binds (the larger count). See docs/design.md, "Analysis and sizing".
 """
@@ -34,7 +41,8 @@ from scipy import optimize, stats
 from capacity.analyze.usl import usl_throughput
 from capacity.errors import CapacityError
 from capacity.plan.experiment import Production
-from capacity.size.recommend import round_to_zones
+from capacity.size import rules
+from capacity.size.rules import round_to_zones
 
 MC_DRAWS = 200
 CURVE_SEARCH_MAX = 4096
@@ -61,6 +69,9 @@ class CurveFit:
     lam: float
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    alternatives: list[tuple[float, float, float]] = field(default_factory=list, repr=False)
+    """(sigma, kappa, lambda) sets the data allow (the refits): the task count's range comes from them."""
+    sizes: list[int] = field(default_factory=list)
 
     @property
     def peak_tasks(self) -> float | None:
@@ -136,6 +147,12 @@ def _fit_usl(points: Sequence[SizePoint], confidence: float, seed: int) -> Curve
         rel = (usl_throughput(n, sigma, kappa, lam) - x) / x
         sd = np.maximum(sd, x * float(np.sqrt(np.sum(rel**2) / dof)))
     fit = CurveFit("usl", sigma, kappa, lam)
+    if dof == 0:
+        fit.notes.append(
+            "three sizes fit the USL's three parameters exactly: the fit is exact and uncheckable (no size is "
+            "left to test it) and its intervals come from each size's own interval only; measure a 4th size "
+            "(or --repeat) to check it"
+        )
     if not np.any(sd > 0):
         fit.notes.append("no per-size intervals and no spare sizes: the parameters have no interval")
         return fit
@@ -144,6 +161,7 @@ def _fit_usl(points: Sequence[SizePoint], confidence: float, seed: int) -> Curve
     for _ in range(MC_DRAWS):
         xs = np.maximum(x + rng.normal(0.0, 1.0, len(x)) * sd, 1e-9)
         draws.append(_usl_least_squares(n, xs, ((sigma, kappa),)))
+    fit.alternatives = [(float(a), float(b), float(c)) for a, b, c in draws]
     d = np.array(draws)
     for i, name in enumerate(("sigma", "kappa", "lambda")):
         fit.intervals[name] = _quantiles(d[:, i], confidence)
@@ -166,7 +184,7 @@ def _fit_two(points: Sequence[SizePoint]) -> CurveFit:
         large.app_tasks,
         large.hi if large.hi is not None else large.capacity_rps,
     )
-    fit = CurveFit("amdahl (conservative)", sigma, 0.0, lam)
+    fit = CurveFit("amdahl (conservative)", sigma, 0.0, lam, alternatives=[(s_opt, 0.0, lam_opt)])
     fit.intervals = {
         "sigma": (min(s_opt, sigma), max(s_opt, sigma)),
         "kappa": (0.0, 0.0),
@@ -180,21 +198,67 @@ def _fit_two(points: Sequence[SizePoint]) -> CurveFit:
     return fit
 
 
+def pool_replicates(points: Sequence[SizePoint], confidence: float = 0.95) -> list[SizePoint]:
+    """One point per size: replicates' mean, the interval widened to their run-to-run spread."""
+    out = []
+    for n in sorted({p.app_tasks for p in points}):
+        reps = [p for p in points if p.app_tasks == n]
+        if len(reps) == 1:
+            out.append(reps[0])
+            continue
+        x = np.array([p.capacity_rps for p in reps])
+        mean = float(np.mean(x))
+        half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1)) * float(np.std(x, ddof=1)) / math.sqrt(len(x))
+        los = [p.lo for p in reps if p.lo is not None]
+        his = [p.hi for p in reps if p.hi is not None]
+        lo = min(mean - half, float(np.mean(los))) if los else mean - half
+        hi = max(mean + half, float(np.mean(his))) if his else mean + half
+        out.append(SizePoint(n, mean, min(lo, mean), max(hi, mean)))
+    return out
+
+
 def fit_curve(points: Sequence[SizePoint], *, confidence: float = 0.95, seed: int = 0) -> CurveFit:
     """The scaling curve through the measured sizes (USL with >= 3 sizes; see the module docstring)."""
     pts = [p for p in points if p.app_tasks >= 1 and p.capacity_rps > 0 and math.isfinite(p.capacity_rps)]
-    if len({p.app_tasks for p in pts}) != len(pts):
-        raise CapacityError("scaling curve: each app task count may be measured once")
     if not pts:
         raise CapacityError("scaling curve: no size has a measured capacity")
-    if len(pts) >= 3:
-        return _fit_usl(pts, confidence, seed)
-    if len(pts) == 2:
-        return _fit_two(pts)
-    p = pts[0]
-    fit = CurveFit("linear", 0.0, 0.0, p.capacity_rps / p.app_tasks)
-    fit.notes.append("one size: the curve is the line (measure at least two sizes to see contention)")
+    sizes = sorted({p.app_tasks for p in pts})
+    if len(sizes) >= 3:
+        fit = _fit_usl(pts, confidence, seed)
+    elif len(sizes) == 2:
+        fit = _fit_two(pool_replicates(pts, confidence))
+    else:
+        p = pool_replicates(pts, confidence)[0]
+        fit = CurveFit("linear", 0.0, 0.0, p.capacity_rps / p.app_tasks)
+        if p.lo is not None and p.hi is not None and p.lo > 0:
+            fit.alternatives = [(0.0, 0.0, p.lo / p.app_tasks), (0.0, 0.0, p.hi / p.app_tasks)]
+        fit.notes.append("one size: the curve is the line (measure at least two sizes to see contention)")
+    fit.sizes = sizes
     return fit
+
+
+def leave_one_out(points: Sequence[SizePoint]) -> list[dict[str, Any]]:
+    """With 4+ sizes: each size predicted by the USL fitted to the others, and the error in %."""
+    sizes = sorted({p.app_tasks for p in points})
+    if len(sizes) < 4:
+        return []
+    out = []
+    for n in sizes:
+        rest = [p for p in points if p.app_tasks != n]
+        measured = float(np.mean([p.capacity_rps for p in points if p.app_tasks == n]))
+        sigma, kappa, lam = _usl_least_squares(
+            np.array([p.app_tasks for p in rest], dtype=float), np.array([p.capacity_rps for p in rest])
+        )
+        predicted = float(usl_throughput(np.array([float(n)]), sigma, kappa, lam)[0])
+        out.append(
+            {
+                "app_tasks": n,
+                "measured_rps": measured,
+                "predicted_rps": predicted,
+                "error_pct": 100.0 * (predicted - measured) / measured,
+            }
+        )
+    return out
 
 
 @dataclass
@@ -211,10 +275,13 @@ class CurveSizing:
     curve_rps_at_answer: float | None = None
     refused: str | None = None
     notes: list[str] = field(default_factory=list)
+    curve_range: list[int] | None = None
+    """[lo, hi] of the curve's answer over the fit's uncertainty."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "app_tasks_curve": self.app_tasks_curve,
+            "app_tasks_curve_range": self.curve_range,
             "app_tasks_linear": self.app_tasks_linear,
             "binding": self.binding,
             "need_rps": self.need_rps,
@@ -231,7 +298,7 @@ def fewest_tasks(rps_at: Callable[[int], float], need_rps: float, peak_tasks: fl
     """The fewest tasks whose capacity reaches ``need_rps`` without passing the peak; None if none does."""
     top = math.floor(peak_tasks) + 1 if peak_tasks is not None else CURVE_SEARCH_MAX
     for n in range(1, top + 1):
-        if rps_at(n) >= need_rps:
+        if rps_at(n) >= need_rps * (1 - 1e-9):
             return n if peak_tasks is None or n <= math.ceil(peak_tasks) else None
     return None
 
@@ -267,18 +334,17 @@ def curve_tasks(
 
 
 def size_from_curve(
-    fit: CurveFit, points: Sequence[SizePoint], *, peak_rps: float, production: Production, staging_tasks: int
+    fit: CurveFit, points: Sequence[SizePoint], *, demand_rps: float, production: Production, staging_tasks: int
 ) -> CurveSizing:
     """Production's app tasks from the line (per-task capacity at the size nearest ``staging_tasks``,
-    the usual staging size) and from the curve, side by side."""
+    the usual staging size) and from the curve, side by side, both by the rules of ``capacity.size.rules``."""
     if not points:
         raise CapacityError("scaling curve: no size to size from")
-    need = peak_rps * production.growth / production.target_utilisation
-    base = min(points, key=lambda p: (abs(p.app_tasks - staging_tasks), -p.app_tasks))
+    need = rules.throughput_need(demand_rps, production)
+    pooled = pool_replicates(points)
+    base = min(pooled, key=lambda p: (abs(p.app_tasks - staging_tasks), -p.app_tasks))
     per_task = base.capacity_rps / base.app_tasks
-    linear = round_to_zones(
-        need / per_task, production.zones, n_plus_one=production.n_plus_one, min_tasks=production.min_tasks
-    )
+    linear = rules.app_tasks(rules.tasks_by_throughput(demand_rps, per_task, production), production)
     fewest, answer, refused = curve_tasks(lambda n: fit.rps_at(n), fit.peak_tasks, need, production)
     if answer is None:
         binding = "curve (refused)"
@@ -294,8 +360,25 @@ def size_from_curve(
         curve_min_tasks=fewest,
         curve_rps_at_answer=fit.rps_at(answer) if answer is not None else None,
         refused=refused,
+        curve_range=curve_range(fit, need, production, answer),
     )
     top = max(p.app_tasks for p in points)
     if answer is not None and answer > top:
         sizing.notes.append(f"the curve's answer ({answer} tasks) is beyond the largest size measured ({top})")
     return sizing
+
+
+def curve_range(fit: CurveFit, need_rps: float, production: Production, answer: int | None) -> list[int] | None:
+    """[lo, hi] of the curve's answer over the parameter sets the data allow (95% of the refits)."""
+    if answer is None:
+        return None
+    answers = []
+    for sigma, kappa, lam in fit.alternatives:
+        alt = CurveFit(fit.model, sigma, kappa, lam)
+        _, n, _ = curve_tasks(alt.rps_at, alt.peak_tasks, need_rps, production)
+        answers.append(n if n is not None else CURVE_SEARCH_MAX)  # a refit that cannot carry it: the top
+    if not answers:
+        return [answer, answer]
+    a = np.array(answers, dtype=float)
+    lo, hi = (float(np.min(a)), float(np.max(a))) if len(a) <= 2 else _quantiles(a, 0.95)
+    return [min(math.floor(lo), answer), max(math.ceil(hi), answer)]

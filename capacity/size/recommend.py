@@ -1,14 +1,15 @@
 """Sizing production from a staging run (docs/design.md, "Analysis and sizing").
 
-    app tasks = production peak x growth / (per-task capacity x target utilisation)
-
-rounded up to whole tasks per availability zone. Per-task capacity is the run's capacity (at the
-chosen signal) divided by the staging app task count. When CPU per stage is known, the per-task rate
-at which CPU reaches the autoscaling point (target utilisation, production scales on CPU > 60%) is
-a second limit; the tighter of the two binds and the recommendation says which.
+The rules are ``capacity.size.rules`` (shared with ``capacity scale`` and the soak): demand = peak x
+(1 + unmodelled share) x growth; per-task capacity = the run's SLO capacity / staging app tasks;
+tasks by throughput = demand x (1 + throughput headroom) / per-task capacity; when CPU per stage is
+known, tasks by CPU = demand / the per-task rate at which CPU reaches ``cpu_target`` (production
+autoscales on CPU > 60%); the larger binds and the recommendation says which. Its ``chain`` shows
+every step with its source, ``app_tasks_range`` the count over the capacity's interval, ``limits``
+the production-scale limits and ``extrapolation`` how far past the staging size the answer reaches.
 
 N+1 here means: one spare task beyond what the peak needs, so losing any one task (a deploy, a
-crash) still leaves the peak at or under the target utilisation. Because tasks are rounded up to a
+crash) still leaves the peak within the headroom. Because tasks are rounded up to a
 whole number per zone, the spare is often already there; it is added only when it is not. (Losing a
 whole zone is a different question: ``figures["zone_loss_tasks"]`` gives the count that survives it.)
 
@@ -28,11 +29,15 @@ import numpy as np
 import pandas as pd
 
 from capacity.analyze.run_analysis import RunAnalysis, json_safe
-from capacity.analyze.saturation import saturated_mask
 from capacity.analyze.table import StageTable, normalise_stages
 from capacity.errors import CapacityError
 from capacity.models import Estimate
 from capacity.plan.experiment import Cluster, Production, Workload
+from capacity.size import rules
+from capacity.size.capacity_range import bracket_of, bracket_stages, range_interval
+from capacity.size.chain import ChainInputs, linear_chain
+from capacity.size.cpu import cpu_at_peak, cpu_line, cpu_per_task_at_target
+from capacity.size.rules import round_to_zones
 from capacity.size.scenarios import demand_rps, endpoint_costs, one_x_rpm, scenario_peak
 
 MEM_HEADROOM = 1.25
@@ -42,7 +47,10 @@ SIGNALS = ("saturation", "slo_capacity", "knee")
 
 @dataclass
 class Recommendation:
-    """A production size; ``inputs`` holds every input and ``figures`` every intermediate, by name."""
+    """A production size; ``inputs`` holds every input and ``figures`` every intermediate, by name.
+
+    ``expected_utilisation`` is throughput, not CPU: demand at peak over the recommended tasks' SLO
+    capacity (the share of the capacity used). ``expected_cpu_utilisation`` is the CPU figure."""
 
     app_tasks: int
     sidekiq_tasks: int
@@ -55,6 +63,16 @@ class Recommendation:
     figures: dict[str, Any] = field(default_factory=dict)
     scenarios: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    app_tasks_range: list[int] = field(default_factory=list)
+    """[lo, hi] app tasks over the per-task capacity's interval (always contains ``app_tasks``)."""
+    chain: list[dict[str, Any]] = field(default_factory=list)
+    """How the count was reached: ``{step, value, source, extrapolated}``, one step a line."""
+    limits: list[dict[str, Any]] = field(default_factory=list)
+    """``[production.limits]`` against the recommended size: ``{name, need, limit, ok, how}``."""
+    extrapolation: dict[str, Any] = field(default_factory=dict)
+    """Largest staging size measured and the ratio of the answer to it."""
+    expected_cpu_utilisation: float | None = None
+    """Each task's CPU share at peak on ``app_tasks`` (from the CPU-vs-goodput line); None without CPU."""
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
@@ -70,17 +88,13 @@ class Recommendation:
                 "figures": self.figures,
                 "scenarios": self.scenarios,
                 "notes": list(self.notes),
+                "app_tasks_range": list(self.app_tasks_range),
+                "chain": list(self.chain),
+                "limits": list(self.limits),
+                "extrapolation": dict(self.extrapolation),
+                "expected_cpu_utilisation": self.expected_cpu_utilisation,
             }
         )
-
-
-def round_to_zones(raw_tasks: float, zones: int, *, n_plus_one: bool, min_tasks: int = 1) -> int:
-    """Whole tasks, a multiple of ``zones``, at least ``min_tasks``; with N+1, one spare beyond ``raw``."""
-    need = max(math.ceil(raw_tasks - 1e-9), 0)
-    if n_plus_one:
-        need += 1
-    need = max(need, min_tasks, 1)
-    return zones * math.ceil(need / zones)
 
 
 def default_peak_rps(production: Production, workload: Workload | None) -> tuple[float | None, str]:
@@ -114,21 +128,6 @@ def choose_capacity(analysis: RunAnalysis, signal: str | None) -> tuple[Estimate
             notes.append(f"{name} was not reached: sized from its lower bound, so the task count errs high")
             return est, name, notes
     raise CapacityError("sizing: the run has no capacity figure (insufficient data)")
-
-
-def _cpu_line(table: StageTable, column: str) -> tuple[float, float] | None:
-    """(intercept, slope per rps) of CPU % against goodput on unsaturated valid stages."""
-    y = table.column(column)
-    if y is None:
-        return None
-    x = table.achieved
-    ok = np.isfinite(y) & np.isfinite(x) & ~saturated_mask(table)
-    if ok.sum() < 2 or np.ptp(x[ok]) == 0:
-        return None
-    slope, intercept = np.polyfit(x[ok], y[ok], 1)
-    if slope <= 0:
-        return None
-    return float(intercept), float(slope)
 
 
 def _sidekiq(table: StageTable, cluster: Cluster, workload: Workload | None) -> dict[str, Any]:
@@ -166,49 +165,48 @@ def _sidekiq(table: StageTable, cluster: Cluster, workload: Workload | None) -> 
 def _size_one(
     peak_rps: float,
     *,
-    growth: float,
+    production: Production,
     per_task: float,
     cpu_per_task: float | None,
-    target: float,
-    zones: int,
-    n_plus_one: bool,
-    min_tasks: int,
     sidekiq: dict[str, Any],
     cluster: Cluster,
 ) -> dict[str, Any]:
-    demand = peak_rps * growth  # growth here is the whole factor: (1 + unmodelled share) x growth
-    raw_capacity = demand / (per_task * target)
-    raw_cpu = demand / cpu_per_task if cpu_per_task else None
-    binding = "capacity"
-    raw = raw_capacity
-    if raw_cpu is not None and raw_cpu > raw_capacity:
-        raw, binding = raw_cpu, "cpu"
-    tasks = round_to_zones(raw, zones, n_plus_one=n_plus_one, min_tasks=min_tasks)
+    """One peak through the rule set (``capacity.size.rules``): demand, the two rules, zones, N+1."""
+    need = rules.demand(peak_rps, production)
+    raw_capacity = rules.tasks_by_throughput(need, per_task, production)
+    raw_cpu = rules.tasks_by_cpu(need, cpu_per_task)
+    raw, rule = rules.binding(raw_capacity, raw_cpu)
+    tasks = rules.app_tasks(raw, production)
+    zones = production.zones
     zone_loss = (
-        round_to_zones(raw * zones / (zones - 1), zones, n_plus_one=False, min_tasks=min_tasks) if zones > 1 else None
+        round_to_zones(raw * zones / (zones - 1), zones, n_plus_one=False, min_tasks=production.min_tasks)
+        if zones > 1
+        else None
     )
-    util = demand / (tasks * per_task)
     jpr, drain = sidekiq.get("jobs_per_request"), sidekiq.get("drain_jobs_per_s_per_task")
     if jpr is not None and drain:
-        jobs = demand * jpr
-        sk = round_to_zones(jobs / (drain * target), zones, n_plus_one=n_plus_one, min_tasks=1) if jobs > 0 else 0
-        sk_how = "peak jobs/s / (drain per task x target utilisation)"
+        jobs = need * jpr
+        sk = rules.app_tasks(rules.throughput_need(jobs, production) / drain, production) if jobs > 0 else 0
+        sk_how = "peak jobs/s x (1 + throughput_headroom) / drain per task, zones and N+1 as the app tasks"
     else:
         sk = math.ceil(tasks * cluster.sidekiq_tasks / cluster.app_tasks) if cluster.sidekiq_tasks else 0
         sk = zones * math.ceil(sk / zones) if sk else 0
         sk_how = "scaled with app tasks (staging ratio): no measured jobs per request or drain rate"
     return {
         "peak_rps": peak_rps,
-        "demand_rps": demand,
+        "demand_rps": need,
+        "throughput_need_rps": rules.throughput_need(need, production),
         "app_tasks": tasks,
         "raw_tasks_capacity": raw_capacity,
         "raw_tasks_cpu": raw_cpu,
-        "binding_constraint": binding,
-        "expected_utilisation": util,
+        "raw_tasks": raw,
+        "zoned_tasks": rules.zoned(raw, production),
+        "binding_constraint": "cpu" if rule == "cpu" else "capacity",
+        "expected_utilisation": need / (tasks * per_task),
         "zone_loss_tasks": zone_loss,
         "sidekiq_tasks": sk,
         "sidekiq_method": sk_how,
-        "peak_jobs_per_s": demand * jpr if jpr is not None else None,
+        "peak_jobs_per_s": need * jpr if jpr is not None else None,
     }
 
 
@@ -234,9 +232,8 @@ def recommend(
     per_task = est.value / cluster.app_tasks
     if per_task <= 0:
         raise CapacityError(f"sizing: the run's {chosen} is {est.value:g} rps; nothing to size from")
-    target = production.target_utilisation
-    line = _cpu_line(table, "cpu_pct")
-    cpu_per_task = _cpu_per_task_at_target(line, target, cluster)
+    line = cpu_line(table, "cpu_pct")
+    cpu_per_task = cpu_per_task_at_target(line, production.cpu_target, cluster)
     sidekiq = _sidekiq(table, cluster, workload)
     costs, cost_source = endpoint_costs(workload, stages, endpoints)
     peaks, written, main_name, peak_source = _scenario_peaks(
@@ -245,11 +242,6 @@ def recommend(
     results = _size_scenarios(peaks, production, cluster, per_task=per_task, cpu_per_task=cpu_per_task, sidekiq=sidekiq)
     main = results[main_name]
     mem, mem_src = _memory(table, cluster)
-    binding = (
-        "CPU reaches the autoscaling point first"
-        if main["binding_constraint"] == "cpu"
-        else f"{chosen.replace('_', ' ')} per task at {target:.0%} target utilisation"
-    )
     if cpu_per_task is None:
         notes.append("no CPU per stage: only the throughput constraint was applied")
     inputs = {
@@ -269,8 +261,8 @@ def recommend(
         "per_task_rps_formula": f"{chosen} {est.value:.4g} rps / {cluster.app_tasks} tasks",
         "cpu_line": {"intercept_pct": line[0], "pct_per_rps": line[1]} if line else None,
         "cpu_per_task_rps_at_target": cpu_per_task,
-        "app_tasks_formula": "ceil(peak x growth / (per_task_rps x target_utilisation)) [+1 if N+1], "
-        "rounded up to a multiple of zones",
+        "app_tasks_formula": "max(demand x (1 + throughput_headroom) / per_task_rps, demand / cpu_per_task_rps_at_"
+        "target), ceil, at least min_tasks, [+1 if N+1], rounded up to a multiple of zones",
         "memory_source": mem_src,
         "endpoint_cost": costs,
         "endpoint_cost_source": cost_source,
@@ -278,18 +270,67 @@ def recommend(
         **sidekiq,
         **{k: v for k, v in main.items() if k not in ("app_tasks", "sidekiq_tasks", "expected_utilisation")},
     }
+    bracket = bracket_of(table, est, chosen, analysis.saturation)
+    why = ChainInputs(
+        inputs["peak_source"],
+        chosen,
+        est,
+        cluster.app_tasks,
+        cpu_per_task,
+        line,
+        mem,
+        mem_src,
+        bracket,
+        bracket_stages(table, bracket),
+    )
+    return _assemble(main, why, production, cluster, inputs, figures, results, written, notes)
+
+
+def _assemble(
+    main: dict[str, Any],
+    why: ChainInputs,
+    production: Production,
+    cluster: Cluster,
+    inputs: dict[str, Any],
+    figures: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    written: dict[str, float],
+    notes: list[str],
+) -> Recommendation:
+    """The recommendation with its chain, range, limits and extrapolation (the contract of issue 20)."""
+    est, n = why.estimate, why.staging_tasks
+    lo_rps, hi_rps, how = range_interval(est, why.bracket)
+    lo = lo_rps / n if lo_rps is not None else None
+    hi = hi_rps / n if hi_rps is not None else None
+    span = rules.tasks_range(main["demand_rps"], lo, hi, main["raw_tasks_cpu"], production)
+    if span is None:
+        notes.append(f"the {why.signal} has no interval: the task count's range is its point")
+    else:
+        figures["app_tasks_range_from"] = how
+        figures["capacity_range_rps"] = [lo_rps, hi_rps]
+    limits = rules.check_limits(main["app_tasks"], main["sidekiq_tasks"], cluster, production)
+    binding = (
+        f"CPU reaches cpu_target {production.cpu_target:.0%} first"
+        if main["binding_constraint"] == "cpu"
+        else f"{why.signal.replace('_', ' ')} per task with {production.throughput_headroom:.0%} throughput headroom"
+    )
     return Recommendation(
         app_tasks=main["app_tasks"],
         sidekiq_tasks=main["sidekiq_tasks"],
-        mem_mib_per_task=mem,
+        mem_mib_per_task=why.mem_mib,
         expected_utilisation=main["expected_utilisation"],
         binding_constraint=binding,
-        per_task_rps=per_task,
-        peak_rps=peaks[main_name],
+        per_task_rps=est.value / n if est.value else 0.0,
+        peak_rps=main["peak_rps"],
         inputs=inputs,
         figures=figures,
         scenarios={name: {"rps": written[name], **{k: r[k] for k in SCENARIO_KEYS}} for name, r in results.items()},
-        notes=notes,
+        notes=notes + rules.limit_warnings(limits),
+        app_tasks_range=rules.widen(span, main["app_tasks"]),
+        chain=[s.to_dict() for s in linear_chain(main, why, production)],
+        limits=limits,
+        extrapolation=rules.extrapolation(main["app_tasks"], n),
+        expected_cpu_utilisation=cpu_at_peak(why.cpu_line, main["demand_rps"] / main["app_tasks"], n),
     )
 
 
@@ -310,28 +351,10 @@ def _size_scenarios(
     """``_size_one`` for every scenario's peak, with the production settings."""
     return {
         name: _size_one(
-            rps,
-            growth=production.growth * (1.0 + production.unmodelled_share),
-            per_task=per_task,
-            cpu_per_task=cpu_per_task,
-            target=production.target_utilisation,
-            zones=production.zones,
-            n_plus_one=production.n_plus_one,
-            min_tasks=production.min_tasks,
-            sidekiq=sidekiq,
-            cluster=cluster,
+            rps, production=production, per_task=per_task, cpu_per_task=cpu_per_task, sidekiq=sidekiq, cluster=cluster
         )
         for name, rps in peaks.items()
     }
-
-
-def _cpu_per_task_at_target(line: tuple[float, float] | None, target: float, cluster: Cluster) -> float | None:
-    """Per-task rate at which CPU reaches the autoscaling point, from the CPU-vs-goodput line."""
-    if line is None:
-        return None
-    intercept, slope = line
-    at_target = (target * 100.0 - intercept) / slope
-    return at_target / cluster.app_tasks if at_target > 0 else None
 
 
 def _scenario_peaks(
@@ -380,7 +403,9 @@ def _production_inputs(production: Production) -> dict[str, Any]:
     return {
         "growth": production.growth,
         "unmodelled_share": production.unmodelled_share,
-        "target_utilisation": production.target_utilisation,
+        "target_utilisation": production.cpu_target,
+        "cpu_target": production.cpu_target,
+        "throughput_headroom": production.throughput_headroom,
         "zones": production.zones,
         "n_plus_one": production.n_plus_one,
         "min_tasks": production.min_tasks,

@@ -134,8 +134,10 @@ def test_size_csv(stage_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rec = json.loads(out)
     per_task = rec["per_task_rps"]
     assert per_task == pytest.approx(rec["inputs"]["capacity_rps"] / 2)
-    raw = 9015 / 60 / (per_task * 0.6)
+    raw = 9015 / 60 * 1.2 / per_task  # default throughput headroom 0.2; the CPU target is for CPU only
     assert rec["figures"]["raw_tasks_capacity"] == pytest.approx(raw)
+    assert rec["app_tasks_range"][0] <= rec["app_tasks"] <= rec["app_tasks_range"][1]
+    assert [s["step"] for s in rec["chain"]][:3] == ["demand", "per-task capacity", "tasks by throughput"]
     assert rec["app_tasks"] >= raw and rec["app_tasks"] % 3 == 0
 
 

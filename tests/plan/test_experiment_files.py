@@ -82,7 +82,7 @@ def test_shipped_experiments_load_and_default_matches_packaged_copy() -> None:
         "appointment_checkin": 588,
     }
     assert staging.metrics.site == "ddog-gov.com"
-    assert staging.production.target_utilisation == 0.6
+    assert staging.production.cpu_target == 0.6 and staging.production.throughput_headroom == 0.2
 
 
 def test_capacity_target_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -103,3 +104,12 @@ def test_notebook_executes_headless(root: Path, tmp_path: Path, monkeypatch: pyt
     assert "15 stages across 3 runs" in text
     pngs = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(pngs) >= 5  # goodput/latency, per-second spread, timeline, metrics, history
+
+
+def test_recommend_resizes_a_run_with_the_search_rules(root: Path) -> None:
+    run = cn.load(root / "20261127T030000Z-nightly-test-bbbb")
+    base = run.recommend(peak_rpm={"a": 60 * 30.0}, zones=1, n_plus_one=False, min_tasks=1, throughput_headroom=0.0)
+    per_task = base["per_task_rps"]
+    assert base["app_tasks"] == math.ceil(30.0 / per_task - 1e-9)  # demand / per-task SLO capacity, whole tasks
+    more = run.recommend(peak_rpm={"a": 60 * 30.0}, zones=1, n_plus_one=False, min_tasks=1, throughput_headroom=1.0)
+    assert more["app_tasks"] == math.ceil(60.0 / per_task - 1e-9)  # the headroom on req/s, nothing else

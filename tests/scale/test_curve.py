@@ -10,11 +10,11 @@ from capacity.errors import CapacityError
 from capacity.plan.experiment import Production
 from capacity.sandbox import SandboxConfig, truth
 from capacity.sandbox.contention import usl_rps
-from capacity.size.curve import SizePoint, curve_tasks, fit_curve, size_from_curve
+from capacity.size.curve import SizePoint, curve_tasks, fit_curve, leave_one_out, size_from_curve
 from tests.conftest import run_cli
 
 LAM, SIGMA, KAPPA = 100.0, 0.25, 0.08
-PROD = Production(zones=1, n_plus_one=False, min_tasks=1, target_utilisation=0.6)
+PROD = Production(zones=1, n_plus_one=False, min_tasks=1, throughput_headroom=0.0)
 
 
 def points(sizes: list[int], rel: float = 0.01) -> list[SizePoint]:
@@ -52,17 +52,33 @@ def test_two_sizes_take_the_most_conservative_linear_with_contention_model() -> 
     assert fit.sigma > SIGMA + 2 * KAPPA - 0.01  # at least the true combined slowdown at 2 tasks
 
 
-def test_one_size_is_the_line_and_sizes_must_differ() -> None:
+def test_one_size_is_the_line_and_replicates_pool_into_its_interval() -> None:
     fit = fit_curve([SizePoint(2, 160.0)])
     assert fit.model == "linear" and fit.rps_at(4) == pytest.approx(320.0)
-    with pytest.raises(CapacityError, match="once"):
-        fit_curve([SizePoint(2, 160.0), SizePoint(2, 150.0)])
+    pooled = fit_curve([SizePoint(2, 160.0), SizePoint(2, 150.0)])  # two replicates of one size: their mean
+    assert pooled.rps_at(2) == pytest.approx(155.0)
+    lams = sorted(a[2] for a in pooled.alternatives)  # run-to-run spread: t(1) x sd / sqrt(2) = 63.5 req/s
+    assert lams[0] * 2 < 155.0 - 60 and lams[1] * 2 > 155.0 + 60
+    with pytest.raises(CapacityError, match="no size"):
+        fit_curve([])
+
+
+def test_three_sizes_are_exact_and_uncheckable_four_give_leave_one_out_errors() -> None:
+    three = fit_curve(points([1, 2, 4]))
+    assert any("exact and uncheckable" in n for n in three.notes) and leave_one_out(points([1, 2, 4])) == []
+    pts = points([1, 2, 3, 4])
+    assert not any("exact" in n for n in fit_curve(pts).notes)
+    loo = leave_one_out(pts)
+    assert [r["app_tasks"] for r in loo] == [1, 2, 3, 4]
+    assert all(abs(r["error_pct"]) < 1.0 for r in loo)  # the points lie on a USL: each is predicted closely
+    bent = [*pts[:2], SizePoint(3, pts[2].capacity_rps * 1.3), pts[3]]  # a size 30% off the curve shows
+    assert max(abs(r["error_pct"]) for r in leave_one_out(bent)) > 10.0
 
 
 def test_production_read_off_the_curve_beside_the_line() -> None:
     fit = fit_curve(points([1, 2, 4]))
-    # need 145 req/s (87 x 1.0 / 0.6): the line from 1 task says 2; the curve 3 (X(2) = 141.8 < 145)
-    sizing = size_from_curve(fit, points([1, 2, 4]), peak_rps=87.0, production=PROD, staging_tasks=1)
+    # need 145 req/s (no headroom): the line from 1 task says 2; the curve 3 (X(2) = 141.8 < 145)
+    sizing = size_from_curve(fit, points([1, 2, 4]), demand_rps=145.0, production=PROD, staging_tasks=1)
     assert sizing.app_tasks_linear == 2
     assert sizing.app_tasks_curve == 3
     assert sizing.binding == "curve"
@@ -71,7 +87,7 @@ def test_production_read_off_the_curve_beside_the_line() -> None:
 
 def test_beyond_the_peak_is_refused_with_the_reason() -> None:
     fit = fit_curve(points([1, 2, 4]))
-    sizing = size_from_curve(fit, points([1, 2, 4]), peak_rps=120.0, production=PROD, staging_tasks=1)
+    sizing = size_from_curve(fit, points([1, 2, 4]), demand_rps=200.0, production=PROD, staging_tasks=1)
     assert sizing.app_tasks_curve is None and sizing.binding == "curve (refused)"
     assert sizing.refused is not None and "peaks at" in sizing.refused and "lowers throughput" in sizing.refused
     # rounding past the peak is refused too when the rounded size carries less than is needed

@@ -48,7 +48,7 @@ SANDBOX = {
     "job_ms": 50.0,
 }
 NEED_RPS = 145.0
-"""Production's need (peak / target utilisation): the line from 1 task says 2 tasks, the truth's curve 3."""
+"""Production's need (the peak, no throughput headroom): the line from 1 task says 2 tasks, the truth's curve 3."""
 
 
 @pytest.fixture
@@ -71,7 +71,9 @@ def experiment(sb: RunningSandbox) -> Experiment:
         metrics={"url": sb.base_url},
         cluster={"app_tasks": 1, "ecs_cluster": CLUSTER, "ecs_service": SERVICE, "region": "us-gov-west-1"},
         stages={
-            "strategy": "geometric",
+            "strategy": "adaptive",  # bisects to 2%: X(N) is each size's SLO capacity, not its best goodput
+            "resolution": 0.02,
+            "max_stages": 12,
             "start_rps": 80.0,
             "growth": 1.3,
             "max_rps": 400.0,
@@ -81,9 +83,9 @@ def experiment(sb: RunningSandbox) -> Experiment:
         },
         guards={"slo_p95_ms": 200.0},
         production={
-            "peak_rpm": {"demographics_status": NEED_RPS * 0.6 * 60},
+            "peak_rpm": {"demographics_status": NEED_RPS * 60},
             "growth": 1.0,
-            "target_utilisation": 0.6,
+            "throughput_headroom": 0.0,
             "zones": 1,
             "n_plus_one": False,
             "min_tasks": 1,
@@ -123,7 +125,12 @@ def test_three_sizes_recover_the_sandbox_usl_and_size_production_off_the_curve(
     _, truth_answer, _ = curve_tasks(t.rps_at, t.usl()["peak_tasks"], NEED_RPS, production)
     rec = data["recommendation"]
     assert rec["app_tasks_curve"] == truth_answer == 3
-    assert rec["app_tasks_linear"] == 2 and rec["binding"] == "curve"
+    assert rec["app_tasks_linear"] == 2 and rec["binding"] == "curve" and rec["app_tasks"] == 3
+    lo, hi = rec["app_tasks_range"]
+    assert lo <= 3 <= hi
+    assert rec["chain"][-1]["step"] == "binding rule (line or curve)" and rec["chain"][-1]["value"] == 3
+    assert rec["extrapolation"]["largest_measured_tasks"] == 4
+    assert "exact and uncheckable" in data["fit_check"] and data["leave_one_out"] == []
     # the cluster is as it was: desired count and autoscaling
     assert aws.desired() == 1 and aws.suspended() == NOT_SUSPENDED
     # stored: one run folder per size (each run saw its size's tasks) and the scaling summary

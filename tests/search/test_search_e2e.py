@@ -131,7 +131,15 @@ def test_default_search_json_contract_and_results_folder(tmp_path: Path) -> None
     formula = summary["truth"]["pool_rps"]
     assert abs(summary["saturation_rps"] - formula) / formula <= 0.05
     assert len(summary["capacity_interval"]) == 2
-    assert summary["recommendation"]["app_tasks"] >= 1
+    rec = summary["recommendation"]
+    assert rec["app_tasks"] >= 1
+    # issue 20's contract: range, Sidekiq tasks, the chain, limits, extrapolation; SLO capacity <= saturation
+    assert rec["app_tasks_range"][0] <= rec["app_tasks"] <= rec["app_tasks_range"][1]
+    assert rec["sidekiq_tasks"] >= 0 and rec["limits"] == []
+    assert all(set(step) >= {"step", "value", "source"} for step in rec["chain"])
+    assert rec["chain"][0]["step"] == "demand" and rec["chain"][-2] == {**rec["chain"][-2], "value": rec["app_tasks"]}
+    assert rec["extrapolation"]["largest_measured_tasks"] == 2
+    assert summary["slo_capacity_rps"] <= summary["saturation_rps"] * (1 + 1e-6)
     # the adaptive search never offered more than its first failing rate
     first_fail = next(i for i, s in enumerate(summary["stages"]) if s["verdict"] == "fail")
     edge = summary["stages"][first_fail]["target_rps"]

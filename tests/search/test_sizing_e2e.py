@@ -4,10 +4,11 @@ with N-1 tasks (over it).
 
 What "utilisation" means here, on both sides of the test: the Puma pool's busy fraction,
 ``1 - puma.pool_capacity / puma.max_threads`` averaged over the stage (``m_pool_busy_pct``), which by the
-utilisation law is load / saturation capacity. ``recommend`` is called with ``signal="saturation"`` so its
-target utilisation is that same fraction (with the default SLO-capacity signal the target applies to the SLO
-capacity, which is at most the saturation: the busy fraction at its N is then at most the target, and the
-task count is never lower; the test checks that too).
+utilisation law is load / saturation capacity. ``recommend`` is called with ``signal="saturation"`` and a
+throughput headroom h with 1 / (1 + h) = the target, so its share of capacity used at peak is that same
+fraction (with the default SLO-capacity signal the headroom applies to the SLO capacity, which is at most
+the saturation: the busy fraction at its N is then at most the target, and the task count is never lower;
+the test checks that too).
 
 The sandbox here has 16 threads per task and 200 ms service (80 req/s per task): the pool metric is a
 once-a-second snapshot of how many threads are busy, and 16 threads keep its noise small (sd of one snapshot
@@ -103,7 +104,14 @@ def test_recommended_tasks_hold_the_peak_at_target_utilisation_and_one_fewer_doe
     # 2. size production for a peak L
     peak = RAW_TASKS * TARGET_UTIL * per_task_truth  # 120 req/s
     production = staging.production.model_copy(
-        update={"zones": 1, "n_plus_one": False, "min_tasks": 1, "growth": 1.0, "target_utilisation": TARGET_UTIL}
+        # the throughput headroom that keeps load at TARGET_UTIL of capacity: 1 / (1 + h) = TARGET_UTIL
+        update={
+            "zones": 1,
+            "n_plus_one": False,
+            "min_tasks": 1,
+            "growth": 1.0,
+            "throughput_headroom": 1 / TARGET_UTIL - 1,
+        }
     )
     rec = recommend(
         analysis, run.stages, staging.cluster, production, staging.workload, peak_rps=peak, signal="saturation"

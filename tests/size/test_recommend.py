@@ -48,12 +48,12 @@ def test_round_to_zones_and_n_plus_one() -> None:
 def test_app_tasks_from_the_seed_peak() -> None:
     stages = _stages()
     analysis = analyse_run(stages, n_boot=0)
-    production = Production(peak_rpm=PEAK_RPM, growth=1.0, target_utilisation=0.6, zones=3, n_plus_one=False)
+    production = Production(peak_rpm=PEAK_RPM, growth=1.0, throughput_headroom=0.2, zones=3, n_plus_one=False)
     rec = recommend(analysis, stages, Cluster(app_tasks=2), production, signal="saturation")
     peak = sum(PEAK_RPM.values()) / 60
     assert rec.peak_rps == pytest.approx(peak)
     assert rec.per_task_rps == pytest.approx(50.0)
-    raw = peak / (50.0 * 0.6)
+    raw = peak * 1.2 / 50.0  # the throughput headroom on req/s; the CPU target is not applied to it
     assert rec.figures["raw_tasks_capacity"] == pytest.approx(raw)
     assert rec.app_tasks == 3 * math.ceil(math.ceil(raw) / 3)
     assert rec.expected_utilisation == pytest.approx(peak / (rec.app_tasks * 50.0))
@@ -99,7 +99,7 @@ def test_sidekiq_from_jobs_per_request_and_drain_rate() -> None:
     assert rec.figures["jobs_per_request"] == pytest.approx(0.2)
     assert rec.figures["drain_jobs_per_s_per_task"] == pytest.approx(20.0)  # 20 jobs/s while the queue grew
     jobs = 0.2 * sum(PEAK_RPM.values()) / 60
-    assert rec.sidekiq_tasks == 2 * math.ceil(math.ceil(jobs / (20.0 * 0.6)) / 2)
+    assert rec.sidekiq_tasks == 2 * math.ceil(max(math.ceil(jobs * 1.2 / 20.0), 2) / 2)
     assert rec.mem_mib_per_task == 1024  # 790 MiB x 1.25 = 987.5 -> next 256 MiB step
 
 
@@ -144,3 +144,17 @@ def test_not_reached_capacity_is_flagged() -> None:
     rec = recommend(analyse_run(stages, n_boot=0), stages, Cluster(app_tasks=2), Production(peak_rpm=PEAK_RPM))
     assert not rec.inputs["capacity_reached"]
     assert any("lower bound" in n for n in rec.notes)
+
+
+def test_range_spans_the_search_bracket_not_only_the_bootstrap() -> None:
+    """Passing at 80 req/s, failing at 100 (where goodput saturates): the range covers [80, 100]."""
+    stages = _stages()
+    analysis = analyse_run(stages, n_boot=0)
+    production = Production(peak_rpm={"mix": 60 * 100.0}, zones=1, n_plus_one=False, min_tasks=1)
+    rec = recommend(analysis, stages, Cluster(app_tasks=2), production)
+    assert rec.inputs["capacity_signal"] == "slo_capacity"
+    lo, hi = rec.figures["capacity_range_rps"]
+    assert lo == pytest.approx(80.0) and hi == pytest.approx(100.0)
+    assert rec.app_tasks_range == [math.ceil(120 / 50 - 1e-9), math.ceil(120 / 40 - 1e-9)]  # demand 100 x 1.2
+    assert rec.app_tasks_range[0] <= rec.app_tasks <= rec.app_tasks_range[1]
+    assert "bracket [80, 100]" in rec.figures["app_tasks_range_from"]

@@ -86,7 +86,7 @@ def test_scenarios_are_sized_from_endpoint_cost_with_unmodelled_share_and_growth
     assert browse["demand_rps"] == pytest.approx(browse["peak_rps"] * 1.25 * 2.0)
     burst = rec.scenarios["buy burst"]
     assert burst["rps"] == pytest.approx(5.0) and burst["peak_rps"] == pytest.approx(5.0 * 50 / mean)
-    assert burst["app_tasks"] > browse["app_tasks"]  # same request count, five times the cost each
+    assert burst["demand_rps"] == pytest.approx(5 * browse["demand_rps"])  # same request count, five times the cost
     assert rec.inputs["unmodelled_share"] == 0.25 and rec.inputs["growth"] == 2.0
     assert rec.figures["endpoint_cost"]["dear"] == pytest.approx(2.5)
 

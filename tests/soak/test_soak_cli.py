@@ -38,6 +38,11 @@ def test_rate_from_flag_profile_and_recommendation(tmp_path: Path) -> None:
     (run / "summary.json").write_text(json.dumps({**summary, "recommendation": rec}))
     rate, why = soak_rate(exp, rps=None, at="recommended", from_run=run)
     assert rate == pytest.approx(150 * 1.2 * 2 / 6) and "r1" in why  # staging has 2 app tasks
+    # the rule set's demand (unmodelled share included) per recommended task, on staging's tasks
+    rec = {"app_tasks": 6, "peak_rps": 150.0, "inputs": {"growth": 1.0}, "figures": {"demand_rps": 180.0}}
+    (run / "summary.json").write_text(json.dumps({**summary, "recommendation": rec}))
+    rate, why = soak_rate(exp, rps=None, at="recommended", from_run=run)
+    assert rate == pytest.approx(180.0 * 2 / 6) and "demand 180" in why
     (run / "summary.json").write_text(json.dumps(summary))
     with pytest.raises(CapacityError, match="no recommendation"):
         soak_rate(exp, rps=None, at="recommended", from_run=run)
