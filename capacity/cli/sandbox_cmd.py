@@ -33,6 +33,8 @@ Examples:
 
   capacity sandbox --error-above-rps 50      # inject 500s above 50 req/s
 
+  capacity sandbox --stack rails --app-tasks 2 --threads 10 --db-pool 3 --hot-rows 1   # Rails on PostgreSQL
+
   capacity sandbox --explain --contention-sigma 0.25 --crosstalk-kappa 0.08   # a USL-shaped cluster
 
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 capacity sandbox --follow-ecs staging/app   # act as an ECS service
@@ -144,8 +146,16 @@ def sandbox(
     as_json: bool = typer.Option(False, "--json", help="With --explain: JSON on stdout."),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
     stack: str = typer.Option(
-        "python", "--stack", help="python (built-in stand-in) | puma (Debian's Redis, Puma and Sidekiq)."
+        "python",
+        "--stack",
+        help="python (built-in stand-in) | puma (Debian's Redis, Puma and Sidekiq) | rails (a Rails API on "
+        "PostgreSQL, Puma, Sidekiq and Redis).",
     ),
+    db_pool: int | None = typer.Option(
+        None, "--db-pool", help="rails: ActiveRecord pool per app task [default: threads]."
+    ),
+    db_max_connections: int = typer.Option(100, "--db-max-connections", help="rails: PostgreSQL max_connections."),
+    hot_rows: int = typer.Option(0, "--hot-rows", help="rails: every check-in also updates one of K shared rows."),
 ) -> None:
     from capacity.sandbox import SandboxConfig, truth
 
@@ -180,6 +190,9 @@ def sandbox(
         require_keys=_keys_from_env() if require_keys else None,
         endpoint_ms=_endpoint_ms(endpoint_ms),
         stack=stack,
+        db_pool=db_pool,
+        db_max_connections=db_max_connections,
+        hot_rows=hot_rows,
     )
     facts = truth(cfg).as_dict()
     if explain:
