@@ -105,6 +105,17 @@ def _curve_lines(t: dict[str, object]) -> list[str]:
     ]
 
 
+def _check_flags(both_ms: bool, port: int, duration: float | None, json_alone: bool) -> None:
+    if both_ms:
+        raise CapacityError("--endpoint-ms applies only when --service-ms is not given")
+    if not 0 <= port <= 65535:
+        raise CapacityError(f"--port must be between 0 and 65535, got {port}")
+    if duration is not None and not duration > 0:
+        raise CapacityError(f"--duration must be > 0 seconds, got {duration:g}")
+    if json_alone:
+        raise CapacityError("--json applies only with --explain")
+
+
 commands = Commands()
 
 
@@ -146,10 +157,7 @@ def sandbox(
     as_json: bool = typer.Option(False, "--json", help="With --explain: JSON on stdout."),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
     stack: str = typer.Option(
-        "python",
-        "--stack",
-        help="python (built-in stand-in) | puma (Debian's Redis, Puma and Sidekiq) | rails (a Rails API on "
-        "PostgreSQL, Puma, Sidekiq and Redis).",
+        "python", "--stack", help="python (stand-in) | puma (Redis, Puma, Sidekiq) | rails (+ Rails, PostgreSQL)."
     ),
     db_pool: int | None = typer.Option(
         None, "--db-pool", help="rails: ActiveRecord pool per app task [default: threads]."
@@ -159,14 +167,7 @@ def sandbox(
 ) -> None:
     from capacity.sandbox import SandboxConfig, truth
 
-    if service_ms is not None and endpoint_ms:
-        raise CapacityError("--endpoint-ms applies only when --service-ms is not given")
-    if not 0 <= port <= 65535:
-        raise CapacityError(f"--port must be between 0 and 65535, got {port}")
-    if duration is not None and not duration > 0:
-        raise CapacityError(f"--duration must be > 0 seconds, got {duration:g}")
-    if as_json and not explain:
-        raise CapacityError("--json applies only with --explain")
+    _check_flags(service_ms is not None and bool(endpoint_ms), port, duration, as_json and not explain)
     cfg = SandboxConfig(
         app_tasks=app_tasks,
         threads=threads,

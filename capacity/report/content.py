@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from capacity.analyze.bottleneck import bottleneck_text
 from capacity.estimate_text import format_estimate, truth_line
 from capacity.models import Estimate, RunSummary
 from capacity.report.compare import summary_interval
@@ -71,6 +72,8 @@ class ReportContent:
     """Stage index -> the dashboard over that stage's window."""
     endpoints: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Per stage and endpoint figures (empty for runs recorded before them)."""
+    bottlenecks: list[str] = field(default_factory=list)
+    """What limited the first failing stage, then each later failing stage, one line each."""
 
     def estimates_json(self) -> dict[str, dict[str, Any]]:
         """Estimates as plain dicts (what the plotting functions take)."""
@@ -190,6 +193,7 @@ def gather(run: LoadedRun) -> ReportContent:
         dashboard=run_dashboard(dash, started, ended),
         stage_dashboards=stage_dashboards(dash, run.stages),
         endpoints=run.endpoints,
+        bottlenecks=[bottleneck_text(b) for b in (s.bottlenecks if s is not None else [])],
     )
 
 
