@@ -23,6 +23,7 @@ import numpy as np
 from rich.console import Console
 from scipy import stats
 
+from capacity.analyze.shared_resource import peak_stage_metrics, shared_resource
 from capacity.cluster.ecs import EcsService
 from capacity.errors import CapacityError, ExperimentError
 from capacity.models import RunSummary
@@ -64,9 +65,14 @@ class SizeResult:
     throughput_rps: float | None = None
     """X(N) for the fit: the highest goodput a valid stage sustained."""
     throughput_interval: list[float | None] = field(default_factory=lambda: [None, None])
+    peak_metrics: dict[str, float | None] = field(default_factory=dict)
+    """Server figures of the peak stage (what ``shared_resource`` compares across sizes)."""
+    bottleneck: dict[str, Any] | None = None
+    """What limited this size's first failing stage (``capacity.analyze.bottleneck``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "bottleneck": self.bottleneck,
             "app_tasks": self.app_tasks,
             "saturation_rps": self.saturation_rps,
             "slo_capacity_rps": self.slo_capacity_rps,
@@ -110,6 +116,8 @@ class ScaleOutcome:
     stopped_reason: str = ""
     warnings: list[str] = field(default_factory=list)
     truth: dict[str, Any] | None = None
+    shared_resource: dict[str, Any] | None = None
+    """The shared resource whose figures rose with the task count (``capacity.analyze.shared_resource``)."""
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ended_at: datetime | None = None
 
@@ -126,6 +134,7 @@ class ScaleOutcome:
             "stopped_reason": self.stopped_reason,
             "warnings": list(self.warnings),
             "truth": self.truth,
+            "shared_resource": self.shared_resource,
             "started_at": self.started_at.isoformat(),
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
         }
@@ -282,6 +291,8 @@ def _size_result(n: int, run_id: str, s: RunSummary) -> SizeResult:
         reached=bool(sat is not None and sat.value is not None and sat.reached),
         stopped_reason=s.stopped_reason,
         drifted=s.stopped_reason == "task-drift" or any(st.verdict == "invalid: task drift" for st in s.stages),
+        peak_metrics=peak_stage_metrics(s.stages),
+        bottleneck=s.bottleneck.model_dump() if s.bottleneck is not None else None,
     )
 
 
@@ -321,6 +332,8 @@ def _conclude(exp: Experiment, out: ScaleOutcome) -> None:
             )
         else:
             out.warnings.append("no production peak ([production] peak_rpm or the endpoints' rpm): no recommendation")
+    found = shared_resource([(s.app_tasks, s.peak_metrics) for s in out.sizes if not s.drifted])
+    out.shared_resource = found.to_dict() if found is not None else None
     out.ended_at = datetime.now(UTC)
     out.path.mkdir(parents=True, exist_ok=True)
     write_scaling(out.path, out.to_json())

@@ -100,3 +100,26 @@ def test_every_failing_stage_gets_exactly_one_known_resource(metrics: dict[str, 
     for b in found:
         assert b.resource in RESOURCES and b.stage == 5 and b.evidence
         assert b.resource not in {a.split(":")[0] for a in b.also}
+
+
+# ------------------------------------------------------------------------- across a scale series
+def test_a_database_figure_rising_with_the_tasks_names_the_shared_resource() -> None:
+    from capacity.analyze.shared_resource import shared_resource
+
+    sizes = [
+        (n, {"db_lock_waits": w, "db_connections_pct_max": 0.1 * n})
+        for n, w in ((1, 0.2), (2, 0.9), (4, 3.1), (3, 1.8))
+    ]
+    found = shared_resource(sizes)
+    assert found is not None and (found.resource, found.metric) == ("database", "db_lock_waits")
+    assert found.values == {1: 0.2, 2: 0.9, 3: 1.8, 4: 3.1}
+    assert "0.20 at 1, 0.90 at 2, 1.80 at 3, 3.10 at 4 task(s)" in found.evidence
+    # not monotone, below the limit, too few sizes: nothing is named
+    assert (
+        shared_resource([(1, {"db_lock_waits": 0.2}), (2, {"db_lock_waits": 3.0}), (3, {"db_lock_waits": 1.0})]) is None
+    )
+    assert (
+        shared_resource([(1, {"db_lock_waits": 0.01}), (2, {"db_lock_waits": 0.1}), (3, {"db_lock_waits": 0.3})])
+        is None
+    )
+    assert shared_resource([(1, {"db_lock_waits": 0.2}), (2, {"db_lock_waits": 3.0})]) is None
