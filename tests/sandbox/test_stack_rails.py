@@ -66,8 +66,14 @@ def rails() -> Iterator[RunningSandbox]:
 
 def psql(sb: RunningSandbox, sql: str) -> str:
     """A scalar from the stack's own database (its port is a tag of its postgres metrics)."""
-    now = int(time.time())
-    series = query(sb.base_url, "avg:postgresql.max_connections{*} by {port}", now - 5, now)["series"]
+    deadline = time.monotonic() + 10
+    while True:
+        now = int(time.time())
+        series = query(sb.base_url, "avg:postgresql.max_connections{*} by {port}", now - 5, now + 1)["series"]
+        if series or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert series, "no postgres metrics from the collector"
     port = series[0]["scope"].split(":", 1)[1]
     argv = ["psql", "-X", "-A", "-t", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", "capacity", "-c", sql]
     return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
@@ -124,7 +130,7 @@ def test_publishes_postgres_and_activerecord_pool_metrics(rails: RunningSandbox)
 def test_starts_and_stops_without_leftovers() -> None:
     with run_sandbox(rails_config(app_tasks=1, hot_rows=0)) as sb:
         assert len(sb.pids) == 1 + 1 + 1 + 1 + 1  # supervisor, postgres, redis, puma, sidekiq
-        folder = Path(psutil.Process(sb.pids[1]).cwd())
+        folder = Path(psutil.Process(sb.pids[2]).cwd())  # Redis runs in the stack's folder (postgres in pgdata)
         assert (folder / "pgdata" / "PG_VERSION").is_file()
         backends = [c.pid for c in psutil.Process(sb.pids[1]).children()]
         assert backends  # postgres' own processes
