@@ -216,7 +216,11 @@ def _serve(cfg: object, port: int, duration: float | None, facts: dict[str, obje
         typer.echo(f"sandbox listening on {base}  (pids {', '.join(str(p) for p in [os.getpid(), *sup.pids])})")
         typer.echo(
             f"  app: {cfg.app_tasks} tasks x {cfg.threads} threads, {cfg.service_dist} service times; "
-            f"saturation by formula {facts['pool_rps']:.1f} req/s"
+            + (
+                f"pool {cfg.pool_per_task} connections, hot rows {cfg.hot_rows}; no formula (Rails and PostgreSQL)"
+                if cfg.stack == "rails"
+                else f"saturation by formula {facts['pool_rps']:.1f} req/s"
+            )
         )
         typer.echo(f"  metrics (Datadog v1 query API): {base}/api/v1/query?from={now - 60}&to={now}&query={example}")
         typer.echo("  stop with Ctrl-C" + (f" (or after {duration:g} s)" if duration else ""))

@@ -347,8 +347,8 @@ def _conclude(exp: Experiment, out: ScaleOutcome) -> None:
 
 
 def _truth(exp: Experiment, sizes: list[int]) -> dict[str, Any] | None:
-    """For the built-in sandbox: its true capacity at each size and its USL parameters."""
-    if not exp.target.is_sandbox:
+    """For the built-in sandbox: its true capacity at each size and its USL parameters (none for Rails)."""
+    if not exp.target.is_sandbox or exp.sandbox.stack == "rails":
         return None
     from capacity.sandbox import truth
     from capacity.sandbox.config import sandbox_config_for
