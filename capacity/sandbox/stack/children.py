@@ -62,7 +62,7 @@ class Child:
         while True:
             if self.proc.returncode is not None:
                 raise StackStartError(
-                    f"sandbox --stack puma: {self.name} exited during start (code {self.proc.returncode}): "
+                    f"sandbox stack: {self.name} exited during start (code {self.proc.returncode}): "
                     f"{self.log_tail() or 'no output'}"
                 )
             with contextlib.suppress(OSError, ConnectionError, asyncio.TimeoutError, ValueError):
@@ -70,7 +70,7 @@ class Child:
                     return
             if time.monotonic() > deadline:
                 raise StackStartError(
-                    f"sandbox --stack puma: {self.name} did not answer within {timeout_s:.0f} s "
+                    f"sandbox stack: {self.name} did not answer within {timeout_s:.0f} s "
                     f"(log: {self.log_tail() or 'empty'})"
                 )
             await asyncio.sleep(0.1)
