@@ -30,6 +30,7 @@ from capacity.sandbox.stack import RAILS_PACKAGES, install_hint, missing_package
 from capacity.search import SearchOptions, run_search
 from tests.conftest import REPO
 from tests.sandbox.conftest import http, query, wait_for_second
+from tests.sandbox.openloop import open_loop_subprocess
 from tests.sandbox.test_stack_puma import by_scope, wait_gone
 
 MISSING = missing_packages(RAILS_PACKAGES)
@@ -137,6 +138,22 @@ def test_starts_and_stops_without_leftovers() -> None:
         pids = [*sb.pids, *backends]
     assert not wait_gone(pids)
     assert not folder.exists()
+
+
+def test_hot_row_check_ins_queue_on_one_row_lock_and_each_counts_once() -> None:
+    """One shared row, 5 ms of CPU inside each check-in's transaction, 120 check-ins/s for 4 s: they wait
+    on each other's row lock (postgresql.waiting_queries), and the counter equals the 201s exactly."""
+    with run_sandbox(rails_config(hot_rows=1, cpu_ms=5.0, db_pool=4)) as sb:
+        start = time.time()
+        run = open_loop_subprocess(sb.base_url, 120.0, 4.0, path="/appointments/1{k:06d}/checkins")
+        created = sum(1 for o in run.outcomes if o.status == 201)
+        assert created >= 0.95 * len(run.outcomes), {o.status for o in run.outcomes}
+        assert psql(sb, "SELECT sum(checkins) FROM clinic_counters") == str(created)
+        assert psql(sb, "SELECT count(*) FROM appointments WHERE checked_in_at IS NOT NULL") == str(created)
+        wait_for_second(time.time())
+        body = query(sb.base_url, "max:postgresql.waiting_queries{db:capacity}", int(start), int(time.time()))
+        (waits,) = by_scope(body).values()
+        assert max(waits) >= 1, waits
 
 
 # ------------------------------------------------------------------------------ a search
