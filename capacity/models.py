@@ -170,6 +170,21 @@ def _no_interval() -> list[float | None]:
     return [None, None]
 
 
+BottleneckResource = Literal["puma_threads", "db_pool", "database", "cpu", "sidekiq", "generator", "unknown"]
+
+
+class Bottleneck(BaseModel):
+    """The resource that limited a failing stage and the metrics that say so (``capacity.analyze.bottleneck``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resource: BottleneckResource
+    evidence: str
+    stage: int
+    also: list[str] = Field(default_factory=list)
+    """Other resources near their limit in the same stage (symptoms further out, or a second limit)."""
+
+
 class RunSummary(BaseModel):
     """The run summary JSON (stable keys; docs/design.md section 4)."""
 
@@ -194,3 +209,7 @@ class RunSummary(BaseModel):
     truth: dict[str, Any] | None = None
     """For sandbox runs: the capacity the sandbox's parameters imply."""
     warnings: list[str] = Field(default_factory=list)
+    bottleneck: Bottleneck | None = None
+    """What limited the first failing stage (None when every stage passed)."""
+    bottlenecks: list[Bottleneck] = Field(default_factory=list)
+    """The same for each failing stage, in stage order."""

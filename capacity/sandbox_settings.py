@@ -59,8 +59,16 @@ class SandboxSettings(BaseModel):
     job_slowdown_per_hour: float = Field(0.0, ge=0)
     """Fault option (a queue that drains slower over time): each job takes ``job_ms x (1 + this x hours
     since the Sidekiq task started)``; once the jobs' rate outruns the slowing drain, the queue grows."""
-    stack: Literal["python", "puma"] = "python"
-    """``puma``: real Redis, Puma and Sidekiq from Debian's packages (``capacity.sandbox.stack``)."""
+    stack: Literal["python", "puma", "rails"] = "python"
+    """``puma``: real Redis, Puma and Sidekiq from Debian's packages (``capacity.sandbox.stack``);
+    ``rails``: a Rails API on PostgreSQL behind those (``capacity.sandbox.stack.rails``)."""
+    db_pool: int | None = Field(None, ge=1, le=MAX_THREADS)
+    """``rails``: ActiveRecord pool per app task; unset means one connection per Puma thread."""
+    db_max_connections: int = Field(100, ge=10, le=10_000)
+    """``rails``: PostgreSQL's ``max_connections`` (every app and Sidekiq task shares the one server)."""
+    hot_rows: int = Field(0, ge=0, le=1_000_000)
+    """``rails``: every check-in also updates one of this many shared rows (a clinic's daily counter), so
+    check-ins queue for each other's row locks in the one database; 0: off."""
     agent_interval_s: float = Field(1.0, gt=0, le=60)
     """How often the real stack's agent-like collector publishes (the Datadog agent's checks: 15 s)."""
     contention_sigma: float = Field(0.0, ge=0, lt=1)
@@ -72,6 +80,11 @@ class SandboxSettings(BaseModel):
     def min_mean_ms(self) -> float:
         """The smallest mean slot time of any endpoint (real CPU work must fit inside it)."""
         return self.service_ms
+
+    @property
+    def pool_per_task(self) -> int:
+        """``rails``: the ActiveRecord pool of one app task (``db_pool``, else its threads)."""
+        return self.db_pool or self.threads
 
     @model_validator(mode="before")
     @classmethod
@@ -89,10 +102,14 @@ class SandboxSettings(BaseModel):
                 limit=self.min_mean_ms(),
                 value=self.cpu_ms,
             )
-        if self.stack == "puma" and (self.contention_sigma or self.crosstalk_kappa):
+        if self.stack != "python" and (self.contention_sigma or self.crosstalk_kappa):
             raise field_error("contention_sigma", "the scaling bottleneck needs stack = 'python'")
-        if self.stack == "puma" and self.job_slowdown_per_hour:
+        if self.stack != "python" and self.job_slowdown_per_hour:
             raise field_error("job_slowdown_per_hour", "the slowing queue drain needs stack = 'python'")
+        if self.stack != "rails" and (self.db_pool is not None or self.hot_rows):
+            raise field_error(
+                "db_pool" if self.db_pool is not None else "hot_rows", "this setting needs stack = 'rails'"
+            )
         if self.job_ms < self.cpu_ms:
             raise field_error(
                 "job_ms", "job_ms must be >= cpu_ms ({cpu_ms}), got {value}", cpu_ms=self.cpu_ms, value=self.job_ms

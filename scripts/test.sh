@@ -11,14 +11,19 @@ PY="${PYTHON:-python3}"
 .venv/bin/python -m mypy
 # The real-stack tests (tests/sandbox/test_stack_puma.py) run Debian's Redis, Puma and Sidekiq.
 # As root (CI) missing packages are installed and the tests must run; elsewhere they skip, saying so.
-stack_missing() { .venv/bin/python -c "from capacity.sandbox.stack import missing_packages as m; print(*m())"; }
-missing="$(stack_missing)"
+# The Rails stack's (tests/sandbox/test_stack_rails.py) adds Rails, the pg gem, PostgreSQL; wrk is for
+# benchmarks/bench_rails.py.
+stack_missing() {
+  .venv/bin/python -c "from capacity.sandbox.stack import RAILS_PACKAGES as R, missing_packages as m; print(*m(R))"
+  command -v wrk >/dev/null || echo wrk
+}
+missing="$(stack_missing | xargs)"
 if [ "$(id -u)" = 0 ]; then
   if [ -n "$missing" ]; then
     echo "installing Debian packages for the real-stack tests: $missing"
     if ! { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-      redis-server puma ruby-sidekiq ruby-rack ruby-redis >/dev/null; }; then
-      echo "could not install: $(stack_missing) (the real-stack tests will fail)" >&2
+      redis-server puma ruby-sidekiq ruby-rack ruby-redis ruby-rails ruby-pg postgresql wrk >/dev/null; }; then
+      echo "could not install: $(stack_missing | xargs) (the real-stack tests will fail)" >&2
     fi
   fi
   export CAPACITY_REQUIRE_STACK=1

@@ -33,6 +33,8 @@ Examples:
 
   capacity sandbox --error-above-rps 50      # inject 500s above 50 req/s
 
+  capacity sandbox --stack rails --app-tasks 2 --threads 10 --db-pool 3 --hot-rows 1   # Rails on PostgreSQL
+
   capacity sandbox --explain --contention-sigma 0.25 --crosstalk-kappa 0.08   # a USL-shaped cluster
 
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 capacity sandbox --follow-ecs staging/app   # act as an ECS service
@@ -103,6 +105,17 @@ def _curve_lines(t: dict[str, object]) -> list[str]:
     ]
 
 
+def _check_flags(both_ms: bool, port: int, duration: float | None, json_alone: bool) -> None:
+    if both_ms:
+        raise CapacityError("--endpoint-ms applies only when --service-ms is not given")
+    if not 0 <= port <= 65535:
+        raise CapacityError(f"--port must be between 0 and 65535, got {port}")
+    if duration is not None and not duration > 0:
+        raise CapacityError(f"--duration must be > 0 seconds, got {duration:g}")
+    if json_alone:
+        raise CapacityError("--json applies only with --explain")
+
+
 commands = Commands()
 
 
@@ -144,19 +157,17 @@ def sandbox(
     as_json: bool = typer.Option(False, "--json", help="With --explain: JSON on stdout."),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
     stack: str = typer.Option(
-        "python", "--stack", help="python (built-in stand-in) | puma (Debian's Redis, Puma and Sidekiq)."
+        "python", "--stack", help="python (stand-in) | puma (Redis, Puma, Sidekiq) | rails (+ Rails, PostgreSQL)."
     ),
+    db_pool: int | None = typer.Option(
+        None, "--db-pool", help="rails: ActiveRecord pool per app task [default: threads]."
+    ),
+    db_max_connections: int = typer.Option(100, "--db-max-connections", help="rails: PostgreSQL max_connections."),
+    hot_rows: int = typer.Option(0, "--hot-rows", help="rails: every check-in also updates one of K shared rows."),
 ) -> None:
     from capacity.sandbox import SandboxConfig, truth
 
-    if service_ms is not None and endpoint_ms:
-        raise CapacityError("--endpoint-ms applies only when --service-ms is not given")
-    if not 0 <= port <= 65535:
-        raise CapacityError(f"--port must be between 0 and 65535, got {port}")
-    if duration is not None and not duration > 0:
-        raise CapacityError(f"--duration must be > 0 seconds, got {duration:g}")
-    if as_json and not explain:
-        raise CapacityError("--json applies only with --explain")
+    _check_flags(service_ms is not None and bool(endpoint_ms), port, duration, as_json and not explain)
     cfg = SandboxConfig(
         app_tasks=app_tasks,
         threads=threads,
@@ -180,6 +191,9 @@ def sandbox(
         require_keys=_keys_from_env() if require_keys else None,
         endpoint_ms=_endpoint_ms(endpoint_ms),
         stack=stack,
+        db_pool=db_pool,
+        db_max_connections=db_max_connections,
+        hot_rows=hot_rows,
     )
     facts = truth(cfg).as_dict()
     if explain:
@@ -202,7 +216,11 @@ def _serve(cfg: object, port: int, duration: float | None, facts: dict[str, obje
         typer.echo(f"sandbox listening on {base}  (pids {', '.join(str(p) for p in [os.getpid(), *sup.pids])})")
         typer.echo(
             f"  app: {cfg.app_tasks} tasks x {cfg.threads} threads, {cfg.service_dist} service times; "
-            f"saturation by formula {facts['pool_rps']:.1f} req/s"
+            + (
+                f"pool {cfg.pool_per_task} connections, hot rows {cfg.hot_rows}; no formula (Rails and PostgreSQL)"
+                if cfg.stack == "rails"
+                else f"saturation by formula {facts['pool_rps']:.1f} req/s"
+            )
         )
         typer.echo(f"  metrics (Datadog v1 query API): {base}/api/v1/query?from={now - 60}&to={now}&query={example}")
         typer.echo("  stop with Ctrl-C" + (f" (or after {duration:g} s)" if duration else ""))

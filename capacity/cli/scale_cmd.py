@@ -140,5 +140,8 @@ def _print_outcome(data: dict[str, Any]) -> None:
             typer.echo(f"  {line}")
         if rec["refused"]:
             typer.echo(f"  {rec['refused']}")
+    shared = data.get("shared_resource")
+    if shared:
+        typer.echo(f"shared resource: {shared['resource']}: {shared['evidence']}")
     for w in data["warnings"]:
         typer.echo(f"warning: {w}")

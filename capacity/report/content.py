@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from capacity.analyze.bottleneck import bottleneck_text
 from capacity.estimate_text import format_estimate, truth_line
 from capacity.models import Estimate, RunSummary
 from capacity.report.compare import summary_interval
@@ -73,6 +74,8 @@ class ReportContent:
     """Per stage and endpoint figures (empty for runs recorded before them)."""
     flows: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Per stage and session flow figures (empty without session flows)."""
+    bottlenecks: list[str] = field(default_factory=list)
+    """What limited the first failing stage, then each later failing stage, one line each."""
 
     def estimates_json(self) -> dict[str, dict[str, Any]]:
         """Estimates as plain dicts (what the plotting functions take)."""
@@ -193,6 +196,7 @@ def gather(run: LoadedRun) -> ReportContent:
         stage_dashboards=stage_dashboards(dash, run.stages),
         endpoints=run.endpoints,
         flows=run.flows,
+        bottlenecks=[bottleneck_text(b) for b in (s.bottlenecks if s is not None else [])],
     )
 
 

@@ -93,6 +93,9 @@ def _capacity(c: ReportContent) -> str:
     out = _table(["figure", "req/s", "interval", "signal that set it", "method", "status", "note"], rows, "figures")
     if c.truth:
         out += f"<p>{_e(c.truth)}</p>"
+    if c.bottlenecks:
+        out += f"<p><b>Bottleneck:</b> {_e(c.bottlenecks[0])}</p>"
+        out += "".join(f"<p>later failing stage: {_e(b)}</p>" for b in c.bottlenecks[1:])
     if c.partial:
         out += '<p class="warn">This run has no summary.json (it did not finish): figures are missing.</p>'
     for w in c.warnings:

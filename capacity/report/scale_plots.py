@@ -115,6 +115,7 @@ def write_scaling_report(series_dir: Path, data: dict[str, Any]) -> Path:
         f"<p>fit: {html.escape(fit_line)}</p>"
         + (f"<p>fit check: {html.escape(str(data['fit_check']))}</p>" if data.get("fit_check") else "")
         + f"<p>production: {html.escape(rec_line)}</p>"
+        + _shared_line(data.get("shared_resource"))
         + _chain_list(rec.get("chain") or [])
         + f'<img alt="capacity against app tasks" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
         + "".join(f"<p>warning: {html.escape(w)}</p>" for w in data.get("warnings", []))
@@ -122,3 +123,11 @@ def write_scaling_report(series_dir: Path, data: dict[str, Any]) -> Path:
     path = series_dir / "scaling.html"
     atomic_write_text(path, f"<!doctype html><meta charset='utf-8'><title>capacity scale</title>{body}\n")
     return path
+
+
+def _shared_line(shared: Any) -> str:
+    """The shared resource whose figures rose with the task count, when the series found one."""
+    if not isinstance(shared, dict):
+        return ""
+    what, why = (html.escape(str(shared.get(k))) for k in ("resource", "evidence"))
+    return f"<p><b>shared resource:</b> {what}: {why}</p>"

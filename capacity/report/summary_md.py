@@ -17,6 +17,9 @@ def render_summary_md(c: ReportContent) -> str:
     ]
     for e in c.estimates:
         lines.append(f"| {e.label} | {e.text()} | {e.signal or '-'} |")
+    if c.bottlenecks:
+        lines += ["", f"**Bottleneck:** {c.bottlenecks[0]}"]
+        lines += [f"- later failing stage: {b}" for b in c.bottlenecks[1:]]
     lines += ["", f"**Production:** {recommendation_headline(c.recommendation)}"]
     chain = (c.recommendation or {}).get("chain") or []
     if chain:

@@ -105,11 +105,16 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
     for prefix in ("", vista):
         app.router.add_post(prefix + "/appointments/{ien}/summary", routes.summary)
         app.router.add_post(prefix + "/appointments/{ien}/checkins", routes.checkin)
+    add_datadog_routes(app, cfg, backend)
+    return app
+
+
+def add_datadog_routes(app: web.Application, cfg: SandboxConfig, backend: Backend) -> None:
+    """The Datadog API subset (query, validate, events) over ``backend.store``; every front serves it."""
     datadog = _DatadogRoutes(cfg, backend)
     app.router.add_get("/api/v1/query", datadog.query)
     app.router.add_get("/api/v1/validate", datadog.validate)
     app.router.add_post("/api/v1/events", datadog.event)
-    return app
 
 
 @web.middleware

@@ -33,7 +33,7 @@ from capacity.sandbox.listen import SandboxServer, bind_port, serve_front
 from capacity.sandbox.metricstore import MetricStore
 from capacity.sandbox.procstats import die_with_parent
 from capacity.sandbox.scaling import AppScaler
-from capacity.sandbox.stack import PumaStack
+from capacity.sandbox.stack import PumaStack, RailsStack
 from capacity.sandbox.state import ClinicData, JobQueue
 from capacity.sandbox.task_loss import TaskLoss, add_task_routes
 from capacity.sandbox.tasks import each_second
@@ -290,7 +290,8 @@ async def serve(
 ) -> None:
     """Run a sandbox (``cfg.stack``: the Python stand-in or the real Puma stack) until ``stop`` is
     set, ``duration_s`` passes, SIGTERM, or cancellation."""
-    sup: SandboxServer = PumaStack(cfg) if cfg.stack == "puma" else Supervisor(cfg)
+    stacks: dict[str, type[PumaStack]] = {"puma": PumaStack, "rails": RailsStack}
+    sup: SandboxServer = stacks[cfg.stack](cfg) if cfg.stack in stacks else Supervisor(cfg)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):

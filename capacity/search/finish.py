@@ -51,6 +51,7 @@ def finish_run(
         summary = with_analysis(exp, store, summary)
     except CapacityError as exc:
         summary.warnings.append(f"analysis: {exc}")
+    summary = with_bottleneck(summary)
     store.write_summary(summary)
     store.finish()
     if write_report:
@@ -77,6 +78,14 @@ def summary_of(exp: Experiment, store: RunStore, state: RunState, *, target: str
         truth=state.truth,
         warnings=state.warnings,
     )
+
+
+def with_bottleneck(summary: RunSummary) -> RunSummary:
+    """The summary naming what limited each failing stage, the first one as ``bottleneck``."""
+    from capacity.analyze.bottleneck import name_bottlenecks
+
+    found = name_bottlenecks(summary.stages)
+    return summary.model_copy(update={"bottleneck": found[0] if found else None, "bottlenecks": found})
 
 
 def report_or_warn(store: RunStore) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from capacity.analyze.bottleneck import bottleneck_text
 from capacity.estimate_text import format_estimate, truth_line
 from capacity.models import Estimate, RunSummary
 
@@ -25,6 +26,8 @@ def print_outcome(console: Console, summary: RunSummary) -> None:
     console.print(_est("saturation throughput", est.get("saturation"), summary.saturation_rps))
     console.print(_est("SLO capacity", est.get("slo_capacity"), summary.slo_capacity_rps))
     console.print(_est("knee", est.get("knee"), summary.knee_rps))
+    if summary.bottleneck is not None:
+        console.print(f"[bold]bottleneck:[/] {bottleneck_text(summary.bottleneck)}")
     line = truth_line(summary)
     if line:
         console.print(f"[cyan]{line}[/]")

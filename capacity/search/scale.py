@@ -25,6 +25,7 @@ import numpy as np
 from rich.console import Console
 from scipy import stats
 
+from capacity.analyze.shared_resource import peak_stage_metrics, shared_resource
 from capacity.cluster.ecs import EcsService
 from capacity.errors import CapacityError, ExperimentError
 from capacity.models import RunSummary
@@ -72,9 +73,14 @@ class SizeResult:
     replicate: int = 0
     recommendation: dict[str, Any] | None = field(default=None, repr=False)
     """The size's own (linear) recommendation, as its search wrote it."""
+    peak_metrics: dict[str, float | None] = field(default_factory=dict)
+    """Server figures of the peak stage (what ``shared_resource`` compares across sizes)."""
+    bottleneck: dict[str, Any] | None = None
+    """What limited this size's first failing stage (``capacity.analyze.bottleneck``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "bottleneck": self.bottleneck,
             "app_tasks": self.app_tasks,
             "saturation_rps": self.saturation_rps,
             "slo_capacity_rps": self.slo_capacity_rps,
@@ -127,6 +133,8 @@ class ScaleOutcome:
     stopped_reason: str = ""
     warnings: list[str] = field(default_factory=list)
     truth: dict[str, Any] | None = None
+    shared_resource: dict[str, Any] | None = None
+    """The shared resource whose figures rose with the task count (``capacity.analyze.shared_resource``)."""
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ended_at: datetime | None = None
 
@@ -145,6 +153,7 @@ class ScaleOutcome:
             "stopped_reason": self.stopped_reason,
             "warnings": list(self.warnings),
             "truth": self.truth,
+            "shared_resource": self.shared_resource,
             "started_at": self.started_at.isoformat(),
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
         }
@@ -310,6 +319,8 @@ def _size_result(n: int, run_id: str, s: RunSummary) -> SizeResult:
         capacity_rps=slo.value if reached_slo and slo is not None else None,
         capacity_interval=_capacity_interval(s) if reached_slo and slo is not None else [None, None],
         recommendation=s.recommendation,
+        peak_metrics=peak_stage_metrics(s.stages),
+        bottleneck=s.bottleneck.model_dump() if s.bottleneck is not None else None,
     )
 
 
@@ -351,6 +362,8 @@ def _conclude(exp: Experiment, out: ScaleOutcome) -> None:
         out.leave_one_out = leave_one_out(points)
         out.fit_check = _fit_check(out.fit, out.leave_one_out)
         _recommend(exp, out, usable, points)
+    found = shared_resource([(s.app_tasks, s.peak_metrics) for s in out.sizes if not s.drifted])
+    out.shared_resource = found.to_dict() if found is not None else None
     out.ended_at = datetime.now(UTC)
     out.path.mkdir(parents=True, exist_ok=True)
     write_scaling(out.path, out.to_json())
@@ -396,8 +409,8 @@ def _recommend(exp: Experiment, out: ScaleOutcome, usable: list[SizeResult], poi
 
 
 def _truth(exp: Experiment, sizes: list[int]) -> dict[str, Any] | None:
-    """For the built-in sandbox: its true capacity at each size and its USL parameters."""
-    if not exp.target.is_sandbox:
+    """For the built-in sandbox: its true capacity at each size and its USL parameters (none for Rails)."""
+    if not exp.target.is_sandbox or exp.sandbox.stack == "rails":
         return None
     from capacity.sandbox import truth
     from capacity.sandbox.config import sandbox_config_for

@@ -62,7 +62,7 @@ class Child:
         while True:
             if self.proc.returncode is not None:
                 raise StackStartError(
-                    f"sandbox --stack puma: {self.name} exited during start (code {self.proc.returncode}): "
+                    f"sandbox stack: {self.name} exited during start (code {self.proc.returncode}): "
                     f"{self.log_tail() or 'no output'}"
                 )
             with contextlib.suppress(OSError, ConnectionError, asyncio.TimeoutError, ValueError):
@@ -70,7 +70,7 @@ class Child:
                     return
             if time.monotonic() > deadline:
                 raise StackStartError(
-                    f"sandbox --stack puma: {self.name} did not answer within {timeout_s:.0f} s "
+                    f"sandbox stack: {self.name} did not answer within {timeout_s:.0f} s "
                     f"(log: {self.log_tail() or 'empty'})"
                 )
             await asyncio.sleep(0.1)
@@ -88,8 +88,9 @@ class Child:
         await self.proc.wait()
 
 
-async def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Child:
-    """Start one child with stdout and stderr in ``log_dir/<name>.log``."""
+async def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path, *, user: str | None = None) -> Child:
+    """Start one child with stdout and stderr in ``log_dir/<name>.log`` (as ``user`` when given: the
+    parent-death signal is set after the switch, so it still holds)."""
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
@@ -101,5 +102,6 @@ async def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) 
             cwd=str(log_dir),
             process_group=0,
             preexec_fn=_in_child,
+            user=user,
         )
     return Child(name, proc, log_path)

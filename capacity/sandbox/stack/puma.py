@@ -153,9 +153,12 @@ class PumaStack:
         self.apps.append(task)
         self.apps.sort(key=lambda t: t.child.name)
 
-    async def _start_sidekiqs(self, env: dict[str, str]) -> None:
-        argv = ["sidekiq", "-r", str(RUBY_DIR / "worker.rb"), "-c", str(self.cfg.sidekiq_concurrency)]
-        argv += ["-q", "default", "-e", "production", "-t", str(SIDEKIQ_SHUTDOWN_S)]
+    def _sidekiq_argv(self, boot: Path) -> list[str]:
+        argv = ["sidekiq", "-r", str(boot), "-c", str(self.cfg.sidekiq_concurrency)]
+        return [*argv, "-q", "default", "-e", "production", "-t", str(SIDEKIQ_SHUTDOWN_S)]
+
+    async def _start_sidekiqs(self, env: dict[str, str], boot: Path = RUBY_DIR / "worker.rb") -> None:
+        argv = self._sidekiq_argv(boot)
         for i in range(self.cfg.sidekiq_tasks):
             child = await spawn(f"sidekiq-{i}", argv, env, self._tmp)
             self._children.append(child)
