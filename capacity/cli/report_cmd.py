@@ -152,21 +152,26 @@ def results_compare(
     json_out: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     from capacity.report.compare import compare_runs
+    from capacity.report.setting_effect import setting_effect
     from capacity.store import load_run
 
     if not 0 <= max_drop < 100:
         raise CapacityError(f"--max-drop {max_drop:g}: expected a percentage in [0, 100)")
-    summaries = []
+    summaries, experiments = [], []
     for spec in (a, b):
         run = load_run(run_dir_arg(spec, results_root))
         if run.summary is None:
             raise CapacityError(f"{spec}: the run has no summary.json (it did not finish)")
         summaries.append(run.summary)
+        experiments.append(run.manifest.get("experiment") or {})
     comparison = compare_runs(summaries[0], summaries[1], max_drop)
+    effect = setting_effect(experiments[0], experiments[1], summaries[0], summaries[1])
     if json_out:
-        emit_json(comparison.to_dict())
+        emit_json({**comparison.to_dict(), "setting_effect": effect.to_dict() if effect is not None else None})
     else:
         print_comparison(comparison)
+        if effect is not None:
+            typer.echo(f"settings: {effect.text}")
     raise typer.Exit(comparison.exit_code)
 
 
