@@ -21,6 +21,7 @@ from rich.console import Console
 from capacity.breach import Breach
 from capacity.errors import CapacityError
 from capacity.judge.guards import judge_window
+from capacity.judge.recovery import Baseline
 from capacity.judge.verdict import judge_measurement
 from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import RunSummary, SecondSample, StageResult
@@ -32,6 +33,7 @@ from capacity.search import rules
 from capacity.search.events import RunEvents
 from capacity.search.finish import RunState, finish_run, result_text
 from capacity.search.options import SearchOptions
+from capacity.search.baseline import measure_baseline
 from capacity.search.progress import Progress
 from capacity.search.recovery import wait_for_recovery
 from capacity.search.target import check_allowed_host, resolve_target
@@ -64,7 +66,9 @@ def run_search(exp: Experiment, *, options: SearchOptions | None = None, console
     console = console if console is not None else Console(stderr=True)
     with ExitStack() as stack:
         p = open_run(exp, opts, stack)
-        run = SearchRun(exp, opts, console, p.driver, p.source, p.store, p.flag, p.base_url, p.baseline_ms, p.truth)
+        run = SearchRun(
+            exp, opts, console, p.driver, p.source, p.store, p.flag, p.base_url, p.baseline_ms, p.truth, baseline=p.baseline
+        )
         return run.run()
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -81,6 +85,8 @@ class RunParts:
     """The target as shown and stored (``${NAME}`` references kept)."""
     baseline_ms: float | None
     truth: dict[str, object] | None
+    baseline: Baseline | None = None
+    """The target before stage 1 (queue, backlog, probe latency): what recovery returns to."""
 
 
 def open_run(exp: Experiment, opts: SearchOptions, stack: ExitStack) -> RunParts:
@@ -99,18 +105,18 @@ def open_run(exp: Experiment, opts: SearchOptions, stack: ExitStack) -> RunParts
 
             require_guard_metrics(source, exp)
     driver = _start_driver(exp, opts, live, stack)
-    baseline_ms = driver.probe_latency_ms(n=5)
+    baseline = measure_baseline(driver, source, exp)
     store = RunStore.create(
         opts.results_root,
         exp,
         run_id=opts.run_id,
         command=opts.command,
         target=shown_url,
-        extra={"truth": truth, "workers": opts.workers},
+        extra={"truth": truth, "workers": opts.workers, "baseline": baseline.to_dict()},
     )
     handler = _attach_log(store.path / "run.log")
     stack.callback(_detach_log, handler)
-    return RunParts(driver, source, store, flag, shown_url, baseline_ms, truth)
+    return RunParts(driver, source, store, flag, shown_url, baseline.probe_p50_ms, truth, baseline)
 
 
 @dataclass
@@ -145,8 +151,11 @@ class SearchRun:
         base_url: str,
         baseline_ms: float | None,
         truth: dict[str, object] | None,
+        *,
+        baseline: Baseline | None = None,
     ) -> None:
         self.exp, self.opts, self.console = exp, opts, console
+        self.baseline = baseline
         self.driver, self.source, self.store, self.flag = driver, source, store, flag
         self.base_url, self.baseline_ms = base_url, baseline_ms
         self.state = RunState(truth=truth)
@@ -228,7 +237,9 @@ class SearchRun:
         if rules.stops_on_failure(passed, strategy=self.exp.stages.strategy, strategy_stop_reason=strategy.stop_reason):
             state.stopped_reason = rules.guard_reason(state.first_breach.get(result.index))
             return
-        recovery = wait_for_recovery(self.driver, self.source, self.baseline_ms, self.exp, self.flag, self.progress)
+        recovery = wait_for_recovery(
+            self.driver, self.source, self.baseline_ms, self.exp, self.flag, self.progress, baseline=self.baseline
+        )
         if not recovery.ok:
             state.stopped_reason = "interrupted" if self.flag else "no-recovery"
             state.warnings.append(recovery.detail)

@@ -138,7 +138,7 @@ def test_recovery_rules_yield_records() -> None:
     assert deep is not None and (deep.code, deep.metric, deep.text) == (
         "queue",
         "queue_size",
-        "job queue still 40 deep",
+        "job queue still 40 deep (baseline unknown, limit 5)",
     )
     backlog = queue_breach(None, 2.0)
     assert backlog is not None and backlog.code == "backlog"
