@@ -30,10 +30,10 @@ from capacity.plan.experiment import Experiment
 from capacity.plan.strategies import Probe, Strategy, make_strategy
 from capacity.plan.target import LiveTarget, live_target
 from capacity.search import rules
+from capacity.search.baseline import measure_baseline
 from capacity.search.events import RunEvents
 from capacity.search.finish import RunState, finish_run, result_text
 from capacity.search.options import SearchOptions
-from capacity.search.baseline import measure_baseline
 from capacity.search.progress import Progress
 from capacity.search.recovery import wait_for_recovery
 from capacity.search.target import check_allowed_host, resolve_target
@@ -67,7 +67,17 @@ def run_search(exp: Experiment, *, options: SearchOptions | None = None, console
     with ExitStack() as stack:
         p = open_run(exp, opts, stack)
         run = SearchRun(
-            exp, opts, console, p.driver, p.source, p.store, p.flag, p.base_url, p.baseline_ms, p.truth, baseline=p.baseline
+            exp,
+            opts,
+            console,
+            p.driver,
+            p.source,
+            p.store,
+            p.flag,
+            p.base_url,
+            p.baseline_ms,
+            p.truth,
+            baseline=p.baseline,
         )
         return run.run()
     raise AssertionError("unreachable")  # pragma: no cover
