@@ -62,6 +62,7 @@ UNITS = {
         "id": 12,
     },
     "thread": {"family": "system", "name": "thread", "plural": "threads", "scale_factor": 1.0, "id": 33},
+    "unit": {"family": "general", "name": "unit", "plural": "units", "scale_factor": 1.0, "id": 1},
     "job": {"family": "general", "name": "job", "plural": "jobs", "scale_factor": 1.0, "id": 50},
 }
 
