@@ -348,17 +348,11 @@ class SearchRun:
 
     # ----------------------------------------------------------------------------- after the loop
     def catch_up(self) -> None:
-        """Late (CloudWatch) metrics: re-fetch stages whose window was incomplete, without waiting."""
-        from capacity.observe.refetch import refetch_incomplete
+        """Late metrics: re-fetch stages whose window was incomplete, without waiting; re-judge blind ones."""
+        from capacity.search.late import catch_up
 
         assert self.source is not None
-        results = self.state.results
-        for x in refetch_incomplete(self.source, results):
-            if x.improved:
-                self.store.update_stage_metrics(
-                    x.before.index, x.fetched.frame, x.fetched.aggregates, x.fetched.completeness
-                )
-                results[results.index(x.before)] = x.after
+        catch_up(self.source, self.exp, self.store, self.state)
 
     def finish(self, *, show: bool) -> RunSummary:
         return finish_run(
