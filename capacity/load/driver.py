@@ -300,6 +300,7 @@ class LoadDriver:
         assert self._engine is not None
         samples: list[SecondSample] = []
         start_wall = time.time()
+        retries_before = self._holder.retries if self._holder is not None else 0
 
         def second(raw: SecondRaw) -> str | None:
             samples.append(stage_sample(spec, raw, start_wall=start_wall, workers=1))
@@ -320,7 +321,9 @@ class LoadDriver:
         )
         # rebuilt once more at the end: the last second gains drain completions after it closed
         samples = [stage_sample(spec, sec, start_wall=start_wall, workers=1) for sec in raw.seconds]
-        return build_measurement(spec, [raw], samples, started_wall=start_wall, aborted=raw.stopped, workers=0)
+        meas = build_measurement(spec, [raw], samples, started_wall=start_wall, aborted=raw.stopped, workers=0)
+        meas.auth_retries = (self._holder.retries - retries_before) if self._holder is not None else 0
+        return meas
 
     def close(self) -> None:
         """Stop everything and reap child processes; safe to call more than once."""

@@ -100,6 +100,9 @@ class Guards(_Strict):
     min_goodput_ratio: float = Field(0.95, gt=0, le=1)
     max_dropped_ratio: float = Field(0.01, ge=0, le=1)
     max_generator_cpu_pct: float = Field(85.0, gt=0, le=100)
+    max_auth_failure_ratio: float = Field(0.01, ge=0, le=1)
+    """Requests still refused (401/403) after one retry with a fresh token, as a share of the stage's: above
+    it the stage is ``invalid: auth`` (the token, not the target) and the run stops; never a knee."""
     max_cpu_pct: PositiveFloat | None = 85.0
     max_mem_pct: PositiveFloat | None = 90.0
     max_queue_latency_s: PositiveFloat | None = 30.0
