@@ -30,6 +30,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from capacity.errors import CapacityError
 from capacity.load.auth import TokenHolder
 from capacity.load.engine import SecondRaw, StageEngine, StageRaw, drain_seconds, stage_seconds
+from capacity.load.leases import StripeLeases
 from capacity.load.measure import (
     merge_seconds,
     second_from_wire,
@@ -95,7 +96,7 @@ class Master:
         self.runner: MasterRunner = env.create_master_runner(master_bind_host=bind, master_bind_port=port)
         self.port: int = self.runner.server.port
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.stripes: dict[str, int] = {}
+        self.leases = StripeLeases(self.expected, spares=remote_workers)  # a reconnect: a fresh stripe
         self.ready: dict[str, int] = {}  # client id -> pid
         self.errors: list[str] = []
         self.lost: set[str] = set()
@@ -114,8 +115,11 @@ class Master:
 
     def _on_hello(self, environment: Environment, msg: Any) -> None:
         client_id = msg.node_id
-        stripe = self.stripes.setdefault(client_id, len(self.stripes))
-        setup = {**self.setup, **self._token(), "stripe": stripe, "stripes": max(self.expected, stripe + 1)}
+        stripe = self.leases.lease(client_id)
+        if stripe is None:
+            self.runner.send_message("cap_setup", {"refused": self.leases.refusal()}, client_id=client_id)
+            return
+        setup = {**self.setup, **self._token(), "stripe": stripe, "stripes": self.leases.count}
         self.runner.send_message("cap_setup", setup, client_id=client_id)
 
     def _token(self) -> dict[str, Any]:
@@ -339,6 +343,9 @@ class WorkerAgent:
 
     def _on_setup(self, environment: Environment, msg: Any) -> None:
         d = msg.data
+        if d.get("refused"):  # no fresh record stripe for us: join no stage
+            gevent.spawn(self.runner.quit)
+            return
         if d.get("auth_header"):
             self.token = TokenHolder(str(d["auth_header"]))
             self.token.on_unauthorized = lambda g: self.runner.send_message("cap_unauthorized", {"generation": g})

@@ -26,6 +26,7 @@ from capacity.load.auth import TokenHolder, TokenRefresher
 from capacity.load.distributed import Master
 from capacity.load.engine import SecondRaw, StageEngine, drain_seconds
 from capacity.load.executors import Executor, error_kind, http_client
+from capacity.load.leases import check_master_bind
 from capacity.load.schedule import suggest_max_inflight
 from capacity.load.smoke import check_smoke, run_smoke, spent_records
 from capacity.load.stage import OnSecond, build_measurement, stage_sample
@@ -82,10 +83,14 @@ class LoadDriver:
         fire_locust_events: bool = False,
         verify_tls: bool = True,
         auth: Auth | None = None,
+        allow_cleartext: bool = False,
     ) -> None:
-        """``headers`` and ``auth`` are live values (``${NAME}`` filled in): held in memory, never stored."""
+        """``headers`` and ``auth`` are live values (``${NAME}`` filled in): held in memory, never stored.
+        ``allow_cleartext``: the user confirmed a master beyond loopback (``load.leases.check_master_bind``)."""
         if workers < 0 or expect_remote_workers < 0:
             raise CapacityError("workers and expect_remote_workers must be >= 0")
+        if workers > 0 or expect_remote_workers > 0:
+            check_master_bind(master_bind, cleartext_confirmed=allow_cleartext)
         self.base_url = base_url.rstrip("/")
         check_http_url(self.base_url, "target URL", error=CapacityError)
         self.workload = workload

@@ -384,6 +384,7 @@ def _start_driver(exp: Experiment, opts: SearchOptions, live: LiveTarget, stack:
         locustfile=opts.locustfile or exp.workload.locustfile,
         source_file=exp.source_file,
         master_bind=opts.master_bind,
+        allow_cleartext=opts.allow_cleartext_workers,
         master_port=opts.master_port,
         expect_remote_workers=opts.expect_remote_workers,
         health_path=exp.target.health_path,
