@@ -147,9 +147,7 @@ def search(
     ),
     master_bind: str = typer.Option("127.0.0.1", help="Address the Locust master listens on for workers."),
     allow_cleartext_workers: bool = typer.Option(
-        False,
-        "--allow-cleartext-workers",
-        help="Confirm a --master-bind beyond loopback: the token, headers and test records travel in clear.",
+        False, "--allow-cleartext-workers", help="Confirm a wide --master-bind: token, headers, records go in clear."
     ),
     master_port: int = typer.Option(0, help="Port the Locust master listens on (0: free port)."),
     locustfile: str | None = typer.Option(
