@@ -37,8 +37,8 @@ def experiment(target_url: str, fake_url: str, rates: tuple[float, ...], **chang
             "start_rps": rates[0],
             "step_rps": step,
             "max_rps": rates[-1],
-            "stage_seconds": 3.0,
-            "warmup_seconds": 0.5,
+            "stage_seconds": 4.0,
+            "warmup_seconds": 1.0,
             "recovery_timeout_s": 6.0,
         },
         "guards": {"slo_p95_ms": 500.0},
@@ -72,7 +72,14 @@ class SearchRun:
         return list(self.summary.get("stages", []))
 
 
-def run_search(exp: dict[str, Any], tmp: Path, *, env: dict[str, str] | None = None, timeout: float = 120) -> SearchRun:
+def run_search(
+    exp: dict[str, Any],
+    tmp: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    extra_args: tuple[str, ...] = (),
+) -> SearchRun:
     """``capacity search FILE --json --no-report`` in a fresh interpreter; the summary and the run folder."""
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "fault.toml"
@@ -80,7 +87,18 @@ def run_search(exp: dict[str, Any], tmp: Path, *, env: dict[str, str] | None = N
     root = tmp / "results"
     full_env = {**os.environ, "DD_API_KEY": API_KEY, "DD_APP_KEY": APP_KEY, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.run(
-        [sys.executable, "-m", "capacity", "search", str(path), "--json", "--no-report", "--out", str(root)],
+        [
+            sys.executable,
+            "-m",
+            "capacity",
+            "search",
+            str(path),
+            "--json",
+            "--no-report",
+            "--out",
+            str(root),
+            *extra_args,
+        ],
         cwd=REPO,
         env=full_env,
         capture_output=True,

@@ -90,6 +90,8 @@ class FakeDatadog:
         self.requests: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.reject_metrics: set[str] = set()
+        self.outage: tuple[float, float, int] | None = None
+        """(from, until, status): every query in that wall-clock span answers ``status`` (an outage)."""
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -180,6 +182,9 @@ class FakeDatadog:
             )
             queue = self.faults.get(parts.path)
             fault = queue.pop(0) if queue else None
+        out = self.outage
+        if fault is None and out is not None and out[0] <= time.time() < out[1] and parts.path == "/api/v1/query":
+            fault = Fault(status=out[2], body={"errors": ["Service Unavailable"]})
         if fault is not None:
             if fault.action == "timeout":
                 time.sleep(fault.delay_s or 2.0)
@@ -370,6 +375,8 @@ def populate_agent(fake: FakeDatadog, t0: float, t1: float, shape: AgentShape | 
         fake.add("puma.max_threads", check, [(t, s.max_threads) for t in puma], "unit")
         fake.add("puma.backlog", check, [(t, s.backlog) for t in puma], "unit")
     sk = [f"ecs_cluster_name:{s.cluster}", "ecs_service:cw-sidekiq"]
+    sk_task = [*sk, f"task_arn:{AGENT_ARN}{'f' * 32}", "ecs_container_name:sidekiq"]
+    fake.add("ecs.fargate.cpu.percent", sk_task, [(t, 30.0) for t in _grid(t0, t1, 20)], "percent")
     if s.sidekiq == "oss":
         if s.queue_depth > 0:  # Redis deletes an empty list: no point at all for an empty queue
             key = [*sk, "key:queue:default", "key_type:list"]
