@@ -38,19 +38,20 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the table as JSON instead")
     args = ap.parse_args()
     names = args.only or list(FAULTS)
-    results = []
+    results, ok = [], []
     with tempfile.TemporaryDirectory(prefix="capacity-faults-") as tmp:
         if not args.json:
-            print("fault, survived (yes/no), stopped_reason, stages lost  | verdicts | what the tool said")
+            print("fault, survived (yes/no), stopped_reason, stages lost  | verdicts | what the tool said", flush=True)
         for name in names:
             t0 = time.monotonic()
             r = run_fault(name, Path(tmp))
             results.append(r)
+            ok.append(r.survived and r.stages_lost == 0)  # read while the run folders exist
             if not args.json:
                 print(f"{r.line()}  ({time.monotonic() - t0:.0f} s)", flush=True)
-    if args.json:
-        print(json.dumps(as_json(results), indent=2))
-    return 0 if all(r.survived and r.stages_lost == 0 for r in results) else 1
+        if args.json:
+            print(json.dumps(as_json(results), indent=2))
+    return 0 if all(ok) else 1
 
 
 if __name__ == "__main__":

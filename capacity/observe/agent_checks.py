@@ -45,6 +45,8 @@ class AgentSemantics:
     """Query name -> the groups (``key:queue:NAME``) that read as 0 when they send no point."""
     mem_limit_bytes: float | None = None
     """The task's memory from ``[cluster]``: the limit when the container reports none."""
+    said: set[str] = field(default_factory=set)
+    """Warnings already given this run: each is said once, at the first stage that shows it."""
 
     def fill(
         self, frame: pd.DataFrame, start: float, end: float, intervals: dict[str, int], stage: int
@@ -65,8 +67,11 @@ class AgentSemantics:
         """Completeness without the optional queries that sent nothing (absent by design, not late)."""
         return {n: v for n, v in comp.items() if n in have or n not in self.optional}
 
-    def warnings(self, frame: pd.DataFrame, queries: dict[str, str]) -> list[str]:
-        """The limit read from ``[cluster]``, and collapsed per-task groups, as sentences."""
+    def warnings(self, frame: pd.DataFrame, queries: dict[str, str], *, stage: int = 0) -> list[str]:
+        """The limit read from ``[cluster]``, and collapsed per-task groups, as sentences (once a run;
+        recovery probes, stage -1, say nothing)."""
+        if stage < 0:
+            return []
         out = []
         if self.mem_limit_bytes and "mem_usage" in queries and not _has(frame, "mem_limit"):
             out.append(
@@ -76,7 +81,9 @@ class AgentSemantics:
         collapsed = collapsed_groups(frame)
         if collapsed:
             out.append(collapsed)
-        return out
+        new = [w for w in out if w not in self.said]
+        self.said.update(new)
+        return new
 
 
 def agent_semantics(exp: Experiment, queries: dict[str, str]) -> AgentSemantics:

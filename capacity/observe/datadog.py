@@ -375,7 +375,7 @@ class DatadogSource:
     ) -> StageMetrics:
         names = list(self.queries)
         have = set(frame["metric"].unique()) if not frame.empty else set()
-        warnings = [*answer.warnings, *self.semantics.warnings(frame, self.queries)]
+        warnings = [*answer.warnings, *self.semantics.warnings(frame, self.queries, stage=window.stage)]
         missing: list[str] = []
         pending = [n for n in names if n in self._late and n not in have and n not in answer.failed]
         for n in names:
