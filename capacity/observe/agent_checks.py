@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from capacity.ddquery import parse_query
 from capacity.observe.aggregate import MIB, window_buckets
 from capacity.observe.queries import metric_name
 from capacity.plan.experiment import Experiment
@@ -91,8 +92,9 @@ def agent_semantics(exp: Experiment, queries: dict[str, str]) -> AgentSemantics:
     m = exp.metrics
     zero: dict[str, tuple[str, ...]] = {}
     oss = m.sidekiq == "oss" and metric_name(queries.get("queue_size", "")) == "redis.key.length"
-    if oss and m.queue_keys:
-        zero["queue_size"] = tuple(f"key:{k}" for k in m.queue_keys)
+    if oss and m.queue_keys:  # per key when the query groups by key, else its one series
+        by_key = "key" in parse_query(queries["queue_size"]).group_by
+        zero["queue_size"] = tuple(f"key:{k}" for k in m.queue_keys) if by_key else ("*",)
     return AgentSemantics(
         optional=frozenset({"mem_limit", "mem_cache"} & set(queries)),
         zero_when_absent=zero,

@@ -106,3 +106,13 @@ def test_oss_empty_queue_reads_0_once_the_keys_are_listed(fake: FakeDatadog) -> 
     assert listed.completeness["queue_size"] == 1.0  # type: ignore[attr-defined]
     unlisted = fetch(fake, agent_exp(fake.url, sidekiq="oss"), AgentShape(queue_depth=0.0, sidekiq="oss"))
     assert "queue_size" in unlisted.missing and "queue_size_max" not in unlisted.aggregates  # type: ignore[attr-defined]
+
+
+def test_an_ungrouped_oss_queue_query_zero_fills_its_one_series() -> None:
+    from capacity.observe.agent_checks import agent_semantics
+
+    exp = agent_exp("http://127.0.0.1:9", sidekiq="oss", queue_keys=["queue:default", "queue:mailers"])
+    grouped = agent_semantics(exp, resolve_queries(exp.metrics))
+    assert grouped.zero_when_absent == {"queue_size": ("key:queue:default", "key:queue:mailers")}
+    one = agent_semantics(exp, {"queue_size": "max:redis.key.length{key:queue:default}"})
+    assert one.zero_when_absent == {"queue_size": ("*",)}
