@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from capacity.observe.catalog import agent_metrics
 from capacity.sandbox import SandboxConfig, run_sandbox
 from capacity.sandbox.agent_tags import check_tags
@@ -46,9 +44,9 @@ def _groups(base_url: str, metric: str, start: int) -> list[str]:
     return [",".join(s["tag_set"]) for s in body["series"]]
 
 
-@pytest.mark.parametrize("cardinality", ["low", "orchestrator"])
-def test_puma_check_metrics_carry_the_task_only_at_orchestrator_cardinality(cardinality: str) -> None:
-    cfg = SandboxConfig(app_tasks=2, sidekiq_tasks=1, tag_cardinality=cardinality)  # type: ignore[arg-type]
+def test_at_low_cardinality_puma_check_metrics_collapse_but_the_fargate_check_keeps_each_task() -> None:
+    """The default (orchestrator) keeps one Puma group per task: ``test_datadog_client`` checks that."""
+    cfg = SandboxConfig(app_tasks=2, sidekiq_tasks=1, tag_cardinality="low")
     with run_sandbox(cfg) as sb:
         start = int(time.time()) - 1
         time.sleep(2.6)  # two reporting seconds
@@ -59,7 +57,4 @@ def test_puma_check_metrics_carry_the_task_only_at_orchestrator_cardinality(card
         enqueued = query(sb.base_url, "max:sidekiq.enqueued{*}", start, int(time.time()))
         assert enqueued["series"], "Sidekiq Enterprise's documented total"
     assert len(cpu) == 3 and all("N/A" not in g for g in cpu)  # the Fargate check: always per task
-    if cardinality == "orchestrator":
-        assert len(pool) == 2 and all("N/A" not in g for g in pool)
-    else:
-        assert pool == ["task_arn:N/A"]
+    assert pool == ["task_arn:N/A"]
