@@ -103,6 +103,7 @@ class Master:
         self.last_seen: dict[str, float] = {}
         self.seconds: dict[tuple[int, int], dict[str, SecondRaw]] = {}
         self.done: dict[int, dict[str, StageRaw]] = {}
+        self.retries: dict[tuple[int, str], int] = {}  # (stage, worker) -> its auth retries
         r = self.runner
         r.register_message("cap_hello", self._on_hello)
         r.register_message("cap_ready", self._on_ready)
@@ -151,6 +152,7 @@ class Master:
     def _on_done(self, environment: Environment, msg: Any) -> None:
         self.last_seen[msg.node_id] = time.time()
         self.done.setdefault(int(msg.data["stage"]), {})[msg.node_id] = stage_from_wire(msg.data)
+        self.retries[(int(msg.data["stage"]), msg.node_id)] = int(msg.data.get("auth_retries", 0))
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -296,16 +298,12 @@ class Master:
         stopped = st.stopped
         if any(r.stopped == "interrupted" for r in raws):
             stopped = stopped or "interrupted"
-        return build_measurement(
-            spec,
-            raws,
-            st.samples,
-            started_wall=st.start_wall,
-            aborted=stopped,
-            worker_lost=st.worker_lost,
-            per_worker=per_worker,
-            workers=workers,
-        )
+        meas = build_measurement(
+            spec, raws, st.samples, started_wall=st.start_wall, aborted=stopped, worker_lost=st.worker_lost,
+            per_worker=per_worker, workers=workers,
+        )  # fmt: skip
+        meas.auth_retries = sum(n for (i, _), n in self.retries.items() if i == spec.index)
+        return meas
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -314,9 +312,8 @@ class Master:
         for p in self.procs:
             while p.poll() is None and time.monotonic() < deadline:
                 gevent.sleep(0.05)
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
+        for p in [p for p in self.procs if p.poll() is None]:
+            p.terminate()
         for p in self.procs:
             try:
                 p.wait(timeout=2.0)
@@ -389,7 +386,7 @@ class WorkerAgent:
 
     def _run_stage(self, d: dict[str, Any]) -> None:
         assert self.engine is not None
-        index = int(d["index"])
+        index, retries = int(d["index"]), self.token.retries if self.token is not None else 0
 
         def second(s: SecondRaw) -> str | None:
             self.runner.send_message("cap_second", second_to_wire(index, s))
@@ -409,7 +406,8 @@ class WorkerAgent:
             on_second=second,
             should_stop=lambda: self.stop_reason,
         )
-        self.runner.send_message("cap_done", stage_to_wire(index, raw))
+        retried = (self.token.retries - retries) if self.token is not None else 0
+        self.runner.send_message("cap_done", {**stage_to_wire(index, raw), "auth_retries": retried})
 
 
 def run_worker(master: str, parent_pid: int | None = None) -> int:
