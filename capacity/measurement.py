@@ -74,6 +74,8 @@ class StageMeasurement:
     """When arrivals stopped (the stage's end, or its abort), before in-flight requests drained."""
     unfinished: int = 0
     """Sent in the window and still in flight when the stage stopped (killed after a short drain)."""
+    auth_retries: int = 0
+    """Requests re-sent once with a fresh token after a 401/403 (not errors; ``load.auth``)."""
     aborted_in_warmup: bool = False
     """Stopped in its warm-up (or by a guard window reaching into it): the window starts at the stage's start."""
     window_s: float | None = None

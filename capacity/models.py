@@ -20,9 +20,11 @@ Verdict = Literal[
     "invalid: worker lost",
     "invalid: task drift",
     "invalid: test data",
+    "invalid: auth",
     "interrupted",
 ]
-"""``invalid: task drift``: the app task count changed during the stage (``capacity scale``)."""
+"""``invalid: task drift``: the app task count changed during the stage (``capacity scale``);
+``invalid: auth``: more auth failures than ``[target.auth] max_auth_failure_ratio`` (never a knee)."""
 Phase = Literal["warmup", "measure"]
 
 
@@ -148,6 +150,11 @@ class StageResult(BaseModel):
     """The endpoint with the highest p95 in the stage ("" with fewer than two endpoints)."""
     flows: dict[str, FlowStats] = Field(default_factory=dict)
     """Per session flow (``mode = "session"``), over the stage's window by session start."""
+    rejudged: bool = False
+    """Judged again after the catch-up pass brought metrics its blind guards lacked (``judge.rejudge``)."""
+    auth_retries: int = 0
+    """Requests answered 401/403 right after a token expiry and sent again once with the fresh token:
+    counted here, not as errors (``load.auth``)."""
 
 
 class Estimate(BaseModel):

@@ -71,6 +71,9 @@ class SandboxSettings(BaseModel):
     check-ins queue for each other's row locks in the one database; 0: off."""
     agent_interval_s: float = Field(1.0, gt=0, le=60)
     """How often the real stack's agent-like collector publishes (the Datadog agent's checks: 15 s)."""
+    tag_cardinality: Literal["low", "orchestrator"] = "orchestrator"
+    """The agent's ``DD_CHECKS_TAG_CARDINALITY``: at ``low`` (the agent's default) Puma and Redis check
+    metrics carry no ``task_arn``, so every task's series collapse into one group (the search warns)."""
     contention_sigma: float = Field(0.0, ge=0, lt=1)
     """Scaling bottleneck (USL sigma): each added app task adds this share of a request's time spent
     queueing for a resource every task shares (one Postgres pool); see ``capacity.sandbox.contention``."""

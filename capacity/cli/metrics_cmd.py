@@ -122,9 +122,20 @@ def check(
     finally:
         source.close()
     resolved = resolve_queries(exp.metrics)
+    _print_origins(resolved)
     if empty:
         for name in empty:
             typer.echo(f"no series: metrics.queries.{name} = {resolved[name]!r}", err=True)
         typer.echo(f"{len(empty)} of {len(resolved)} queries returned no series in the last hour", err=True)
         raise typer.Exit(1)
     typer.echo(f"ok: {resolve_host(exp)} accepted the keys and all {len(resolved)} queries returned series")
+
+
+def _print_origins(resolved: dict[str, str]) -> None:
+    """Per query: the metric, its agent integration, type and unit, or ``custom`` (someone must publish it)."""
+    from capacity.observe.catalog import describe
+    from capacity.observe.queries import metric_name
+
+    for name, q in resolved.items():
+        metric = metric_name(q)
+        typer.echo(f"{name:18} {metric}: {describe(metric)}")

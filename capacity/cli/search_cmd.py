@@ -146,6 +146,9 @@ def search(
         0, "--expect-workers", min=0, help="Remote workers (capacity worker --master HOST) to wait for."
     ),
     master_bind: str = typer.Option("127.0.0.1", help="Address the Locust master listens on for workers."),
+    allow_cleartext_workers: bool = typer.Option(
+        False, "--allow-cleartext-workers", help="Confirm a wide --master-bind: token, headers, records go in clear."
+    ),
     master_port: int = typer.Option(0, help="Port the Locust master listens on (0: free port)."),
     locustfile: str | None = typer.Option(
         None, "--locustfile", help="Existing locustfile: each arrival runs one task."
@@ -184,6 +187,7 @@ def search(
         workers=workers,
         expect_remote_workers=expect_workers,
         master_bind=master_bind,
+        allow_cleartext_workers=allow_cleartext_workers,
         master_port=master_port,
         allow_hosts=tuple(allow_host),
         locustfile=str(Path(locustfile).resolve()) if locustfile else None,  # a path typed here is from the cwd

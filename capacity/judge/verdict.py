@@ -76,6 +76,7 @@ def decide(
     drifted: bool = False,
     worker_lost: bool = False,
     test_data: bool = False,
+    auth: bool = False,
 ) -> Verdict:
     """``drifted``: the measured cluster changed during the stage, so it says nothing about any one size;
     ``test_data``: the test records ran out mid-stage; its errors are the CSV's end, never the target's."""
@@ -87,6 +88,8 @@ def decide(
         return "invalid: worker lost"
     if test_data:
         return "invalid: test data"
+    if auth:
+        return "invalid: auth"
     if is_generator_bound(breaches):
         return "invalid: generator"
     return "fail" if breaches else "pass"
@@ -133,14 +136,16 @@ def judge_measurement(
     if meas.worker_lost:
         breaches.append(Breach("worker-lost", "workers", "a load worker was lost during the stage", window=STAGE))
     exhausted = meas.records_exhausted > 0
+    auth = auth_failure(meas.status_codes, guards.max_auth_failure_ratio)
     verdict = decide(
         breaches,
         interrupted=meas.interrupted,
         drifted=bool(drift),
         worker_lost=meas.worker_lost,
         test_data=exhausted,
+        auth=bool(auth),
     )
-    reasons = _reasons(meas, breaches, drift=drift, extra=extra_reasons, blind=blind)
+    reasons = _reasons(meas, breaches, drift=drift or auth, extra=extra_reasons, blind=blind)
     failed = totals.errors + totals.unfinished
     attempted = totals.ok + failed
     result = StageResult(
@@ -179,8 +184,22 @@ def judge_measurement(
         endpoints=dict(meas.endpoints),
         worst_endpoint=worst_endpoint(meas.endpoints),
         flows=dict(meas.flows),
+        auth_retries=meas.auth_retries,
     )
     return result, breaches
+
+
+def auth_failure(status_codes: Mapping[str, int], limit: float) -> str | None:
+    """The reason a stage is ``invalid: auth``: more requests refused (401/403, after the one retry with a
+    fresh token) than ``limit`` of those sent; None otherwise."""
+    sent = sum(status_codes.values())
+    refused = status_codes.get("401", 0) + status_codes.get("403", 0)
+    if not sent or refused / sent <= limit:
+        return None
+    return (
+        f"auth: {refused} of {sent} requests refused (401/403) after a retry with a fresh token, "
+        f"{refused / sent:.1%} > {limit:.1%}: the token, not the target (not a knee)"
+    )
 
 
 def window_notes(meas: StageMeasurement) -> list[str]:

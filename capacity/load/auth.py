@@ -6,6 +6,11 @@ The ``TokenRefresher`` lives in the process that owns the token (the driver's; w
 master's): it runs the command, refreshes every ``refresh_s`` and once after a 401, and hands each
 new value on (to the local holder and, through ``on_new``, to every worker). Workers never run the
 command. Each token is registered with the redactor: it is never printed or stored.
+
+A 401/403 right after a token expired is the token's fault, not the target's: the request is re-sent
+once with the fresh token (``TokenHolder.retry_after_refusal``) and counted as an auth retry, so the
+seconds around a refresh never read as target errors. A stage whose requests keep being refused is
+``invalid: auth`` (``judge.verdict``), never a knee.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ class TokenHolder:
         self._dicts: list[MutableMapping[str, str]] = []
         self._asked = -1
         self.on_unauthorized: Callable[[int], None] | None = None
+        self.retries = 0
+        """Requests re-sent once with a fresh token after a 401/403 (``auth_retries``; never errors)."""
+        self._fresh = Event()
 
     def attach(self, headers: MutableMapping[str, str]) -> None:
         """Keep ``headers`` (a dict a client sends as is) carrying the current token."""
@@ -46,6 +54,8 @@ class TokenHolder:
         self.generation = generation
         for d in self._dicts:
             d[self.header] = value
+        fresh, self._fresh = self._fresh, Event()
+        fresh.set()  # wake the requests waiting to be re-sent with this token
 
     def unauthorized(self, generation: int) -> None:
         """A 401 on a request sent with ``generation``: the first one of the current token asks for a refresh."""
@@ -54,6 +64,30 @@ class TokenHolder:
         self._asked = generation
         if self.on_unauthorized is not None:
             self.on_unauthorized(generation)
+
+    def fresh_since(self, generation: int, wait_s: float) -> bool:
+        """Whether a token newer than ``generation`` is in, waiting up to ``wait_s`` for the refresh a 401
+        asked for (the token expired before ``refresh_s``, or a refresh crossed the request in flight)."""
+        if self.generation > generation:
+            return True
+        self._fresh.wait(wait_s)
+        return self.generation > generation
+
+    def retry_after_refusal(self, code: int, generation: int) -> bool:
+        """A 401/403 on a request sent with ``generation``: ask for a refresh and say whether to re-send it
+        once with the fresh token (counted in ``retries``). Only the 401/403 path pays this wait."""
+        if code not in AUTH_REFUSED:
+            return False
+        self.unauthorized(generation)
+        if not self.fresh_since(generation, RETRY_WAIT_S):
+            return False
+        self.retries += 1
+        return True
+
+
+AUTH_REFUSED = (401, 403)
+RETRY_WAIT_S = 5.0
+"""How long a refused request waits for the fresh token before it counts as an auth failure."""
 
 
 def fetch_token(auth: Auth, cwd: str | None = None) -> str:

@@ -30,6 +30,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from capacity.errors import CapacityError
 from capacity.load.auth import TokenHolder
 from capacity.load.engine import SecondRaw, StageEngine, StageRaw, drain_seconds, stage_seconds
+from capacity.load.leases import StripeLeases
 from capacity.load.measure import (
     merge_seconds,
     second_from_wire,
@@ -96,13 +97,14 @@ class Master:
         self.runner: MasterRunner = env.create_master_runner(master_bind_host=bind, master_bind_port=port)
         self.port: int = self.runner.server.port
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.stripes: dict[str, int] = {}
+        self.leases = StripeLeases(self.expected, spares=remote_workers)  # a reconnect: a fresh stripe
         self.ready: dict[str, int] = {}  # client id -> pid
         self.errors: list[str] = []
         self.lost: set[str] = set()
         self.last_seen: dict[str, float] = {}
         self.seconds: dict[tuple[int, int], dict[str, SecondRaw]] = {}
         self.done: dict[int, dict[str, StageRaw]] = {}
+        self.retries: dict[tuple[int, str], int] = {}  # (stage, worker) -> its auth retries
         r = self.runner
         r.register_message("cap_hello", self._on_hello)
         r.register_message("cap_ready", self._on_ready)
@@ -115,8 +117,11 @@ class Master:
 
     def _on_hello(self, environment: Environment, msg: Any) -> None:
         client_id = msg.node_id
-        stripe = self.stripes.setdefault(client_id, len(self.stripes))
-        setup = {**self.setup, **self._token(), "stripe": stripe, "stripes": max(self.expected, stripe + 1)}
+        stripe = self.leases.lease(client_id)
+        if stripe is None:
+            self.runner.send_message("cap_setup", {"refused": self.leases.refusal()}, client_id=client_id)
+            return
+        setup = {**self.setup, **self._token(), "stripe": stripe, "stripes": self.leases.count}
         self.runner.send_message("cap_setup", setup, client_id=client_id)
 
     def _token(self) -> dict[str, Any]:
@@ -148,6 +153,7 @@ class Master:
     def _on_done(self, environment: Environment, msg: Any) -> None:
         self.last_seen[msg.node_id] = time.time()
         self.done.setdefault(int(msg.data["stage"]), {})[msg.node_id] = stage_from_wire(msg.data)
+        self.retries[(int(msg.data["stage"]), msg.node_id)] = int(msg.data.get("auth_retries", 0))
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -293,16 +299,12 @@ class Master:
         stopped = st.stopped
         if any(r.stopped == "interrupted" for r in raws):
             stopped = stopped or "interrupted"
-        return build_measurement(
-            spec,
-            raws,
-            st.samples,
-            started_wall=st.start_wall,
-            aborted=stopped,
-            worker_lost=st.worker_lost,
-            per_worker=per_worker,
-            workers=workers,
-        )
+        meas = build_measurement(
+            spec, raws, st.samples, started_wall=st.start_wall, aborted=stopped, worker_lost=st.worker_lost,
+            per_worker=per_worker, workers=workers,
+        )  # fmt: skip
+        meas.auth_retries = sum(n for (i, _), n in self.retries.items() if i == spec.index)
+        return meas
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -311,9 +313,8 @@ class Master:
         for p in self.procs:
             while p.poll() is None and time.monotonic() < deadline:
                 gevent.sleep(0.05)
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
+        for p in [p for p in self.procs if p.poll() is None]:
+            p.terminate()
         for p in self.procs:
             try:
                 p.wait(timeout=2.0)
@@ -340,6 +341,9 @@ class WorkerAgent:
 
     def _on_setup(self, environment: Environment, msg: Any) -> None:
         d = msg.data
+        if d.get("refused"):  # no fresh record stripe for us: join no stage
+            gevent.spawn(self.runner.quit)
+            return
         if d.get("auth_header"):
             self.token = TokenHolder(str(d["auth_header"]))
             self.token.on_unauthorized = lambda g: self.runner.send_message("cap_unauthorized", {"generation": g})
@@ -384,7 +388,7 @@ class WorkerAgent:
 
     def _run_stage(self, d: dict[str, Any]) -> None:
         assert self.engine is not None
-        index = int(d["index"])
+        index, retries = int(d["index"]), self.token.retries if self.token is not None else 0
 
         def second(s: SecondRaw) -> str | None:
             self.runner.send_message("cap_second", second_to_wire(index, s))
@@ -404,7 +408,8 @@ class WorkerAgent:
             on_second=second,
             should_stop=lambda: self.stop_reason,
         )
-        self.runner.send_message("cap_done", stage_to_wire(index, raw))
+        retried = (self.token.retries - retries) if self.token is not None else 0
+        self.runner.send_message("cap_done", {**stage_to_wire(index, raw), "auth_retries": retried})
 
 
 def run_worker(master: str, parent_pid: int | None = None) -> int:

@@ -26,6 +26,7 @@ from capacity.load.auth import TokenHolder, TokenRefresher
 from capacity.load.distributed import Master
 from capacity.load.engine import SecondRaw, StageEngine, drain_seconds
 from capacity.load.executors import Executor, error_kind, http_client
+from capacity.load.leases import check_master_bind
 from capacity.load.schedule import suggest_max_inflight
 from capacity.load.smoke import check_smoke, run_smoke, spent_records
 from capacity.load.stage import OnSecond, build_measurement, stage_sample
@@ -82,10 +83,14 @@ class LoadDriver:
         fire_locust_events: bool = False,
         verify_tls: bool = True,
         auth: Auth | None = None,
+        allow_cleartext: bool = False,
     ) -> None:
-        """``headers`` and ``auth`` are live values (``${NAME}`` filled in): held in memory, never stored."""
+        """``headers`` and ``auth`` are live values (``${NAME}`` filled in): held in memory, never stored.
+        ``allow_cleartext``: the user confirmed a master beyond loopback (``load.leases.check_master_bind``)."""
         if workers < 0 or expect_remote_workers < 0:
             raise CapacityError("workers and expect_remote_workers must be >= 0")
+        if workers > 0 or expect_remote_workers > 0:
+            check_master_bind(master_bind, cleartext_confirmed=allow_cleartext)
         self.base_url = base_url.rstrip("/")
         check_http_url(self.base_url, "target URL", error=CapacityError)
         self.workload = workload
@@ -304,6 +309,7 @@ class LoadDriver:
         assert self._engine is not None
         samples: list[SecondSample] = []
         start_wall = time.time()
+        retries_before = self._holder.retries if self._holder is not None else 0
 
         def second(raw: SecondRaw) -> str | None:
             samples.append(stage_sample(spec, raw, start_wall=start_wall, workers=1))
@@ -324,7 +330,9 @@ class LoadDriver:
         )
         # rebuilt once more at the end: the last second gains drain completions after it closed
         samples = [stage_sample(spec, sec, start_wall=start_wall, workers=1) for sec in raw.seconds]
-        return build_measurement(spec, [raw], samples, started_wall=start_wall, aborted=raw.stopped, workers=0)
+        meas = build_measurement(spec, [raw], samples, started_wall=start_wall, aborted=raw.stopped, workers=0)
+        meas.auth_retries = (self._holder.retries - retries_before) if self._holder is not None else 0
+        return meas
 
     def close(self) -> None:
         """Stop everything and reap child processes; safe to call more than once."""

@@ -202,10 +202,12 @@ class EndpointExecutor:
             resp = client.request(ep.method, path, body=body, headers=ep.headers)
             resp.read()
             code = int(resp.status_code)
+            if auth is not None and auth.retry_after_refusal(code, generation):  # once, with the fresh token
+                resp = client.request(ep.method, path, body=body, headers=ep.headers)
+                resp.read()
+                code = int(resp.status_code)
         except Exception as exc:
             return error_kind(exc)
-        if code == 401 and auth is not None:
-            auth.unauthorized(generation)
         return code
 
     def execute_step(self, step: StepProgram, sess: Session, state: Any) -> int | str:

@@ -147,10 +147,13 @@ class _Agg:
 
     def ratio(self, num: str, den: str) -> pd.DataFrame:
         """num/den joined on (group, interval); falls back to the group-less den when groups differ."""
-        a, b = self.values(num), self.values(den)
+        return self.ratio_of(self.values(num), den, self.intervals.get(num, 1))
+
+    def ratio_of(self, a: pd.DataFrame, den: str, interval: int) -> pd.DataFrame:
+        b = self.values(den)
         if a.empty or b.empty:
             return pd.DataFrame(columns=["group", "t", "value"])
-        i = max(self.intervals.get(num, 1), self.intervals.get(den, 1))
+        i = max(interval, self.intervals.get(den, 1))
         a = a.assign(b=(np.floor(a["t"] / i) * i).astype(np.int64))
         b = b.assign(b=(np.floor(b["t"] / i) * i).astype(np.int64))
         j = a.merge(b[["group", "b", "value"]], on=["group", "b"], suffixes=("", "_den"))
@@ -161,14 +164,35 @@ class _Agg:
         return pd.DataFrame({"group": j["group"], "t": j["t"], "value": j["value"] / j["value_den"]})
 
     # ---------------------------------------------------------------------------- one figure each
-    def memory(self) -> None:
-        mem = self.ratio("mem_usage", "mem_limit")
+    def used_memory(self) -> pd.DataFrame:
+        """``mem.usage`` minus ``mem.cache`` per (group, interval): the agent's usage counts page cache,
+        which the kernel reclaims before it kills anything and ECS's MemoryUtilization leaves out."""
+        usage, cache = self.values("mem_usage"), self.values("mem_cache")
+        if usage.empty or cache.empty:
+            return usage
+        i = max(self.intervals.get("mem_usage", 1), self.intervals.get("mem_cache", 1))
+        a = usage.assign(b=(np.floor(usage["t"] / i) * i).astype(np.int64))
+        c = cache.assign(b=(np.floor(cache["t"] / i) * i).astype(np.int64)).groupby(["group", "b"], as_index=False)
+        j = a.merge(c["value"].mean(), on=["group", "b"], how="left", suffixes=("", "_cache"))
+        used = (j["value"] - j["value_cache"].fillna(0.0)).clip(lower=0.0)
+        return pd.DataFrame({"group": j["group"], "t": j["t"], "value": used})
+
+    def memory(self, limit_bytes: float | None = None) -> None:
+        """Memory % of the container's limit, else of ``limit_bytes`` (the task's size from ``[cluster]``)."""
+        used = self.used_memory()
+        if used.empty:
+            return
+        mem = self.ratio_of(used, "mem_limit", self.intervals.get("mem_usage", 1))
+        if mem.empty and limit_bytes:
+            mem = used.assign(value=used["value"] / float(limit_bytes))
         if not mem.empty:
             pct = mem.assign(value=mem["value"] * 100.0)
             self.put(pct["value"].to_numpy(dtype=float), "mem_pct")
             self.per_group(pct, "mem_pct_max", "max")
-        if self.has("mem_usage"):
-            self.out["mem_mb_max"] = _f(self.values("mem_usage")["value"].max() / MIB)
+        self.out["mem_mb_max"] = _f(used["value"].max() / MIB)
+        if self.has("mem_cache"):
+            self.out["mem_usage_mb_max"] = _f(self.values("mem_usage")["value"].max() / MIB)
+            self.out["mem_cache_mb_max"] = _f(self.values("mem_cache")["value"].max() / MIB)
 
     def pool(self, max_threads: float | None) -> None:
         """Puma's spare capacity, and the busy share of threads (from ``max_threads`` when not queried)."""
@@ -240,14 +264,18 @@ def stage_aggregates(
     *,
     extra_names: list[str] | None = None,
     max_threads: float | None = None,
+    mem_limit_bytes: float | None = None,
 ) -> dict[str, float | None]:
-    """The per-stage figures from the window's points (``frame``: metric, group, t, value)."""
+    """The per-stage figures from the window's points (``frame``: metric, group, t, value).
+
+    ``mem_limit_bytes``: the task's memory, read against when the container reports no limit.
+    """
     g = _Agg(frame, intervals)
     if g.has("cpu_pct"):
         g.stats("cpu_pct", "cpu_pct", p95=True)
         g.per_group(g.values("cpu_pct"), "cpu_pct", "mean")
     g.stats("cpu_container_pct", "cpu_container_pct")
-    g.memory()
+    g.memory(mem_limit_bytes)
     g.pool(max_threads)
     if g.has("backlog"):
         g.stats("backlog", "backlog")

@@ -31,6 +31,7 @@ from datadog_api_client.v1.model.event_alert_type import EventAlertType
 from datadog_api_client.v1.model.event_create_request import EventCreateRequest
 
 from capacity.errors import CapacityError, MetricsAuthError
+from capacity.observe.agent_checks import AgentSemantics
 from capacity.observe.aggregate import completeness, in_window, stage_aggregates, tidy
 from capacity.observe.queries import LATE_PREFIXES, STANDARD_NAMES, is_late
 from capacity.observe.stage import StageMetrics, StageWindow
@@ -109,6 +110,7 @@ class DatadogSource:
         poll_interval_s: float = 5.0,
         events: bool = False,
         max_threads: float | None = None,
+        semantics: AgentSemantics | None = None,
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 15.0,
         max_retries: int = 3,
@@ -131,6 +133,8 @@ class DatadogSource:
         self.poll_interval_s = poll_interval_s
         self.events = events
         self.max_threads = max_threads
+        self.semantics = semantics or AgentSemantics()
+        """The agent's ways (absent limits and empty queues, collapsed tags): ``agent_checks``."""
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.backoff_cap_s = backoff_cap_s
@@ -334,8 +338,10 @@ class DatadogSource:
                 [(p.name, p.group, p.t, p.value / self.divisors.get(p.name, 1.0)) for p in answer.points], window.stage
             )
             frame = in_window(raw, start_s, end_s, intervals).reset_index(drop=True)
+            frame = self.semantics.fill(frame, start_s, end_s, intervals, window.stage)
             comp = completeness(frame, names, start_s, end_s, intervals)
-            waited = [n for n in names if n not in self._late and n not in answer.failed and n not in self._absent]
+            skip = self._late | self._absent | self.semantics.optional | set(answer.failed)
+            waited = [n for n in names if n not in skip]
             pending = [n for n in waited if comp[n] < 1.0]
             if not pending:
                 seconds_to_complete = max(0.0, self.clock() - end_s)
@@ -369,14 +375,14 @@ class DatadogSource:
     ) -> StageMetrics:
         names = list(self.queries)
         have = set(frame["metric"].unique()) if not frame.empty else set()
-        warnings = list(answer.warnings)
+        warnings = [*answer.warnings, *self.semantics.warnings(frame, self.queries, stage=window.stage)]
         missing: list[str] = []
         pending = [n for n in names if n in self._late and n not in have and n not in answer.failed]
         for n in names:
             if n in answer.failed:
                 missing.append(n)
                 warnings.append(f"{n}: {answer.failed[n]}")
-            elif n not in have:
+            elif n not in have and n not in self.semantics.optional:
                 missing.append(n)
                 if n in self._late:
                     warnings.append(f"{n}: no data yet (late CloudWatch metric; catch-up pass fills it)")
@@ -391,11 +397,14 @@ class DatadogSource:
         for w in warnings:
             log.log(level, "stage %d metrics: %s", window.stage, w)
         extra = [n for n in names if n not in STANDARD_NAMES]
-        aggregates = stage_aggregates(frame, intervals, extra_names=extra, max_threads=self.max_threads)
+        limit = self.semantics.mem_limit_bytes
+        aggregates = stage_aggregates(
+            frame, intervals, extra_names=extra, max_threads=self.max_threads, mem_limit_bytes=limit
+        )
         return StageMetrics(
             frame=frame,
             aggregates=aggregates,
-            completeness=comp,
+            completeness=self.semantics.answered(comp, have),
             missing=missing,
             warnings=warnings,
             pending=pending,

@@ -63,7 +63,7 @@ RULES: tuple[_Rule, ...] = (
         lambda g: g.max_mem_pct,
         _ABOVE,
         lambda v, lim, lb: f"memory {v:.0f}% > {lim:g}%{_task(lb)}",
-        ("mem_usage", "mem_limit"),
+        ("mem_usage",),  # mem_limit may be absent (no hard limit): the task's size from [cluster] then
     ),
     _Rule(
         # the median per task: free threads at or below the limit for at least half the window

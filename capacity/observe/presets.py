@@ -13,6 +13,11 @@ from capacity.plan.experiment import MetricQueries, MetricsSettings
 REDIS_QUEUE_KEY = "queue:*"
 """Sidekiq keeps each queue in the Redis list ``queue:<name>``; the Redis check reports the keys it lists."""
 
+SIDEKIQ_PER_QUEUE_SIZE = "max:sidekiq.queue.size{$queue_scope} by {queue}"
+"""Per-queue size: a *custom* metric (Sidekiq's integration documents only totals such as
+``sidekiq.enqueued``); teams publish it from ``Sidekiq::Queue#size``. Set ``queue_size`` to it for
+per-queue growth guards; ``capacity metrics check`` marks it custom."""
+
 
 def _defaults_only(current: MetricQueries, changes: dict[str, str | None]) -> dict[str, str | None]:
     """The changes for fields still holding their default query (a query set in the file wins)."""
@@ -57,23 +62,32 @@ def cloudwatch_queries(
     )
 
 
-def oss_sidekiq_queries(current: MetricQueries) -> MetricQueries:
+def oss_sidekiq_queries(current: MetricQueries, keys: list[str] | None = None) -> MetricQueries:
     """Open-source Sidekiq: queue length from Datadog's Redis check, the oldest job's age where published.
 
     OSS Sidekiq emits no ``sidekiq.*`` metrics. The Redis check reports ``redis.key.length`` for
     the keys it is told to watch (``keys: ["queue:*"]``), tagged ``key:queue:<name>``. The oldest
     job's age is ``Sidekiq::Queue#latency``: teams publish it themselves, conventionally as
     ``sidekiq.queue.latency`` tagged ``queue`` (kept as the default; no data makes its guard blind).
-    Jobs processed has no OSS source: sizing falls back to the endpoints' ``enqueues_jobs``.
+    Jobs processed has no OSS source: sizing falls back to the endpoints' ``enqueues_jobs``. With
+    ``keys`` (``[metrics] queue_keys``) the query names them, and a listed key with no point reads as
+    0 (``agent_checks``): Redis deletes an empty list, so the check has nothing to report.
     """
     changes = _defaults_only(
         current,
         {
-            "queue_size": f"max:redis.key.length{{$queue_scope,key:{REDIS_QUEUE_KEY}}} by {{key}}",
+            "queue_size": f"max:redis.key.length{{{_key_scope(keys)}}} by {{key}}",
             "jobs_processed": None,
         },
     )
     return current.model_copy(update=changes)
+
+
+def _key_scope(keys: list[str] | None) -> str:
+    """``$queue_scope`` and the Redis keys: ``key:queue:*``, or the listed keys (``key:a OR key:b`` is not
+    a scope Datadog's v1 API parses, so several keys read ``queue:*`` and the listed ones are zero-filled)."""
+    one = keys[0] if keys and len(keys) == 1 else REDIS_QUEUE_KEY
+    return f"$queue_scope,key:{one}"
 
 
 def apm_queries(settings: MetricsSettings, *, framework: str = "rack") -> dict[str, str]:

@@ -22,6 +22,7 @@ STANDARD_NAMES: tuple[str, ...] = (
     "cpu_pct",
     "cpu_container_pct",
     "mem_usage",
+    "mem_cache",
     "mem_limit",
     "pool_capacity",
     "max_threads",
@@ -40,15 +41,16 @@ LATE_PREFIXES: tuple[str, ...] = ("aws.",)
 """Metric name prefixes that arrive minutes late (CloudWatch): never waited for after a stage."""
 
 DEFAULT_INTERVALS: dict[str, int] = {
-    "ecs.fargate.": 15,
+    "ecs.fargate.": 20,
     "puma.": 15,
     "redis.": 15,
     "trace.": 10,
     "sidekiq.": 30,
     "aws.": 60,
 }
-"""Emission interval (s) by metric-name prefix. Agent checks (ECS Fargate, Puma, Redis) run every
-15 s (the agent's default ``min_collection_interval``); APM trace metrics come in 10-s buckets; Sidekiq
+"""Emission interval (s) by metric-name prefix. The ECS Fargate check runs every 20 s by default, other
+agent checks (Puma, Redis) every 15 s (the agent's default ``min_collection_interval``); APM trace
+metrics come in 10-s buckets; Sidekiq
 Enterprise's metrics every 30 s; CloudWatch in 1-min periods. Others: ``rollup_seconds``."""
 
 FARGATE_CPU = "ecs.fargate.cpu.percent"
@@ -121,7 +123,7 @@ def emission_interval(settings: MetricsSettings, name: str, metric: str) -> int:
 def _templates(settings: MetricsSettings) -> dict[str, Any]:
     queries = settings.queries
     if settings.sidekiq == "oss":
-        queries = oss_sidekiq_queries(queries)
+        queries = oss_sidekiq_queries(queries, settings.queue_keys)
     if settings.preset == "cloudwatch":
         queries = cloudwatch_queries(settings.model_copy(update={"queries": queries}))
     raw: dict[str, Any] = {n: getattr(queries, n, None) for n in (*STANDARD_NAMES, *OPTIONAL_NAMES)}

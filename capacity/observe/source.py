@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from capacity.errors import CapacityError, MetricsAuthError
+from capacity.observe.agent_checks import agent_semantics
 from capacity.observe.datadog import DatadogSource
 from capacity.observe.guards import blind_queries
 from capacity.observe.queries import api_host, cpu_divisors, query_rollups, resolve_queries
@@ -76,6 +77,7 @@ def build_source(
         poll_interval_s=m.poll_interval_s,
         events=m.events if events is None else events,
         max_threads=float(exp.cluster.puma_threads) if exp.cluster.puma_threads else None,
+        semantics=agent_semantics(exp, queries),
         key_names=("DD_API_KEY", "DD_APP_KEY") if api_key is None else ("the metrics API key", "the metrics app key"),
         late_prefixes=tuple(m.late_prefixes),
     )

@@ -109,6 +109,9 @@ class Guards(_Strict):
     min_goodput_ratio: float = Field(0.95, gt=0, le=1)
     max_dropped_ratio: float = Field(0.01, ge=0, le=1)
     max_generator_cpu_pct: float = Field(85.0, gt=0, le=100)
+    max_auth_failure_ratio: float = Field(0.01, ge=0, le=1)
+    """Requests still refused (401/403) after one retry with a fresh token, as a share of the stage's: above
+    it the stage is ``invalid: auth`` (the token, not the target) and the run stops; never a knee."""
     max_cpu_pct: PositiveFloat | None = 85.0
     max_mem_pct: PositiveFloat | None = 90.0
     max_queue_latency_s: PositiveFloat | None = 30.0
@@ -138,13 +141,20 @@ class MetricQueries(_Strict):
     cpu_container_pct: str | None = "avg:ecs.fargate.cpu.percent{$app_container_scope} by {task_arn}"
     """The app container alone, as the agent reports it (100 = one vCPU), shown beside ``cpu_pct``."""
     mem_usage: str | None = "avg:ecs.fargate.mem.usage{$app_container_scope} by {task_arn}"
+    """Includes page cache (the agent's metadata): the memory figure is usage minus ``mem_cache``."""
+    mem_cache: str | None = "avg:ecs.fargate.mem.cache{$app_container_scope} by {task_arn}"
+    """Page cache, reclaimable: ECS's own MemoryUtilization leaves it out, so does ``mem_pct``."""
     mem_limit: str | None = "avg:ecs.fargate.mem.limit{$app_container_scope} by {task_arn}"
+    """Absent for a container without a hard limit: the task's ``[cluster] mem_mib_per_task`` then."""
     pool_capacity: str | None = "avg:puma.pool_capacity{$app_scope} by {task_arn}"
     max_threads: str | None = "avg:puma.max_threads{$app_scope} by {task_arn}"
     backlog: str | None = "max:puma.backlog{$app_scope} by {task_arn}"
-    queue_size: str | None = "max:sidekiq.queue.size{$queue_scope} by {queue}"
-    """Sidekiq Enterprise's metric; ``sidekiq = "oss"`` reads the Redis check's ``redis.key.length``."""
+    queue_size: str | None = "max:sidekiq.enqueued{$queue_scope}"
+    """Sidekiq Enterprise's documented total of all queues (DogStatsD); per-queue sizes are custom
+    metrics (``presets.SIDEKIQ_PER_QUEUE_SIZE``); ``sidekiq = "oss"`` reads ``redis.key.length``."""
     queue_latency_s: str | None = "max:sidekiq.queue.latency{$queue_scope} by {queue}"
+    """A custom metric (Sidekiq's integration documents no queue latency): teams publish
+    ``Sidekiq::Queue#latency`` themselves; without it the latency guard is blind."""
     jobs_processed: str | None = "sum:sidekiq.jobs.count{$queue_scope} by {queue}.as_count()"
     sidekiq_cpu_pct: str | None = "sum:ecs.fargate.cpu.percent{$sidekiq_scope} by {task_arn}"
     mem_pct: str | None = None
@@ -184,6 +194,9 @@ class MetricsSettings(_Strict):
     """The app task's main (Puma) container: ``ecs_container_name`` of its memory and CPU."""
     sidekiq_container: str = Field("sidekiq", min_length=1)
     sidekiq: Literal["enterprise", "oss"] = "enterprise"
+    queue_keys: list[str] = Field(default_factory=list)
+    """``sidekiq = "oss"``: the Redis keys the agent's Redis check lists (``queue:default``...). Set,
+    a key with no point reads as 0 jobs (Redis deletes an empty list); unset, absent means unknown."""
     """``oss``: open-source Sidekiq publishes no ``sidekiq.*`` metrics; queue length comes from the
     Redis check (``redis.key.length``, key ``queue:<name>``) and jobs processed are not read."""
     apm_service: str = ""

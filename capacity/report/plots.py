@@ -22,6 +22,7 @@ VERDICT_COLOURS: dict[str, str] = {
     "invalid: generator": "#757575",
     "invalid: worker lost": "#9e9e9e",
     "invalid: task drift": "#8d6e63",
+    "invalid: auth": "#5d4037",
     "interrupted": "#ef6c00",
 }
 ESTIMATE_STYLES: dict[str, tuple[str, str]] = {

@@ -25,6 +25,7 @@ UNITS: dict[str, dict[str, Any]] = {
     "byte": {"family": "bytes", "name": "byte", "plural": "bytes", "scale_factor": 1.0, "short_name": "B"},
     "second": {"family": "time", "name": "second", "plural": "seconds", "scale_factor": 1.0, "short_name": "s"},
     "thread": {"family": "system", "name": "thread", "plural": "threads", "scale_factor": 1.0},
+    "unit": {"family": "general", "name": "unit", "plural": "units", "scale_factor": 1.0},
     "request": {"family": "network", "name": "request", "plural": "requests", "scale_factor": 1.0, "short_name": "req"},
     "job": {"family": "general", "name": "job", "plural": "jobs", "scale_factor": 1.0},
     "hit": {"family": "general", "name": "hit", "plural": "hits", "scale_factor": 1.0},

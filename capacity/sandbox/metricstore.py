@@ -21,21 +21,26 @@ class MetricInfo:
 
 
 METRICS: dict[str, MetricInfo] = {
+    # the agent integrations' own types and units (capacity/data/agent_metrics, from their metadata)
     "ecs.fargate.cpu.percent": MetricInfo("gauge", "percent"),
     "ecs.fargate.mem.usage": MetricInfo("gauge", "byte"),
+    "ecs.fargate.mem.cache": MetricInfo("gauge", "byte"),
     "ecs.fargate.mem.limit": MetricInfo("gauge", "byte"),
-    "ecs.fargate.mem.percent": MetricInfo("gauge", "percent"),
-    "puma.pool_capacity": MetricInfo("gauge", "thread"),
-    "puma.max_threads": MetricInfo("gauge", "thread"),
-    "puma.busy_threads": MetricInfo("gauge", "thread"),
-    "puma.backlog": MetricInfo("gauge", "request"),
+    "puma.pool_capacity": MetricInfo("gauge", "unit"),
+    "puma.max_threads": MetricInfo("gauge", "unit"),
+    "puma.busy_threads": MetricInfo("gauge", "unit"),
+    "puma.backlog": MetricInfo("gauge", "unit"),
+    "puma.running": MetricInfo("gauge", "unit"),
+    "redis.key.length": MetricInfo("gauge", None),
+    "sidekiq.enqueued": MetricInfo("count", None),  # a level sent once per flush, typed count by the metadata
+    "sidekiq.busy": MetricInfo("count", None),
+    "sidekiq.jobs.count": MetricInfo("count", None),
+    "sidekiq.jobs.failure": MetricInfo("count", None),
+    # custom metrics (no agent integration emits them): what a team publishes, or the stand-in's own
     "puma.requests.rejected": MetricInfo("count", "request"),
     "sidekiq.queue.size": MetricInfo("gauge", "job"),
     "sidekiq.queue.latency": MetricInfo("gauge", "second"),
-    "sidekiq.jobs.count": MetricInfo("count", "job"),
-    "sidekiq.jobs.failure": MetricInfo("count", "job"),
     "sidekiq.jobs.enqueued": MetricInfo("count", "job"),
-    "sidekiq.busy": MetricInfo("gauge", "job"),
     "trace.rack.request.hits": MetricInfo("count", "hit"),
     "trace.rack.request.errors": MetricInfo("count", "error"),
     "trace.rack.request.duration": MetricInfo("gauge", "second"),

@@ -33,3 +33,11 @@ class ProcessSampler:
     def sample(self) -> tuple[float, int]:
         with self._proc.oneshot():
             return self._proc.cpu_percent(None), int(self._proc.memory_info().rss)
+
+    def page_cache(self) -> int:
+        """Resident file-backed pages (Linux ``shared``): the page cache inside RSS, 0 where unknown.
+
+        The agent's ``ecs.fargate.mem.usage`` is the cgroup's usage, page cache included; the part
+        the kernel can drop is reported apart as ``ecs.fargate.mem.cache``.
+        """
+        return int(getattr(self._proc.memory_info(), "shared", 0))

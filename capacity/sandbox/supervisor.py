@@ -264,11 +264,13 @@ class Supervisor:
             w.writer.write(encode({"op": "job", "id": self.queue.pop()}))
 
     async def _queue_metrics(self) -> None:
-        """Sidekiq's own numbers (as its Redis-backed stats report them), once a second."""
+        """Sidekiq's own numbers (as its Redis-backed stats report them), once a second: Sidekiq Enterprise's
+        documented ``sidekiq.enqueued`` (a total) and the per-queue figures teams publish as custom metrics."""
         tags = [f"ecs_cluster_name:{self.cfg.cluster}", f"ecs_service:{self.cfg.sidekiq_service}", "queue:default"]
         while True:
             ts = await each_second()
             processed, failed, enqueued = self.queue.take_counts()
+            self.store.add("sidekiq.enqueued", tags[:2], ts, float(len(self.queue.waiting)))  # all queues' total
             for name, value in (
                 ("sidekiq.queue.size", len(self.queue.waiting)),
                 ("sidekiq.queue.latency", self.queue.latency(time.time())),

@@ -22,6 +22,7 @@ from collections import defaultdict
 from typing import Any
 
 from capacity.sandbox import contention
+from capacity.sandbox.agent_tags import check_tags
 from capacity.sandbox.config import SandboxConfig
 from capacity.sandbox.procstats import ProcessSampler, die_with_parent
 from capacity.sandbox.service import burn_cpu, draw_slot_ms
@@ -39,13 +40,12 @@ def _resource_points(cfg: SandboxConfig, sampler: ProcessSampler, task: list[str
     """The ECS Fargate check's figures for the task's one container (``[metrics] app_container`` /
     ``sidekiq_container`` name it: "app" and "sidekiq" by default)."""
     cpu, rss = sampler.sample()
-    limit = cfg.mem_limit_bytes
     tags = [*task, f"ecs_container_name:{container}"]
     return [
         ["ecs.fargate.cpu.percent", tags, cpu],
-        ["ecs.fargate.mem.usage", tags, rss],
-        ["ecs.fargate.mem.limit", tags, limit],
-        ["ecs.fargate.mem.percent", tags, 100.0 * rss / limit],
+        ["ecs.fargate.mem.usage", tags, rss],  # page cache included, as the agent's usage
+        ["ecs.fargate.mem.cache", tags, min(rss, sampler.page_cache())],
+        ["ecs.fargate.mem.limit", tags, cfg.mem_limit_bytes],
     ]
 
 
@@ -149,12 +149,13 @@ class AppTask:
         t = self.tags
         pts = _resource_points(self.cfg, sampler, t, "app")
         busy = self.mean_busy()
+        check = check_tags(t, self.cfg.tag_cardinality)  # the Puma check's tags: task_arn only at orchestrator
         pts += [
-            ["puma.max_threads", t, self.cfg.threads],
-            ["puma.pool_capacity", t, self.cfg.threads - busy],
-            ["puma.busy_threads", t, busy],
-            ["puma.backlog", t, self.waiting],
-            ["puma.requests.rejected", t, self.rejected],
+            ["puma.max_threads", check, self.cfg.threads],
+            ["puma.pool_capacity", check, self.cfg.threads - busy],
+            ["puma.busy_threads", check, busy],
+            ["puma.backlog", check, self.waiting],
+            ["puma.requests.rejected", check, self.rejected],  # custom: the stand-in's own 503 count
         ]
         self.rejected = 0
         for (endpoint, status), n in self.hits.items():

@@ -26,6 +26,8 @@ class SearchOptions:
     workers: int = 0
     expect_remote_workers: int = 0
     master_bind: str = "127.0.0.1"
+    allow_cleartext_workers: bool = False
+    """Confirmed: a master beyond loopback sends the token, headers and records to workers in clear."""
     master_port: int = 0
     allow_hosts: tuple[str, ...] = ()
     locustfile: str | None = None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from capacity.breach import Breach
 from capacity.errors import CapacityError
-from capacity.judge.recovery import latency_breach, latency_limit_ms, queue_breach
+from capacity.judge.recovery import Baseline, latency_breach, latency_limit_ms, queue_breach
 from capacity.plan.experiment import Experiment
 from capacity.signals import InterruptFlag
 
@@ -48,8 +48,11 @@ def wait_for_recovery(
     exp: Experiment,
     flag: InterruptFlag,
     progress: Progress | None = None,
+    *,
+    baseline: Baseline | None = None,
 ) -> Recovery:
-    """Probe latency (and, with metrics, the queues) until both are back, or ``recovery_timeout_s`` passes."""
+    """Probe latency (and, with metrics, the queues) until both are back within the pre-run ``baseline``'s
+    tolerance (absolute limits without one), or ``recovery_timeout_s`` passes."""
     plan = exp.stages
     deadline = time.monotonic() + plan.recovery_timeout_s
     limit_ms = latency_limit_ms(baseline_ms, plan.recovery_latency_factor)
@@ -61,7 +64,7 @@ def wait_for_recovery(
     while True:
         latency = latency_breach(driver.probe_latency_ms(n=3), limit_ms, baseline_ms)
         if time.monotonic() >= next_metrics_at:
-            queue = queues_still_full(source, lookback_s)
+            queue = queues_still_full(source, lookback_s, baseline)
             next_metrics_at = time.monotonic() + metrics_every
         last = latency or queue
         if last is None:
@@ -76,13 +79,27 @@ def wait_for_recovery(
     return Recovery(False, last, plan.recovery_timeout_s)
 
 
-def queues_still_full(source: MetricsSource | None, lookback_s: float = 3.0) -> Breach | None:
-    """What is still queued by the *latest* points of the job queue and request backlog (None if drained).
+def queues_still_full(
+    source: MetricsSource | None, lookback_s: float = 3.0, baseline: Baseline | None = None
+) -> Breach | None:
+    """What is still queued beyond ``baseline`` by the *latest* points of the job queue and request backlog
+    (None if back).
 
     The look-back spans a few rollup intervals (agent metrics in real Datadog arrive in 10-20 s
     buckets, not per second); a queue with no recent point counts as unknown and leaves the decision
     to the latency probe, with a log line saying so.
     """
+    frame = recent_frame(source, lookback_s)
+    if frame is None:
+        return None
+    queue = latest_value(frame, "queue_size")
+    if queue is None:
+        log.info("recovery: no job-queue point in the last %.0f s; judging by latency only", lookback_s)
+    return queue_breach(queue, latest_value(frame, "backlog"), baseline)
+
+
+def recent_frame(source: MetricsSource | None, lookback_s: float) -> Any:
+    """The metrics frame of the last ``lookback_s`` seconds, without waiting (None: no source or no answer)."""
     if source is None:
         return None
     from capacity.observe.source import StageWindow
@@ -92,10 +109,7 @@ def queues_still_full(source: MetricsSource | None, lookback_s: float = 3.0) -> 
         sm = source.fetch_stage(StageWindow(stage=-1, start=end - timedelta(seconds=lookback_s), end=end), wait=False)
     except CapacityError:
         return None
-    queue = latest_value(sm.frame, "queue_size")
-    if queue is None:
-        log.info("recovery: no job-queue point in the last %.0f s; judging by latency only", lookback_s)
-    return queue_breach(queue, latest_value(sm.frame, "backlog"))
+    return sm.frame
 
 
 def latest_value(frame: Any, metric: str) -> float | None:

@@ -60,6 +60,13 @@ def after_stage(result: StageResult, *, interrupted: bool) -> AfterStage:
             "(docs/test-data.md) or lower max_rps",
             judged=False,
         )
+    if result.verdict == "invalid: auth":
+        # the token is refused: every later stage would measure the auth service, not the target
+        return AfterStage(
+            stop="auth",
+            warning=f"stage {result.index}: {result.reasons[0] if result.reasons else 'requests refused'}",
+            judged=False,
+        )
     if result.verdict == "invalid: worker lost":
         # set aside: the next stage runs on the remaining workers, without a recovery wait (the target
         # was not the problem)

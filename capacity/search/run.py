@@ -21,6 +21,7 @@ from rich.console import Console
 from capacity.breach import Breach
 from capacity.errors import CapacityError
 from capacity.judge.guards import judge_window
+from capacity.judge.recovery import Baseline
 from capacity.judge.verdict import judge_measurement
 from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import RunSummary, SecondSample, StageResult
@@ -29,6 +30,7 @@ from capacity.plan.experiment import Experiment
 from capacity.plan.strategies import Probe, Strategy, make_strategy
 from capacity.plan.target import LiveTarget, live_target
 from capacity.search import rules
+from capacity.search.baseline import measure_baseline
 from capacity.search.events import RunEvents
 from capacity.search.finish import RunState, finish_run, result_text
 from capacity.search.options import SearchOptions
@@ -64,7 +66,19 @@ def run_search(exp: Experiment, *, options: SearchOptions | None = None, console
     console = console if console is not None else Console(stderr=True)
     with ExitStack() as stack:
         p = open_run(exp, opts, stack)
-        run = SearchRun(exp, opts, console, p.driver, p.source, p.store, p.flag, p.base_url, p.baseline_ms, p.truth)
+        run = SearchRun(
+            exp,
+            opts,
+            console,
+            p.driver,
+            p.source,
+            p.store,
+            p.flag,
+            p.base_url,
+            p.baseline_ms,
+            p.truth,
+            baseline=p.baseline,
+        )
         return run.run()
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -81,6 +95,8 @@ class RunParts:
     """The target as shown and stored (``${NAME}`` references kept)."""
     baseline_ms: float | None
     truth: dict[str, object] | None
+    baseline: Baseline | None = None
+    """The target before stage 1 (queue, backlog, probe latency): what recovery returns to."""
 
 
 def open_run(exp: Experiment, opts: SearchOptions, stack: ExitStack) -> RunParts:
@@ -99,18 +115,18 @@ def open_run(exp: Experiment, opts: SearchOptions, stack: ExitStack) -> RunParts
 
             require_guard_metrics(source, exp)
     driver = _start_driver(exp, opts, live, stack)
-    baseline_ms = driver.probe_latency_ms(n=5)
+    baseline = measure_baseline(driver, source, exp)
     store = RunStore.create(
         opts.results_root,
         exp,
         run_id=opts.run_id,
         command=opts.command,
         target=shown_url,
-        extra={"truth": truth, "workers": opts.workers},
+        extra={"truth": truth, "workers": opts.workers, "baseline": baseline.to_dict()},
     )
     handler = _attach_log(store.path / "run.log")
     stack.callback(_detach_log, handler)
-    return RunParts(driver, source, store, flag, shown_url, baseline_ms, truth)
+    return RunParts(driver, source, store, flag, shown_url, baseline.probe_p50_ms, truth, baseline)
 
 
 @dataclass
@@ -145,8 +161,11 @@ class SearchRun:
         base_url: str,
         baseline_ms: float | None,
         truth: dict[str, object] | None,
+        *,
+        baseline: Baseline | None = None,
     ) -> None:
         self.exp, self.opts, self.console = exp, opts, console
+        self.baseline = baseline
         self.driver, self.source, self.store, self.flag = driver, source, store, flag
         self.base_url, self.baseline_ms = base_url, baseline_ms
         self.state = RunState(truth=truth)
@@ -228,7 +247,9 @@ class SearchRun:
         if rules.stops_on_failure(passed, strategy=self.exp.stages.strategy, strategy_stop_reason=strategy.stop_reason):
             state.stopped_reason = rules.guard_reason(state.first_breach.get(result.index))
             return
-        recovery = wait_for_recovery(self.driver, self.source, self.baseline_ms, self.exp, self.flag, self.progress)
+        recovery = wait_for_recovery(
+            self.driver, self.source, self.baseline_ms, self.exp, self.flag, self.progress, baseline=self.baseline
+        )
         if not recovery.ok:
             state.stopped_reason = "interrupted" if self.flag else "no-recovery"
             state.warnings.append(recovery.detail)
@@ -327,17 +348,11 @@ class SearchRun:
 
     # ----------------------------------------------------------------------------- after the loop
     def catch_up(self) -> None:
-        """Late (CloudWatch) metrics: re-fetch stages whose window was incomplete, without waiting."""
-        from capacity.observe.refetch import refetch_incomplete
+        """Late metrics: re-fetch stages whose window was incomplete, without waiting; re-judge blind ones."""
+        from capacity.search.late import catch_up
 
         assert self.source is not None
-        results = self.state.results
-        for x in refetch_incomplete(self.source, results):
-            if x.improved:
-                self.store.update_stage_metrics(
-                    x.before.index, x.fetched.frame, x.fetched.aggregates, x.fetched.completeness
-                )
-                results[results.index(x.before)] = x.after
+        catch_up(self.source, self.exp, self.store, self.state)
 
     def finish(self, *, show: bool) -> RunSummary:
         return finish_run(
@@ -369,6 +384,7 @@ def _start_driver(exp: Experiment, opts: SearchOptions, live: LiveTarget, stack:
         locustfile=opts.locustfile or exp.workload.locustfile,
         source_file=exp.source_file,
         master_bind=opts.master_bind,
+        allow_cleartext=opts.allow_cleartext_workers,
         master_port=opts.master_port,
         expect_remote_workers=opts.expect_remote_workers,
         health_path=exp.target.health_path,

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("capacity.scale")
 
-PER_TASK_METRICS = ("max_threads", "cpu_pct", "pool_capacity", "mem_usage", "backlog")
-"""Queries grouped ``by {task_arn}``: one group per app task that reported in the window."""
+PER_TASK_METRICS = ("cpu_pct", "mem_usage", "max_threads", "pool_capacity", "backlog")
+"""Queries grouped ``by {task_arn}``: one group per app task that reported in the window. The ECS Fargate
+check's CPU first: Puma's check metrics carry ``task_arn`` only at orchestrator tag cardinality."""
 
 
 def tasks_reporting(frame: pd.DataFrame | None) -> int | None:

@@ -107,6 +107,7 @@ class SoakRun(SearchRun):
             parts.base_url,
             parts.baseline_ms,
             parts.truth,
+            baseline=parts.baseline,
         )
         self.plan, self.segments = plan, segments
         self.progress.title = f"{exp.name}: soak {plan.why} for {plan.duration_s:g} s"
@@ -176,7 +177,9 @@ class SoakRun(SearchRun):
 
     def recover(self) -> None:
         """After a breach, wait for the target to come back (the next job must not start on a hurt cluster)."""
-        rec = wait_for_recovery(self.driver, self.source, self.baseline_ms, self.exp, self.flag, self.progress)
+        rec = wait_for_recovery(
+            self.driver, self.source, self.baseline_ms, self.exp, self.flag, self.progress, baseline=self.baseline
+        )
         if not rec.ok:
             self.state.warnings.append(rec.detail)
 

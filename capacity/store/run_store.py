@@ -166,6 +166,13 @@ class RunStore:
         atomic_write_text(self.path / "stages" / f"{name}.json", result.model_dump_json(indent=2) + "\n")
         self._refresh_tables()
 
+    def rewrite_stage_result(self, result: StageResult) -> None:
+        """Replace a stage's judged result (re-judged after late metrics), then refresh the tables."""
+        atomic_write_text(
+            self.path / "stages" / f"{_stage_name(result.index)}.json", result.model_dump_json(indent=2) + "\n"
+        )
+        self._refresh_tables()
+
     def update_stage_metrics(
         self,
         index: int,

@@ -138,7 +138,7 @@ def test_recovery_rules_yield_records() -> None:
     assert deep is not None and (deep.code, deep.metric, deep.text) == (
         "queue",
         "queue_size",
-        "job queue still 40 deep",
+        "job queue still 40 deep (baseline unknown, limit 5)",
     )
     backlog = queue_breach(None, 2.0)
     assert backlog is not None and backlog.code == "backlog"
@@ -196,3 +196,26 @@ def test_a_stage_stopped_on_p95_never_reports_a_lower_p95_than_the_window_that_s
     # a stage whose own figures are already above the window keeps them
     result, _ = judge_measurement(measurement(latency_ms=900, aborted="p95"), G, live_breaches=[live])
     assert result.p95_ms is not None and result.p95_ms > 899
+
+
+def test_requests_still_refused_after_the_retry_make_the_stage_invalid_auth_not_a_knee() -> None:
+    from dataclasses import replace
+
+    from capacity.judge.verdict import auth_failure, decide
+    from capacity.search import rules
+
+    assert auth_failure({"200": 990, "401": 10}, 0.01) is None  # 1.0%: at the limit
+    why = auth_failure({"200": 900, "401": 60, "403": 40}, 0.01)
+    assert why == (
+        "auth: 100 of 1000 requests refused (401/403) after a retry with a fresh token, 10.0% > 1.0%: "
+        "the token, not the target (not a knee)"
+    )
+    assert decide([], auth=True, interrupted=True) == "interrupted"
+    meas = replace(measurement(errors=150), status_codes={"200": 1350, "401": 150}, auth_retries=7)
+    result, breaches = judge_measurement(meas, G)
+    assert result.verdict == "invalid: auth" and result.reasons[0] == auth_failure(meas.status_codes, 0.01)
+    assert result.auth_retries == 7 and any(b.code == "errors" for b in breaches)
+    after = rules.after_stage(result, interrupted=False)
+    assert after.stop == "auth" and not after.judged
+    healthy, _ = judge_measurement(replace(measurement(), auth_retries=12), G)
+    assert healthy.verdict == "pass" and healthy.auth_retries == 12  # retried requests are not errors

@@ -70,7 +70,9 @@ def test_every_request_carries_the_shared_token_and_a_401_refreshes_once(tmp_pat
     assert set(srv.tokens) == {f"{TOKEN_PREFIX}1", f"{TOKEN_PREFIX}2"}
     assert srv.tokens[f"{TOKEN_PREFIX}2"] > 100  # the rest of the stage ran on the new token
     assert 1 <= srv.status[401] <= 25  # only requests in flight or sent before the refresh landed
-    assert m.status_codes.get("401", 0) == srv.status[401]  # further 401s count as errors
+    # each refused request was re-sent once with the fresh token: an auth retry, not an error (issue 21)
+    assert m.status_codes.get("401", 0) == 0 and m.errors == 0
+    assert m.auth_retries == srv.status[401]
     assert redact(f"Bearer {TOKEN_PREFIX}2") == "***"
 
 
@@ -109,3 +111,24 @@ def test_workers_share_the_masters_token_and_a_401_on_a_worker_refreshes_once(tm
     assert runs(count) == 2, "workers never run the command; the master refreshes once for their 401s"
     assert srv.tokens[f"{TOKEN_PREFIX}2"] > 100
     assert 1 <= srv.status[401] <= 40
+
+
+@pytest.mark.slow  # real requests in real time, two worker processes
+def test_with_workers_refused_requests_are_retried_and_counted_not_errors(tmp_path: Path) -> None:
+    cmd, count = token_command(tmp_path)
+    with BearerTarget() as srv:
+        auth = Auth(command=cmd, refresh_s=1000)
+        with LoadDriver(srv.url, WL, headers={"X-Api-Key": API_KEY}, auth=auth, workers=2) as d:
+            d.preflight()
+            d.start()
+
+            def revoke() -> None:
+                gevent.sleep(1.5)
+                srv.min_generation = 2  # the server drops token 1 mid-stage
+
+            g = gevent.spawn(revoke)
+            m = d.run_stage(StageSpec(0, 100.0, 3.0, 0.5, max_inflight=20))
+            g.join()
+    assert runs(count) == 2 and srv.status[401] >= 1
+    assert m.status_codes.get("401", 0) == 0 and m.errors == 0
+    assert m.auth_retries == srv.status[401]  # summed over the workers

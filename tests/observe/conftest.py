@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from capacity.observe import StageWindow
+from capacity.observe.presets import SIDEKIQ_PER_QUEUE_SIZE
 from capacity.plan.experiment import Experiment, parse_experiment
 from tests.observe.fake_datadog import FakeDatadog
 
@@ -35,6 +36,9 @@ def task_cpu_pct(short: str) -> float:
 
 
 def make_exp(url: str, **metrics: Any) -> Experiment:
+    """The populated cluster's experiment; its job queue is read per queue (a custom metric, marked so)."""
+    custom = {"queue_size": SIDEKIQ_PER_QUEUE_SIZE} if metrics.get("sidekiq") != "oss" else {}
+    queries = {**custom, **metrics.pop("queries", {})}
     return parse_experiment(
         {
             "name": "observe test",
@@ -51,6 +55,7 @@ def make_exp(url: str, **metrics: Any) -> Experiment:
                 "poll_deadline_s": 3,
                 "poll_interval_s": 0.2,
                 "intervals": {"*": 1},  # the fake holds per-second points: every query at rollup_seconds
+                "queries": queries,
                 **metrics,
             },
         }
@@ -68,6 +73,7 @@ def populate(fake: FakeDatadog, t0: float, t1: float, *, mem_unit: str = "byte")
             ctags = [*tags, f"ecs_container_name:{name}"]
             fake.add("ecs.fargate.cpu.percent", ctags, [(t, cpu) for t in secs], "percent")
             fake.add("ecs.fargate.mem.usage", ctags, [(t, mem * mem_scale) for t in secs], mem_unit)
+            fake.add("ecs.fargate.mem.cache", ctags, [(t, 0.0) for t in secs], mem_unit)  # no page cache here
             fake.add("ecs.fargate.mem.limit", ctags, [(t, LIMIT_MIB * mem_scale) for t in secs], mem_unit)
         fake.add("puma.pool_capacity", tags, [(t, v["pool"]) for t in secs], "thread")
         fake.add("puma.max_threads", tags, [(t, MAX_THREADS) for t in secs], "thread")
@@ -75,6 +81,8 @@ def populate(fake: FakeDatadog, t0: float, t1: float, *, mem_unit: str = "byte")
     sk = ["ecs_cluster_name:staging", "ecs_service:cw-sidekiq"]
     fake.add("sidekiq.queue.size", [*sk, "queue:default"], [(t, 2 + QUEUE_GROWTH * (t - t0)) for t in secs], "job")
     fake.add("sidekiq.queue.size", [*sk, "queue:mailers"], [(t, 1.0) for t in secs], "job")
+    total = [(t, 3 + QUEUE_GROWTH * (t - t0)) for t in secs]  # Sidekiq Enterprise's total of all queues
+    fake.add("sidekiq.enqueued", sk, total)
     fake.add("sidekiq.queue.latency", [*sk, "queue:default"], [(t, 4.0) for t in secs], "second")
     fake.add("sidekiq.queue.latency", [*sk, "queue:mailers"], [(t, 0.5) for t in secs], "second")
     fake.add("sidekiq.jobs.count", [*sk, "queue:default"], [(t, 6.0) for t in secs], "job")

@@ -62,6 +62,7 @@ UNITS = {
         "id": 12,
     },
     "thread": {"family": "system", "name": "thread", "plural": "threads", "scale_factor": 1.0, "id": 33},
+    "unit": {"family": "general", "name": "unit", "plural": "units", "scale_factor": 1.0, "id": 1},
     "job": {"family": "general", "name": "job", "plural": "jobs", "scale_factor": 1.0, "id": 50},
 }
 
@@ -89,6 +90,8 @@ class FakeDatadog:
         self.requests: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.reject_metrics: set[str] = set()
+        self.outage: tuple[float, float, int] | None = None
+        """(from, until, status): every query in that wall-clock span answers ``status`` (an outage)."""
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -179,6 +182,9 @@ class FakeDatadog:
             )
             queue = self.faults.get(parts.path)
             fault = queue.pop(0) if queue else None
+        out = self.outage
+        if fault is None and out is not None and out[0] <= time.time() < out[1] and parts.path == "/api/v1/query":
+            fault = Fault(status=out[2], body={"errors": ["Service Unavailable"]})
         if fault is not None:
             if fault.action == "timeout":
                 time.sleep(fault.delay_s or 2.0)
@@ -307,3 +313,74 @@ class FakeDatadog:
                 }
             )
         return out
+
+
+# ------------------------------------------------------------------------------------ agent-shaped data
+AGENT_ARN = "arn:aws:ecs:us-gov-west-1:123456789012:task/staging/"
+
+
+@dataclass
+class AgentShape:
+    """A small cluster as the Datadog agent on Fargate reports it (the shared reference metadata).
+
+    - ``ecs.fargate.*`` every 20 s per container, always tagged ``task_arn`` (the ECS Fargate check);
+      ``mem.usage`` *includes* page cache (``mem.cache``, ``cache_share`` of usage); the app container
+      has no hard limit unless ``container_limit`` (``mem.limit`` absent, as the agent sends none).
+    - Puma and Redis check metrics every 15 s; at ``cardinality = "low"`` (the agent's default) they
+      carry no ``task_arn``, so every task's series collapse into one group.
+    - The job queue: Sidekiq Enterprise's ``sidekiq.enqueued`` (every 30 s) or, ``sidekiq = "oss"``,
+      the Redis check's ``redis.key.length`` for ``key:queue:default``, with no point while it is 0.
+    """
+
+    tasks: int = 2
+    cardinality: str = "low"
+    cpu_pct: float = 40.0
+    mem_usage_mib: float = 1000.0
+    cache_share: float = 0.4
+    container_limit: bool = False
+    max_threads: float = 5.0
+    pool_capacity: float = 3.0
+    backlog: float = 0.0
+    queue_depth: float = 10.0
+    sidekiq: str = "enterprise"
+    service: str = "cw-app"
+    cluster: str = "staging"
+
+    def task_ids(self) -> list[str]:
+        return [f"{i:08x}" + "0" * 24 for i in range(1, self.tasks + 1)]
+
+
+def _grid(t0: float, t1: float, every: int) -> list[int]:
+    first = int(math.ceil(t0 / every) * every)
+    return list(range(first, int(t1) + 1, every))
+
+
+def populate_agent(fake: FakeDatadog, t0: float, t1: float, shape: AgentShape | None = None) -> AgentShape:
+    """Points over ``[t0, t1]`` at the agent's intervals, tags and cardinality (see :class:`AgentShape`)."""
+    s = shape or AgentShape()
+    base = [f"ecs_cluster_name:{s.cluster}", f"ecs_service:{s.service}"]
+    mib = 1024.0 * 1024.0
+    for tid in s.task_ids():
+        task = [*base, f"task_arn:{AGENT_ARN}{tid}"]
+        app = [*task, "ecs_container_name:app"]
+        fargate = _grid(t0, t1, 20)
+        fake.add("ecs.fargate.cpu.percent", app, [(t, s.cpu_pct) for t in fargate], "percent")
+        fake.add("ecs.fargate.mem.usage", app, [(t, s.mem_usage_mib * mib) for t in fargate], "byte")
+        fake.add("ecs.fargate.mem.cache", app, [(t, s.cache_share * s.mem_usage_mib * mib) for t in fargate], "byte")
+        if s.container_limit:
+            fake.add("ecs.fargate.mem.limit", app, [(t, 2048 * mib) for t in fargate], "byte")
+        check = task if s.cardinality == "orchestrator" else base
+        puma = _grid(t0, t1, 15)
+        fake.add("puma.pool_capacity", check, [(t, s.pool_capacity) for t in puma], "unit")
+        fake.add("puma.max_threads", check, [(t, s.max_threads) for t in puma], "unit")
+        fake.add("puma.backlog", check, [(t, s.backlog) for t in puma], "unit")
+    sk = [f"ecs_cluster_name:{s.cluster}", "ecs_service:cw-sidekiq"]
+    sk_task = [*sk, f"task_arn:{AGENT_ARN}{'f' * 32}", "ecs_container_name:sidekiq"]
+    fake.add("ecs.fargate.cpu.percent", sk_task, [(t, 30.0) for t in _grid(t0, t1, 20)], "percent")
+    if s.sidekiq == "oss":
+        if s.queue_depth > 0:  # Redis deletes an empty list: no point at all for an empty queue
+            key = [*sk, "key:queue:default", "key_type:list"]
+            fake.add("redis.key.length", key, [(t, s.queue_depth) for t in _grid(t0, t1, 15)])
+    else:
+        fake.add("sidekiq.enqueued", sk, [(t, s.queue_depth) for t in _grid(t0, t1, 30)])
+    return s

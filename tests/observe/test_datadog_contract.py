@@ -51,7 +51,7 @@ def test_default_query_set_is_one_call_and_aggregates_match_truth(fake: FakeData
     assert fake.calls() == 1 and sm.calls == 1
     q = fake.requests[-1]["params"]
     assert int(q["from"]) <= w.start_s and int(q["to"]) >= w.end_s  # seconds, not ms
-    assert q["query"].count(".rollup(") == 11  # all eleven default queries in one parameter
+    assert q["query"].count(".rollup(") == 12  # all twelve default queries in one parameter
     a = sm.aggregates
     # task CPU: app container + sidecars summed per task, over the task's 2 vCPUs (ECS's own figure)
     assert a["cpu_pct"] == pytest.approx((task_cpu_pct("aaaa1111") + task_cpu_pct("bbbb2222")) / 2)

@@ -56,12 +56,18 @@ def test_check_names_each_query_without_series(
     assert _run(["metrics", "check", str(_file(tmp_path, more=more))]) == 1
     err = capsys.readouterr().err
     assert "no series: metrics.queries.pool_capacity = 'avg:puma.pool_capacty{" in err
-    assert "no series: metrics.queries.apm_hits" in err and "2 of 12 queries returned no series" in err
+    assert "no series: metrics.queries.apm_hits" in err and "2 of 13 queries returned no series" in err
     assert "no series: metrics.queries.cpu_pct" not in err
     good = _file(tmp_path).read_text().replace("pool_capacty", "pool_capacity")
     (tmp_path / "good.toml").write_text(good)
     assert _run(["metrics", "check", str(tmp_path / "good.toml")]) == 0
-    assert "all 11 queries returned series" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "all 12 queries returned series" in out
+    # each query's metric: its agent integration, type and unit, or custom
+    assert "mem_usage          ecs.fargate.mem.usage: ecs_fargate gauge, byte" in out
+    assert "pool_capacity      puma.pool_capacity: puma gauge, unit" in out
+    assert "queue_size         sidekiq.enqueued: sidekiq count, no unit" in out
+    assert "queue_latency_s    sidekiq.queue.latency: custom (not an agent integration metric)" in out
 
 
 def test_search_require_metrics_stops_before_any_load(

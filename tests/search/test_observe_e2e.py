@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import tomli_w
 
+from capacity.observe.presets import SIDEKIQ_PER_QUEUE_SIZE
 from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.sandbox import SandboxConfig, run_sandbox, truth
 from capacity.store import load_run
@@ -95,7 +96,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
                 "recovery_timeout_s": 15.0,
             },
             guards={"slo_p95_ms": 800.0},
-            metrics={"url": sb.base_url},
+            # per-queue size: a custom metric (the documented sidekiq.enqueued is a total), to name the queue
+            metrics={"url": sb.base_url, "queries": {"queue_size": SIDEKIQ_PER_QUEUE_SIZE}},
             cluster={"app_tasks": 1, "puma_threads": 8, "sidekiq_concurrency": 24},
         )
         data = exp.model_dump(mode="json", exclude_none=True)

@@ -1,16 +1,22 @@
 """An agent-like collector: what the Datadog agent would publish for the real stack, in the metric store.
 
-Every ``interval_s`` (1 s here so tests are quick; the agent's own checks run every 15 s) it reads
-what the integrations read, under their own names and tags:
+Every ``interval_s`` (1 s here so tests are quick; the agent's own checks run every 15 s, the ECS
+Fargate check every 20 s) it runs its *checks*, each publishing what one integration reads, under
+the integration's own names, types, units and tags (``capacity/data/agent_metrics``):
 
+- ECS Fargate check: ``ecs.fargate.cpu.percent`` (100 = one vCPU), ``ecs.fargate.mem.usage`` (page
+  cache included), ``ecs.fargate.mem.cache`` and ``ecs.fargate.mem.limit`` per container (tag
+  ``ecs_container_name``) of every task, including the small ``datadog-agent`` and ``log-router``
+  sidecars every Fargate task of the team carries; always tagged ``task_arn``.
 - Puma check (control app ``/stats``): ``puma.backlog``, ``puma.running``, ``puma.pool_capacity``,
-  ``puma.max_threads`` per app task; a snapshot, as the check takes.
-- Redis check with ``keys: [queue:default]``: ``redis.key.length`` tagged ``key:queue:default``;
-  and the oldest job's age as ``sidekiq.queue.latency`` (what a team publishes from open-source
-  Sidekiq's ``Sidekiq::Queue#latency``; Sidekiq Enterprise's own metrics are not emitted).
-- ECS Fargate check: ``ecs.fargate.cpu.percent`` (100 = one vCPU), ``ecs.fargate.mem.usage`` and
-  ``ecs.fargate.mem.limit`` per container (tag ``ecs_container_name``) of every task, including the
-  small ``datadog-agent`` and ``log-router`` sidecars every Fargate task of the team carries.
+  ``puma.max_threads`` per app task; a snapshot, as the check takes. Tagged ``task_arn`` only at
+  ``orchestrator`` tag cardinality (``[sandbox] tag_cardinality``; the agent's default is ``low``).
+- Redis check with ``keys: [queue:default]``: ``redis.key.length`` tagged ``key:queue:default``, and
+  *no point* while the queue is empty (Redis deletes an empty list); and the oldest job's age as
+  ``sidekiq.queue.latency``, a custom metric (what a team publishes from open-source Sidekiq's
+  ``Sidekiq::Queue#latency``; Sidekiq Enterprise's own metrics are not emitted).
+
+Checks are a list: another integration (a Postgres check, a Rails pool) is one more entry.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ import json
 import math
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
 import psutil
 
+from capacity.sandbox.agent_tags import Cardinality, check_tags
 from capacity.sandbox.metricstore import MetricStore
 from capacity.sandbox.stack.resp import RedisConnection, RedisReplyError
 
@@ -60,13 +68,15 @@ class TaskView:
     control_port: int | None = None
     _proc: psutil.Process | None = field(default=None, repr=False)
 
-    def sample(self) -> tuple[float, int]:
-        """CPU % since the previous sample (100 = one vCPU) and resident memory, of the main container."""
+    def sample(self) -> tuple[float, int, int]:
+        """CPU % since the previous sample (100 = one vCPU), resident memory and its file-backed (page
+        cache) part, of the main container."""
         if self._proc is None:
             self._proc = psutil.Process(self.pid)
             self._proc.cpu_percent(None)
         with self._proc.oneshot():
-            return self._proc.cpu_percent(None), int(self._proc.memory_info().rss)
+            mem = self._proc.memory_info()
+            return self._proc.cpu_percent(None), int(mem.rss), int(getattr(mem, "shared", 0))
 
 
 async def next_tick(interval_s: float) -> int:
@@ -75,6 +85,19 @@ async def next_tick(interval_s: float) -> int:
     nxt = (math.floor(now / interval_s) + 1) * interval_s
     await asyncio.sleep(nxt - now)
     return math.ceil(nxt) - 1
+
+
+@dataclass
+class Round:
+    """What one collection round's checks share: the second, the HTTP session, the Redis connection."""
+
+    ts: int
+    session: aiohttp.ClientSession
+    redis: RedisConnection
+
+
+Check = Callable[[Round], Awaitable[None]]
+"""One integration's collection for one round; publishing nothing when its target does not answer."""
 
 
 class AgentCollector:
@@ -89,13 +112,17 @@ class AgentCollector:
         queue_tags: tuple[str, ...],
         interval_s: float = 1.0,
         seed: int = 0,
+        cardinality: Cardinality = "orchestrator",
     ) -> None:
         self.store = store
         self.tasks = tasks
         self.redis_port = redis_port
         self.queue_tags = queue_tags
         self.interval_s = interval_s
+        self.cardinality: Cardinality = cardinality
         self._rng = random.Random(seed)
+        self.checks: list[Check] = [self.ecs_fargate, self.puma, self.redis_queue]
+        """The integrations collected each round, in order; append one to publish more."""
 
     async def run(self) -> None:
         redis = await RedisConnection.open("127.0.0.1", self.redis_port)
@@ -110,17 +137,26 @@ class AgentCollector:
 
     async def collect(self, ts: int, session: aiohttp.ClientSession, redis: RedisConnection) -> None:
         """One round of every check; a check that fails this round publishes nothing (as the agent)."""
-        stats = await asyncio.gather(*(self._puma_stats(session, t) for t in self.tasks))
+        rnd = Round(ts, session, redis)
+        for check in self.checks:
+            with contextlib.suppress(ConnectionError, OSError, RedisReplyError, aiohttp.ClientError, TimeoutError):
+                await check(rnd)
+
+    # ------------------------------------------------------------------------------ the checks
+    async def ecs_fargate(self, rnd: Round) -> None:
+        for task in self.tasks:
+            self._containers(rnd.ts, task)
+
+    async def puma(self, rnd: Round) -> None:
+        stats = await asyncio.gather(*(self._puma_stats(rnd.session, t) for t in self.tasks))
         for task, st in zip(self.tasks, stats, strict=True):
-            self._containers(ts, task)
-            if st is not None:
-                tags = (*task.tags, f"ecs_container_name:{task.container}")
-                for key in ("backlog", "running", "pool_capacity", "max_threads"):
-                    value = st.get(key)
-                    if isinstance(value, int | float):
-                        self.store.add(f"puma.{key}", tags, ts, float(value))
-        with contextlib.suppress(ConnectionError, OSError, RedisReplyError):
-            await self._queue(ts, redis)
+            if st is None:
+                continue
+            tags = check_tags((*task.tags, f"ecs_container_name:{task.container}"), self.cardinality)
+            for key in ("backlog", "running", "pool_capacity", "max_threads"):
+                value = st.get(key)
+                if isinstance(value, int | float):
+                    self.store.add(f"puma.{key}", tags, rnd.ts, float(value))
 
     @staticmethod
     async def _puma_stats(session: aiohttp.ClientSession, task: TaskView) -> dict[str, object] | None:
@@ -135,20 +171,23 @@ class AgentCollector:
 
     def _containers(self, ts: int, task: TaskView) -> None:
         try:
-            cpu, rss = task.sample()
+            cpu, rss, cache = task.sample()
         except psutil.Error:
             return
-        rows = [(task.container, cpu, float(rss), float(task.mem_limit_bytes))]
+        rows = [(task.container, cpu, float(rss), float(min(cache, rss)), float(task.mem_limit_bytes))]
         for car in SIDECARS:
             jitter = self._rng.uniform(0.97, 1.03)
-            rows.append((car.name, self._rng.uniform(*car.cpu_pct), car.mem_mib * MIB * jitter, car.limit_mib * MIB))
-        for container, cpu_pct, usage, limit in rows:
+            used = car.mem_mib * MIB * jitter
+            rows.append((car.name, self._rng.uniform(*car.cpu_pct), used, 0.1 * used, car.limit_mib * MIB))
+        for container, cpu_pct, usage, cached, limit in rows:
             tags = (*task.tags, f"ecs_container_name:{container}")
             self.store.add("ecs.fargate.cpu.percent", tags, ts, cpu_pct)
             self.store.add("ecs.fargate.mem.usage", tags, ts, usage)
+            self.store.add("ecs.fargate.mem.cache", tags, ts, cached)
             self.store.add("ecs.fargate.mem.limit", tags, ts, limit)
 
-    async def _queue(self, ts: int, redis: RedisConnection) -> None:
+    async def redis_queue(self, rnd: Round) -> None:
+        redis, ts = rnd.redis, rnd.ts
         length = await redis.command("LLEN", QUEUE_KEY)
         oldest = await redis.command("LINDEX", QUEUE_KEY, "-1")  # Sidekiq pushes left, fetches right
         age = 0.0
@@ -165,5 +204,6 @@ class AgentCollector:
             f"redis_port:{self.redis_port}",
             "redis_role:master",
         )
-        self.store.add("redis.key.length", key_tags, ts, float(length if isinstance(length, int) else 0))
+        if isinstance(length, int) and length > 0:  # an empty list does not exist in Redis: no point
+            self.store.add("redis.key.length", key_tags, ts, float(length))
         self.store.add("sidekiq.queue.latency", (*self.queue_tags, "queue:default"), ts, age)

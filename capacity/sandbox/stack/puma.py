@@ -206,6 +206,7 @@ class PumaStack:
             queue_tags=queue_tags,
             interval_s=cfg.agent_interval_s,
             seed=cfg.seed,
+            cardinality=cfg.tag_cardinality,
         )
         await collector.run()
 
