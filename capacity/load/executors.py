@@ -237,10 +237,13 @@ class EndpointExecutor:
             resp = client.request(ep.method, path, body=body, headers=headers)
             data = resp.read()
             code = int(resp.status_code)
+            # the run's token (not a session's own): a refusal right after its expiry is re-sent once
+            if sess.headers is None and auth is not None and auth.retry_after_refusal(code, generation):
+                resp = client.request(ep.method, path, body=body, headers=ep.headers)
+                data = resp.read()
+                code = int(resp.status_code)
         except Exception as exc:
             return error_kind(exc)
-        if code == 401 and auth is not None and sess.headers is None:
-            auth.unauthorized(generation)
         if step.extract and code < 400 and not extract_into(values, data, step.extract):
             return EXTRACT_FAILED
         return code
