@@ -56,8 +56,8 @@ def changed_settings(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any
     out: dict[str, list[Any]] = {}
     for section in SECTIONS:
         sa, sb = a.get(section) or {}, b.get(section) or {}
-        for key in sorted(set(sa) | set(sb)):
-            va, vb = sa.get(key), sb.get(key)
+        for key in sorted(set(sa) & set(sb)):  # a key only one run has is a newer tool's default, not a change
+            va, vb = sa[key], sb[key]
             if va != vb and not isinstance(va, dict) and not isinstance(vb, dict):
                 out[f"{section}.{key}"] = [va, vb]
     return out
