@@ -179,24 +179,29 @@ def search(
     if dry_run:
         _print_plan(exp, json_out)
         return
+    _run(exp, _options(flags), strict_limits=strict_limits)
+
+
+def _options(flags: dict[str, Any]) -> SearchOptions:
+    """The run's options from the search command's flags (those with no experiment-file key)."""
     from capacity.search import SearchOptions
 
-    options = SearchOptions(
-        results_root=out,
-        json_mode=json_out,
-        workers=workers,
-        expect_remote_workers=expect_workers,
-        master_bind=master_bind,
-        allow_cleartext_workers=allow_cleartext_workers,
-        master_port=master_port,
-        allow_hosts=tuple(allow_host),
+    locustfile = flags["locustfile"]
+    return SearchOptions(
+        results_root=flags["out"],
+        json_mode=flags["json_out"],
+        workers=flags["workers"],
+        expect_remote_workers=flags["expect_workers"],
+        master_bind=flags["master_bind"],
+        allow_cleartext_workers=flags["allow_cleartext_workers"],
+        master_port=flags["master_port"],
+        allow_hosts=tuple(flags["allow_host"]),
         locustfile=str(Path(locustfile).resolve()) if locustfile else None,  # a path typed here is from the cwd
-        max_inflight=max_inflight,
-        write_report=not no_report,
-        require_metrics=require_metrics,
+        max_inflight=flags["max_inflight"],
+        write_report=not flags["no_report"],
+        require_metrics=flags["require_metrics"],
         command="capacity " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
-    _run(exp, options, strict_limits=strict_limits)
 
 
 def _one_of(flag: str, value: str | None, allowed: tuple[str, ...]) -> None:
