@@ -141,11 +141,13 @@ def test_starts_and_stops_without_leftovers() -> None:
 
 
 def test_hot_row_check_ins_queue_on_one_row_lock_and_each_counts_once() -> None:
-    """One shared row, 5 ms of CPU inside each check-in's transaction, 120 check-ins/s for 4 s: they wait
-    on each other's row lock (postgresql.waiting_queries), and the counter equals the 201s exactly."""
-    with run_sandbox(rails_config(hot_rows=1, cpu_ms=5.0, db_pool=4)) as sb:
+    """One shared row held for 20 ms of CPU inside each check-in's transaction, 60 check-ins/s for 4 s:
+    the row is wanted 1.2 s per second, so check-ins queue on its lock the whole stage (a sampled
+    postgresql.waiting_queries sees them every second, not only by luck), and the counter equals the
+    201s exactly."""
+    with run_sandbox(rails_config(hot_rows=1, cpu_ms=20.0, db_pool=4)) as sb:
         start = time.time()
-        run = open_loop_subprocess(sb.base_url, 120.0, 4.0, path="/appointments/1{k:06d}/checkins")
+        run = open_loop_subprocess(sb.base_url, 60.0, 4.0, path="/appointments/1{k:06d}/checkins")
         created = sum(1 for o in run.outcomes if o.status == 201)
         assert created >= 0.95 * len(run.outcomes), {o.status for o in run.outcomes}
         assert psql(sb, "SELECT sum(checkins) FROM clinic_counters") == str(created)
@@ -153,7 +155,7 @@ def test_hot_row_check_ins_queue_on_one_row_lock_and_each_counts_once() -> None:
         wait_for_second(time.time())
         body = query(sb.base_url, "max:postgresql.waiting_queries{db:capacity}", int(start), int(time.time()))
         (waits,) = by_scope(body).values()
-        assert max(waits) >= 1, waits
+        assert sum(w >= 1 for w in waits) >= 3, waits
 
 
 # ------------------------------------------------------------------------------ a search
