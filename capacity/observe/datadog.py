@@ -33,6 +33,7 @@ from datadog_api_client.v1.model.event_create_request import EventCreateRequest
 from capacity.errors import CapacityError, MetricsAuthError
 from capacity.observe.agent_checks import AgentSemantics
 from capacity.observe.aggregate import completeness, in_window, stage_aggregates, tidy
+from capacity.observe.datadog_http import _AuthRefused, _detail, _header, _Rejected, _timed_out, _Unavailable
 from capacity.observe.queries import LATE_PREFIXES, STANDARD_NAMES, is_late
 from capacity.observe.stage import StageMetrics, StageWindow
 from capacity.observe.wire import ParsedAnswer, parse_v1
@@ -44,53 +45,6 @@ MAX_QUERY_CHARS = 3500
 PREFLIGHT_LOOKBACK_S = 3600
 """The preflight reads the last hour: a query with no series in it is reported (late CloudWatch data
 lags up to 20 minutes, and an hour of 20-s rollups is still one small call)."""
-
-
-class _AuthRefused(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-class _Rejected(Exception):
-    """A 4xx other than auth/429: the request itself is wrong (bad query); retrying cannot help."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"{status}: {detail}")
-        self.status = status
-        self.detail = detail
-
-
-class _Unavailable(Exception):
-    """5xx, 429 or timeouts that outlasted the retries, or an unreadable answer."""
-
-
-def _header(headers: Any, name: str) -> str | None:
-    if not headers:
-        return None
-    for k, v in dict(headers).items():
-        if str(k).lower() == name.lower():
-            return str(v)
-    return None
-
-
-def _timed_out(exc: BaseException) -> bool:
-    """A timeout by its type (urllib3 wraps it in ``MaxRetryError.reason``), never by its message."""
-    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
-        exc = exc.reason
-    if isinstance(exc, urllib3.exceptions.NewConnectionError):  # a refused connection (a subclass, for history)
-        return False
-    return isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError)
-
-
-def _detail(body: Any) -> str:
-    """A short, key-free description of an error body (Datadog: ``{"errors": [...]}``)."""
-    if isinstance(body, dict) and isinstance(body.get("errors"), list) and body["errors"]:
-        return "; ".join(str(e) for e in body["errors"])[:300]
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    text = str(body or "").strip().replace("\n", " ")
-    return text[:300] or "no detail"
 
 
 class DatadogSource:

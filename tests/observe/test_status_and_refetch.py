@@ -10,7 +10,8 @@ import urllib3
 
 from capacity.errors import MetricsAuthError
 from capacity.models import StageResult
-from capacity.observe.datadog import DatadogSource, _timed_out
+from capacity.observe.datadog import DatadogSource
+from capacity.observe.datadog_http import _timed_out
 from capacity.observe.refetch import better, due, refetch_incomplete
 from capacity.observe.stage import StageMetrics, StageWindow
 from tests.observe.conftest import API_KEY, APP_KEY, past_window, populate
