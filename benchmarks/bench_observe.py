@@ -19,20 +19,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from capacity.observe import StageWindow, resolve_queries
 from capacity.observe.datadog import DatadogSource
+from capacity.observe.datadog_settings import DatadogEndpoint, PollSettings, QueryPlan
 from tests.observe.conftest import API_KEY, APP_KEY, make_exp, populate
 from tests.observe.fake_datadog import FakeDatadog
 
 
 def _source(fake: FakeDatadog, queries: dict[str, str], rollup: int, deadline: float) -> DatadogSource:
     return DatadogSource(
-        host=fake.url,
-        api_key=API_KEY,
-        app_key=APP_KEY,
-        queries=queries,
-        rollup_s=rollup,
-        poll_deadline_s=deadline,
-        poll_interval_s=0.5,
-        max_threads=5.0,
+        DatadogEndpoint(fake.url, API_KEY, APP_KEY),
+        QueryPlan(queries, rollup_s=rollup, max_threads=5.0),
+        poll=PollSettings(deadline_s=deadline, interval_s=0.5),
     )
 
 

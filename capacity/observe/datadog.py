@@ -5,7 +5,7 @@ parameter and tags each answer series with ``query_index``, so a stage's whole q
 HTTP call per poll (query limits are per organisation). The client's own retry (``enable_retry``)
 sleeps whatever ``X-RateLimit-Reset`` says, uncapped, and does not retry read timeouts, so it is
 switched off (``retry_policy=False``) and retries happen here: capped waits for 429 (honouring
-the reset header up to ``rate_limit_cap_s``), exponential backoff for 5xx and timeouts.
+the reset header up to ``RetryPolicy.rate_limit_cap_s``), exponential backoff for 5xx and timeouts.
 Responses are read raw (``preload_content=False``) so a malformed answer marks metrics missing
 instead of raising from the client's model validation.
 
@@ -31,10 +31,10 @@ from datadog_api_client.v1.model.event_alert_type import EventAlertType
 from datadog_api_client.v1.model.event_create_request import EventCreateRequest
 
 from capacity.errors import CapacityError, MetricsAuthError
-from capacity.observe.agent_checks import AgentSemantics
 from capacity.observe.aggregate import completeness, in_window, stage_aggregates, tidy
 from capacity.observe.datadog_http import _AuthRefused, _detail, _header, _Rejected, _timed_out, _Unavailable
-from capacity.observe.queries import LATE_PREFIXES, STANDARD_NAMES, is_late
+from capacity.observe.datadog_settings import DatadogEndpoint, PollSettings, QueryPlan, RetryPolicy
+from capacity.observe.queries import STANDARD_NAMES, is_late
 from capacity.observe.stage import StageMetrics, StageWindow
 from capacity.observe.wire import ParsedAnswer, parse_v1
 
@@ -52,51 +52,30 @@ class DatadogSource:
 
     def __init__(
         self,
+        endpoint: DatadogEndpoint,
+        plan: QueryPlan,
         *,
-        host: str,
-        api_key: str,
-        app_key: str,
-        queries: dict[str, str],
-        rollup_s: int = 10,
-        rollups: dict[str, int] | None = None,
-        divisors: dict[str, float] | None = None,
-        poll_deadline_s: float = 90.0,
-        poll_interval_s: float = 5.0,
+        retry: RetryPolicy | None = None,
+        poll: PollSettings | None = None,
         events: bool = False,
-        max_threads: float | None = None,
-        semantics: AgentSemantics | None = None,
-        connect_timeout_s: float = 5.0,
-        read_timeout_s: float = 15.0,
-        max_retries: int = 3,
-        backoff_s: float = 0.5,
-        backoff_cap_s: float = 8.0,
-        rate_limit_cap_s: float = 30.0,
-        key_names: tuple[str, str] = ("DD_API_KEY", "DD_APP_KEY"),
-        late_prefixes: tuple[str, ...] = LATE_PREFIXES,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.host = host.rstrip("/")
-        self.queries = dict(queries)
-        self.rollup_s = max(1, int(rollup_s))
-        self.rollups = {n: max(1, int((rollups or {}).get(n, self.rollup_s))) for n in self.queries}
+        """``events``: post Datadog events (run start, stages, the result); off, ``post_event`` does nothing."""
+        self.host = endpoint.host.rstrip("/")
+        self.key_names = endpoint.key_names
+        self.queries = dict(plan.queries)
+        self.rollup_s = max(1, int(plan.rollup_s))
+        self.rollups = {n: max(1, int(plan.rollups.get(n, self.rollup_s))) for n in self.queries}
         """Name -> the rollup its query is read at (its metric's emission interval or more)."""
-        self.divisors = {n: float(d) for n, d in (divisors or {}).items() if d > 0}
-        """Name -> what its values are divided by (Fargate CPU: the task's vCPUs)."""
-        self.poll_deadline_s = poll_deadline_s
-        self.poll_interval_s = poll_interval_s
-        self.events = events
-        self.max_threads = max_threads
-        self.semantics = semantics or AgentSemantics()
-        """The agent's ways (absent limits and empty queues, collapsed tags): ``agent_checks``."""
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.backoff_cap_s = backoff_cap_s
-        self.rate_limit_cap_s = rate_limit_cap_s
-        self.key_names = key_names
-        self.late_prefixes = tuple(late_prefixes)
-        self._late = frozenset(n for n, q in self.queries.items() if is_late(q, self.late_prefixes))
+        self.divisors = {n: float(d) for n, d in plan.divisors.items() if d > 0}
+        self.max_threads = plan.max_threads
+        self.semantics = plan.semantics
+        self._late = frozenset(n for n, q in self.queries.items() if is_late(q, tuple(plan.late_prefixes)))
         """Names of late (CloudWatch) queries: fixed for the source's life, so worked out once."""
+        self.retry = retry or RetryPolicy()
+        self.poll = poll or PollSettings()
+        self.events = events
         self.clock = clock
         self.sleep = sleep
         self.calls = 0
@@ -105,9 +84,9 @@ class DatadogSource:
         self._rejected: dict[str, str] = {}
         conf = Configuration(
             host=self.host,
-            api_key={"apiKeyAuth": api_key, "appKeyAuth": app_key},
+            api_key={"apiKeyAuth": endpoint.api_key, "appKeyAuth": endpoint.app_key},
             preload_content=False,
-            request_timeout=(connect_timeout_s, read_timeout_s),
+            request_timeout=(self.retry.connect_timeout_s, self.retry.read_timeout_s),
             enable_retry=False,
             retry_policy=False,
         )
@@ -117,17 +96,6 @@ class DatadogSource:
         self._auth = AuthenticationApi(self._client)
 
     # ------------------------------------------------------------------------------ HTTP + retry
-    def _wait_for(self, exc: ApiException | None, attempt: int) -> float:
-        backoff = min(self.backoff_cap_s, self.backoff_s * (2**attempt))
-        if exc is not None and exc.status == 429:
-            reset = _header(exc.headers, "X-RateLimit-Reset")
-            try:
-                wait = float(reset) if reset is not None else backoff
-            except ValueError:
-                wait = backoff
-            return max(0.0, min(wait, self.rate_limit_cap_s))
-        return backoff
-
     def _call(self, fn: Callable[[], Any], what: str) -> Any:
         """Run one API call with capped retries; returns the decoded JSON body."""
         attempt = 0
@@ -159,10 +127,12 @@ class DatadogSource:
                 last = "timed out" if _timed_out(exc) else f"connection failed ({type(exc).__name__})"
             except OpenApiException as exc:  # client-side validation: never expected, never fatal
                 raise _Unavailable(f"{what}: client error {type(exc).__name__}") from None
-            if attempt >= self.max_retries:
+            if attempt >= self.retry.max_retries:
                 raise _Unavailable(f"{what}: {last} after {attempt + 1} attempts")
-            wait = self._wait_for(exc_api, attempt)
-            log.info("datadog %s: %s, retry %d/%d in %.1f s", what, last, attempt + 1, self.max_retries, wait)
+            limited = exc_api is not None and exc_api.status == 429
+            reset = _header(exc_api.headers, "X-RateLimit-Reset") if limited and exc_api is not None else None
+            wait = self.retry.wait_s(attempt, rate_limited=limited, reset=reset)
+            log.info("datadog %s: %s, retry %d/%d in %.1f s", what, last, attempt + 1, self.retry.max_retries, wait)
             self.sleep(wait)
             attempt += 1
 
@@ -260,10 +230,10 @@ class DatadogSource:
     def empty_queries(self, *, wait_s: float = 0.0) -> list[str]:
         """Queries that returned no series at all over the preflight's look-back (a misspelt metric, a
         wrong tag): their guards would be blind. Empty before :meth:`preflight`. With ``wait_s``, asks
-        again every ``poll_interval_s`` until all answer or the time is up (a target that just started)."""
+        again every ``poll.interval_s`` until all answer or the time is up (a target that just started)."""
         deadline = self.clock() + wait_s
         while self._empty and self.clock() < deadline:
-            self.sleep(min(self.poll_interval_s, max(0.0, deadline - self.clock())))
+            self.sleep(min(self.poll.interval_s, max(0.0, deadline - self.clock())))
             now = int(self.clock())
             answer = self._query_all(now - PREFLIGHT_LOOKBACK_S, now, only=self._empty)
             answered = {p.name for p in answer.points}
@@ -271,7 +241,7 @@ class DatadogSource:
         return list(self._empty)
 
     def fetch_stage(self, window: StageWindow, *, wait: bool = True) -> StageMetrics:
-        """Poll until every waited-for metric covers the window, or ``poll_deadline_s`` after its end.
+        """Poll until every waited-for metric covers the window, or ``poll.deadline_s`` after its end.
 
         Late (CloudWatch ``aws.*``) metrics and metrics that had no data at all last time are
         fetched in the same calls but not waited for: the catch-up pass and ``capacity metrics
@@ -281,7 +251,7 @@ class DatadogSource:
         margin = max(self.rollups.values(), default=self.rollup_s)
         frm = math.floor(start_s) - margin
         to = math.ceil(end_s) + margin
-        deadline = end_s + self.poll_deadline_s
+        deadline = end_s + self.poll.deadline_s
         calls_before = self.calls
         names = list(self.queries)
         seconds_to_complete: float | None = None
@@ -303,13 +273,12 @@ class DatadogSource:
             now = self.clock()
             if not wait or now >= deadline:
                 break
-            self.sleep(max(0.0, min(self.poll_interval_s, deadline - now)))
+            self.sleep(max(0.0, min(self.poll.interval_s, deadline - now)))
         return self._result(
             window,
             frame,
             comp,
             answer,
-            intervals,
             calls=self.calls - calls_before,
             seconds_to_complete=seconds_to_complete,
             waited=wait,
@@ -321,13 +290,13 @@ class DatadogSource:
         frame: Any,
         comp: dict[str, float],
         answer: ParsedAnswer,
-        intervals: dict[str, int],
         *,
         calls: int,
         seconds_to_complete: float | None,
         waited: bool,
     ) -> StageMetrics:
         names = list(self.queries)
+        intervals = {n: answer.intervals.get(n, self.rollups[n]) for n in names}
         have = set(frame["metric"].unique()) if not frame.empty else set()
         warnings = [*answer.warnings, *self.semantics.warnings(frame, self.queries, stage=window.stage)]
         missing: list[str] = []

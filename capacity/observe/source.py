@@ -12,6 +12,7 @@ import os
 from capacity.errors import CapacityError, MetricsAuthError
 from capacity.observe.agent_checks import agent_semantics
 from capacity.observe.datadog import DatadogSource
+from capacity.observe.datadog_settings import DatadogEndpoint, PollSettings, QueryPlan
 from capacity.observe.guards import blind_queries
 from capacity.observe.queries import api_host, cpu_divisors, query_rollups, resolve_queries
 from capacity.observe.stage import MetricsSource, StageMetrics, StageWindow
@@ -65,21 +66,21 @@ def build_source(
             )
     m = exp.metrics
     queries = resolve_queries(m)
-    return DatadogSource(
-        host=host,
-        api_key=api,
-        app_key=app,
-        queries=queries,
+    keys = ("DD_API_KEY", "DD_APP_KEY") if api_key is None else ("the metrics API key", "the metrics app key")
+    plan = QueryPlan(
+        queries,
         rollup_s=m.rollup_seconds,
         rollups=query_rollups(m),
         divisors=cpu_divisors(queries, exp.cluster),
-        poll_deadline_s=m.poll_deadline_s,
-        poll_interval_s=m.poll_interval_s,
-        events=m.events if events is None else events,
         max_threads=float(exp.cluster.puma_threads) if exp.cluster.puma_threads else None,
         semantics=agent_semantics(exp, queries),
-        key_names=("DD_API_KEY", "DD_APP_KEY") if api_key is None else ("the metrics API key", "the metrics app key"),
         late_prefixes=tuple(m.late_prefixes),
+    )
+    return DatadogSource(
+        DatadogEndpoint(host, api, app, key_names=keys),
+        plan,
+        poll=PollSettings(deadline_s=m.poll_deadline_s, interval_s=m.poll_interval_s),
+        events=m.events if events is None else events,
     )
 
 

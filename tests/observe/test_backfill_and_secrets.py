@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def test_keys_never_logged_even_at_debug(
     monkeypatch.setenv("DD_APP_KEY", APP_KEY)
     src = build_source(make_exp(fake.url, events=True))
     assert src is not None
-    src.backoff_s = 0.01  # type: ignore[attr-defined]
+    src.retry = replace(src.retry, backoff_s=0.01)  # type: ignore[attr-defined]
     messages: list[str] = []
     src.preflight()
     fake.fail("/api/v1/query", Fault(429, {"X-RateLimit-Reset": "0"}), Fault(500), Fault(action="malformed"))

@@ -10,6 +10,7 @@ import pytest
 from capacity.errors import CapacityError, MetricsAuthError
 from capacity.observe import build_source, resolve_queries
 from capacity.observe.datadog import DatadogSource
+from capacity.observe.datadog_settings import DatadogEndpoint, PollSettings, QueryPlan, RetryPolicy
 from capacity.observe.queries import cpu_divisors, query_rollups
 from tests.observe.conftest import API_KEY, APP_KEY, QUEUE_GROWTH, make_exp, past_window, populate, task_cpu_pct
 from tests.observe.fake_datadog import FakeDatadog, Fault
@@ -24,21 +25,21 @@ def source(fake: FakeDatadog, *, sleeps: list[float] | None = None, **kw: Any) -
             sleeps.append(s)
         time.sleep(min(s, 0.05))
 
-    opts: dict[str, Any] = {"max_retries": 2, "backoff_s": 0.01, "read_timeout_s": 2.0, **kw}
+    retry: dict[str, Any] = {"max_retries": 2, "backoff_s": 0.01, "read_timeout_s": 2.0, **kw}
+    queries = resolve_queries(m)
     return DatadogSource(
-        host=fake.url,
-        api_key=API_KEY,
-        app_key=APP_KEY,
-        queries=resolve_queries(m),
-        rollup_s=m.rollup_seconds,
-        rollups=query_rollups(m),
-        divisors=cpu_divisors(resolve_queries(m), exp.cluster),
-        poll_deadline_s=m.poll_deadline_s,
-        poll_interval_s=m.poll_interval_s,
+        DatadogEndpoint(fake.url, API_KEY, APP_KEY),
+        QueryPlan(
+            queries,
+            rollup_s=m.rollup_seconds,
+            rollups=query_rollups(m),
+            divisors=cpu_divisors(queries, exp.cluster),
+            max_threads=5.0,
+        ),
+        retry=RetryPolicy(**retry),
+        poll=PollSettings(deadline_s=m.poll_deadline_s, interval_s=m.poll_interval_s),
         events=m.events,
-        max_threads=5.0,
         sleep=sleep,
-        **opts,
     )
 
 
@@ -243,12 +244,9 @@ def test_unreachable_datadog_fails_preflight_in_one_line() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     src = DatadogSource(
-        host=f"http://127.0.0.1:{port}",
-        api_key=API_KEY,
-        app_key=APP_KEY,
-        queries={"cpu_pct": "avg:x{*}"},
-        max_retries=1,
-        backoff_s=0.01,
+        DatadogEndpoint(f"http://127.0.0.1:{port}", API_KEY, APP_KEY),
+        QueryPlan({"cpu_pct": "avg:x{*}"}),
+        retry=RetryPolicy(max_retries=1, backoff_s=0.01),
     )
     with pytest.raises(CapacityError, match=r"unavailable: validate: connection failed .* after 2 attempts") as err:
         src.preflight()

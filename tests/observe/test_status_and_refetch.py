@@ -12,6 +12,7 @@ from capacity.errors import MetricsAuthError
 from capacity.models import StageResult
 from capacity.observe.datadog import DatadogSource
 from capacity.observe.datadog_http import _timed_out
+from capacity.observe.datadog_settings import DatadogEndpoint, PollSettings, QueryPlan, RetryPolicy
 from capacity.observe.refetch import better, due, refetch_incomplete
 from capacity.observe.stage import StageMetrics, StageWindow
 from tests.observe.conftest import API_KEY, APP_KEY, past_window, populate
@@ -20,11 +21,9 @@ from tests.observe.fake_datadog import FakeDatadog, Fault
 
 def _source(fake: FakeDatadog) -> DatadogSource:
     return DatadogSource(
-        host=fake.url,
-        api_key=API_KEY,
-        app_key=APP_KEY,
-        queries={"cpu_pct": "avg:ecs.fargate.cpu.percent{*}.rollup(avg, 5)"},
-        max_retries=0,
+        DatadogEndpoint(fake.url, API_KEY, APP_KEY),
+        QueryPlan({"cpu_pct": "avg:ecs.fargate.cpu.percent{*}.rollup(avg, 5)"}),
+        retry=RetryPolicy(max_retries=0),
         sleep=lambda s: None,
     )
 
@@ -41,7 +40,7 @@ def test_a_refused_query_during_a_stage_marks_metrics_missing_not_fatal(fake: Fa
     populate(fake, w.start_s - 30, w.end_s + 10)
     fake.fail("/api/v1/query", Fault(status=403))
     src = _source(fake)
-    src.poll_deadline_s = 0.0
+    src.poll = PollSettings(deadline_s=0.0)
     sm = src.fetch_stage(w, wait=False)
     assert sm.missing == ["cpu_pct"] and "HTTP 403" in sm.warnings[0]
 
