@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _target import Target
 
 from capacity.load.driver import LoadDriver, StageSpec
+from capacity.load.settings import GeneratorSettings
 from capacity.plan.experiment import Workload
 
 CONC = 32
@@ -37,7 +38,7 @@ def _window(t: Target) -> float:
 
 
 def ours(t: Target, *, events: bool = False) -> float:
-    with LoadDriver(t.url, WL, fire_locust_events=events, grace_s=0.05) as d:
+    with LoadDriver(GeneratorSettings.of(t.url, WL, fire_locust_events=events, grace_s=0.05)) as d:
         g = gevent.spawn(_window, t)
         d.run_stage(StageSpec(0, 40_000.0, SECONDS, 0.0, max_inflight=CONC))
         return g.get()

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _target import Target
 
 from capacity.load.driver import LoadDriver, StageSpec
+from capacity.load.settings import GeneratorSettings
 from capacity.plan.experiment import Workload
 
 RATES = [50.0, 100.0, 200.0]
@@ -29,7 +30,7 @@ STAGE_S, WARMUP_S = 10.0, 3.0
 
 def ours(t: Target, rate: float) -> float:
     wl = Workload.model_validate({"endpoints": [{"name": "a", "path": "/a"}], "test_data": {"source": "none"}})
-    with LoadDriver(t.url, wl) as d:
+    with LoadDriver(GeneratorSettings.of(t.url, wl)) as d:
         g = gevent.spawn(_window_count, t)
         d.run_stage(StageSpec(0, rate, STAGE_S, WARMUP_S, max_inflight=int(rate)))
         return g.get()

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _target import Target
 
 from capacity.load.driver import LoadDriver, StageSpec
+from capacity.load.settings import GeneratorSettings
 from capacity.plan.experiment import Workload
 
 CONC = 32
@@ -59,7 +60,7 @@ def _window(t: Target) -> float:
 
 def ours(t: Target, rate: float) -> tuple[float, float, int]:
     """(requests/s at the target, completed sessions/s over the stage's window, failed sessions)."""
-    with LoadDriver(t.url, WL, grace_s=0.05) as d:
+    with LoadDriver(GeneratorSettings.of(t.url, WL, grace_s=0.05)) as d:
         g = gevent.spawn(_window, t)
         m = d.run_stage(StageSpec(0, rate, SECONDS, WARMUP, max_inflight=CONC))
         flow = m.flows["check-in"]

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _target import Target
 
 from capacity.load.driver import LoadDriver, StageSpec
+from capacity.load.settings import GeneratorSettings, WorkerSettings
 from capacity.plan.experiment import Workload
 
 CONC = 64
@@ -47,7 +48,7 @@ def _window(t: Target) -> float:
 
 
 def ours(t: Target, n: int) -> float:
-    with LoadDriver(t.url, WL, workers=n, grace_s=0.05) as d:
+    with LoadDriver(GeneratorSettings.of(t.url, WL, grace_s=0.05), workers=WorkerSettings(workers=n)) as d:
         d.start()
         g = gevent.spawn(_window, t)
         d.run_stage(StageSpec(0, 40_000.0, SECONDS, 0.0, max_inflight=CONC))
@@ -91,7 +92,7 @@ def main() -> None:
         for n in (1, 2):
             o, p = ours(t, n), plain(t, n, f.name)
             print(f"{n} worker(s): capacity {o:8.0f} req/s   Locust --processes {p:8.0f} req/s   ratio {o / p:.3f}")
-        with LoadDriver(t.url, WL, workers=2) as d:
+        with LoadDriver(GeneratorSettings.of(t.url, WL), workers=WorkerSettings(workers=2)) as d:
             m = d.run_stage(StageSpec(0, 2000.0, 6.0, 1.0, max_inflight=200))
         errs = [100 * (w["offered_rps"] - 1000.0) / 1000.0 for w in m.per_worker.values()]
         print(

@@ -38,13 +38,11 @@ from capacity.load.measure import (
     stage_from_wire,
     stage_to_wire,
 )
+from capacity.load.settings import GeneratorSetup, WorkerSettings
 from capacity.load.stage import OnSecond, build_measurement, stage_sample
 from capacity.load.workload_executor import make_executor
 from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import SecondSample
-from capacity.plan.experiment import Workload
-from capacity.plan.target import Auth
-from capacity.plan.testdata import Record
 
 LOST_AFTER_S = 4.0
 """A worker whose seconds are this late (beyond the expected second) is taken for lost."""
@@ -75,29 +73,23 @@ class Master:
     """Master side: start/await workers, fan a stage out, merge what comes back."""
 
     def __init__(
-        self,
-        env: Environment,
-        *,
-        setup: dict[str, Any],
-        local_workers: int,
-        remote_workers: int,
-        bind: str,
-        port: int,
-        timeout_s: float,
-        token: TokenHolder | None = None,
+        self, env: Environment, *, setup: GeneratorSetup, pool: WorkerSettings, token: TokenHolder | None = None
     ) -> None:
-        """``token``: the run's token, which the master owns; workers get it with setup, each stage and
-        each refresh (``cap_token``), and ask for one refresh on a 401 (``cap_unauthorized``)."""
+        """``setup``: what every worker builds its executor from (each gets its own stripe); ``token``: the
+        run's token, which the master owns; workers get it with setup, each stage and each refresh
+        (``cap_token``), and ask for one refresh on a 401 (``cap_unauthorized``)."""
         self.env = env
         self.token = token
         self.setup = setup
-        self.local_workers = local_workers
-        self.expected = local_workers + remote_workers
-        self.timeout_s = timeout_s
-        self.runner: MasterRunner = env.create_master_runner(master_bind_host=bind, master_bind_port=port)
+        self.local_workers = pool.workers
+        self.expected = pool.workers + pool.expect_remote_workers
+        self.timeout_s = pool.worker_timeout_s
+        self.runner: MasterRunner = env.create_master_runner(
+            master_bind_host=pool.master_bind, master_bind_port=pool.master_port
+        )
         self.port: int = self.runner.server.port
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.leases = StripeLeases(self.expected, spares=remote_workers)  # a reconnect: a fresh stripe
+        self.leases = StripeLeases(self.expected, spares=pool.expect_remote_workers)  # a reconnect: a fresh stripe
         self.ready: dict[str, int] = {}  # client id -> pid
         self.errors: list[str] = []
         self.lost: set[str] = set()
@@ -121,8 +113,8 @@ class Master:
         if stripe is None:
             self.runner.send_message("cap_setup", {"refused": self.leases.refusal()}, client_id=client_id)
             return
-        setup = {**self.setup, **self._token(), "stripe": stripe, "stripes": self.leases.count}
-        self.runner.send_message("cap_setup", setup, client_id=client_id)
+        setup = self.setup.model_copy(update={"stripe": stripe, "stripes": self.leases.count})
+        self.runner.send_message("cap_setup", {"setup": setup.to_wire(), **self._token()}, client_id=client_id)
 
     def _token(self) -> dict[str, Any]:
         t = self.token
@@ -205,7 +197,7 @@ class Master:
         active = sorted(c for c in self.ready if self._alive(c))
         if not active:
             raise CapacityError("no load workers left")
-        drain_s = drain_seconds(float(self.setup["timeout_s"]))
+        drain_s = drain_seconds(self.setup.settings.connection.timeout_s)
         st = _Fanout(
             spec, start_wall=time.time() + 0.3, running=list(active), done=self.done.setdefault(spec.index, {})
         )
@@ -344,31 +336,17 @@ class WorkerAgent:
         if d.get("refused"):  # no fresh record stripe for us: join no stage
             gevent.spawn(self.runner.quit)
             return
-        if d.get("auth_header"):
-            self.token = TokenHolder(str(d["auth_header"]))
-            self.token.on_unauthorized = lambda g: self.runner.send_message("cap_unauthorized", {"generation": g})
-            self._take_token(d)
         try:
-            ex = make_executor(
-                d["base_url"],
-                Workload.model_validate(d["workload"]),
-                self.env,
-                headers=dict(d["headers"]),
-                timeout_s=float(d["timeout_s"]),
-                locustfile=d.get("locustfile"),
-                source_file=d.get("source_file"),
-                fire_locust_events=bool(d.get("fire_locust_events")),
-                stripe_index=int(d.get("stripe", 0)),
-                stripes=int(d.get("stripes", 1)),
-                verify_tls=bool(d.get("verify_tls", True)),
-                auth=self.token,
-                used=[Record(**r) for r in d.get("used", [])],
-                session_auth=Auth.model_validate(d["session_auth"]) if d.get("session_auth") else None,
-            )
+            setup = GeneratorSetup.model_validate(d["setup"])
+            if setup.auth_header:
+                self.token = TokenHolder(setup.auth_header)
+                self.token.on_unauthorized = lambda g: self.runner.send_message("cap_unauthorized", {"generation": g})
+                self._take_token(d)
+            ex = make_executor(setup, self.env, auth=self.token)
         except Exception as exc:
             self.runner.send_message("cap_error", {"message": str(exc)})
             return
-        self.engine = StageEngine(ex, grace_s=float(d.get("grace_s", 0.1)))
+        self.engine = StageEngine(ex, grace_s=setup.settings.grace_s)
         self.runner.send_message("cap_ready", {"pid": os.getpid()})
 
     def _take_token(self, d: dict[str, Any]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,12 +27,13 @@ from capacity.load.engine import SecondRaw, StageEngine, drain_seconds
 from capacity.load.executors import Executor, error_kind, http_client
 from capacity.load.leases import check_master_bind
 from capacity.load.schedule import suggest_max_inflight
+from capacity.load.settings import GeneratorSettings, GeneratorSetup, WorkerSettings
 from capacity.load.smoke import check_smoke, run_smoke, spent_records
 from capacity.load.stage import OnSecond, build_measurement, stage_sample
-from capacity.load.workload_executor import make_executor
+from capacity.load.workload_executor import experiment_dir, make_executor
 from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import SecondSample
-from capacity.plan.experiment import Auth, Workload
+from capacity.plan.experiment import Auth
 from capacity.plan.secrets import redact
 from capacity.plan.testdata import Record, load_records
 from capacity.signals import InterruptFlag, catch_interrupts
@@ -54,63 +54,36 @@ def restore_events(events: Any, snap: dict[str, list[Any]]) -> None:
             hook._handlers = list(handlers)
 
 
-def _file_dir(source_file: str | None) -> str | None:
-    """The experiment file's folder, where a command written in it runs (None: the current directory)."""
-    if source_file and Path(source_file).is_file():
-        return str(Path(source_file).resolve().parent)
-    return None
-
-
 class LoadDriver:
     """Open-model load on Locust. Use as a context manager; ``close`` reaps every child process."""
 
     def __init__(
         self,
-        base_url: str,
-        workload: Workload,
+        settings: GeneratorSettings,
         *,
-        headers: dict[str, str] | None = None,
-        timeout_s: float = 10.0,
-        workers: int = 0,
-        locustfile: str | None = None,
-        source_file: str | None = None,
-        master_bind: str = "127.0.0.1",
-        master_port: int = 0,
-        expect_remote_workers: int = 0,
-        worker_timeout_s: float = 30.0,
-        health_path: str | None = None,
-        grace_s: float = 0.1,
-        fire_locust_events: bool = False,
-        verify_tls: bool = True,
+        workers: WorkerSettings | None = None,
         auth: Auth | None = None,
-        allow_cleartext: bool = False,
+        health_path: str | None = None,
     ) -> None:
-        """``headers`` and ``auth`` are live values (``${NAME}`` filled in): held in memory, never stored.
-        ``allow_cleartext``: the user confirmed a master beyond loopback (``load.leases.check_master_bind``)."""
-        if workers < 0 or expect_remote_workers < 0:
+        """``settings.connection.headers`` and ``auth`` are live values (``${NAME}`` filled in): held in
+        memory, never stored. ``workers``: none by default (the stage engine runs in this process)."""
+        pool = workers or WorkerSettings()
+        if pool.workers < 0 or pool.expect_remote_workers < 0:
             raise CapacityError("workers and expect_remote_workers must be >= 0")
-        if workers > 0 or expect_remote_workers > 0:
-            check_master_bind(master_bind, cleartext_confirmed=allow_cleartext)
-        self.base_url = base_url.rstrip("/")
+        if pool.distributed:
+            check_master_bind(pool.master_bind, cleartext_confirmed=pool.allow_cleartext)
+        c = settings.connection
+        self.base_url = c.base_url.rstrip("/")
         check_http_url(self.base_url, "target URL", error=CapacityError)
-        self.workload = workload
-        self.headers = dict(headers or {})
-        self.timeout_s = timeout_s
-        self.workers = workers
-        self.locustfile = locustfile or workload.locustfile
-        self.source_file = source_file
-        self.master_bind = master_bind
-        self.master_port = master_port
-        self.expect_remote_workers = expect_remote_workers
-        self.worker_timeout_s = worker_timeout_s
+        connection = c.model_copy(update={"base_url": self.base_url})
+        self.settings = settings.model_copy(update={"connection": connection, "locustfile": settings.tasks_file})
+        self.connection = connection
+        self.workload = settings.workload
+        self.pool = pool
         self.health_path = health_path
-        self.grace_s = grace_s
-        self.fire_locust_events = fire_locust_events
-        self.verify_tls = verify_tls
-        self._distributed = workers > 0 or expect_remote_workers > 0
         self._holder = TokenHolder(auth.header) if auth is not None else None
         self._refresher = (
-            TokenRefresher(auth, self._holder, on_new=self._on_token, cwd=_file_dir(source_file))
+            TokenRefresher(auth, self._holder, on_new=self._on_token, cwd=experiment_dir(settings.source_file))
             if auth is not None and self._holder
             else None
         )
@@ -127,32 +100,24 @@ class LoadDriver:
         self._env = Environment(events=locust.events, host=self.base_url)
         self._executor: Executor | None = None
         try:
-            self._executor = self._make_executor()
+            self._executor = make_executor(self._setup(), self._env, auth=self._holder)
         except BaseException:
             restore_events(locust.events, self._events_snap)
             raise
-        if self._distributed:
+        if pool.distributed:
             # built only to fail before any load (templates, test data, locustfile); workers build their own
             self._executor.close()
             self._executor = None
 
     # -- setup -------------------------------------------------------------------------------------
 
-    def _make_executor(self) -> Executor:
-        """The in-process executor; reading test data and importing a locustfile happen here, once."""
-        return make_executor(
-            self.base_url,
-            self.workload,
-            self._env,
-            headers=self.headers,
-            timeout_s=self.timeout_s,
-            locustfile=self.locustfile,
-            source_file=self.source_file,
-            fire_locust_events=self.fire_locust_events,
-            verify_tls=self.verify_tls,
-            auth=self._holder,
-            used=self._used,
+    def _setup(self) -> GeneratorSetup:
+        """What a generator process builds its executor from (stripe 0 of 1; a worker's stripe is its own)."""
+        return GeneratorSetup(
+            settings=self.settings,
+            auth_header=self._holder.header if self._holder is not None else None,
             session_auth=self._session_auth,
+            used=tuple(self._used),
         )
 
     def _ensure_token(self) -> None:
@@ -167,7 +132,11 @@ class LoadDriver:
     def _request_headers(self) -> dict[str, str]:
         """The headers a probe sends: the static ones and the current token."""
         h = self._holder
-        return {**self.headers, h.header: h.value} if h is not None and h.value is not None else dict(self.headers)
+        return (
+            {**self.connection.headers, h.header: h.value}
+            if h is not None and h.value is not None
+            else dict(self.connection.headers)
+        )
 
     def start(self) -> None:
         """Build the executor (in-process) or start and wait for the workers; idempotent."""
@@ -177,46 +146,21 @@ class LoadDriver:
             raise CapacityError("load driver is closed")
         try:
             self._ensure_token()
-            if self._distributed:
-                self._master = Master(
-                    self._env,
-                    setup=self._setup_message(),
-                    local_workers=self.workers,
-                    remote_workers=self.expect_remote_workers,
-                    bind=self.master_bind,
-                    port=self.master_port,
-                    timeout_s=self.worker_timeout_s,
-                    token=self._holder,
-                )
+            if self.pool.distributed:
+                self._master = Master(self._env, setup=self._setup(), pool=self.pool, token=self._holder)
                 self._master.start()
             else:
                 assert self._executor is not None
                 if self._used:  # rebuilt without the records the smoke consumed
                     self._executor.close()
-                    self._executor = self._make_executor()
-                if self.fire_locust_events:
+                    self._executor = make_executor(self._setup(), self._env, auth=self._holder)
+                if self.settings.fire_locust_events:
                     self._env.create_local_runner()
-                self._engine = StageEngine(self._executor, grace_s=self.grace_s)
+                self._engine = StageEngine(self._executor, grace_s=self.settings.grace_s)
         except BaseException:
             self.close()
             raise
         self._started = True
-
-    def _setup_message(self) -> dict[str, Any]:
-        return {
-            "base_url": self.base_url,
-            "workload": self.workload.model_dump(mode="json"),
-            "headers": self.headers,
-            "timeout_s": self.timeout_s,
-            "locustfile": self.locustfile,
-            "source_file": self.source_file,
-            "grace_s": self.grace_s,
-            "fire_locust_events": self.fire_locust_events,
-            "verify_tls": self.verify_tls,
-            "auth_header": self._holder.header if self._holder is not None else None,
-            "used": [r.as_dict() for r in self._used],
-            "session_auth": self._session_auth.model_dump() if self._session_auth is not None else None,
-        }
 
     def __enter__(self) -> LoadDriver:
         return self
@@ -239,12 +183,13 @@ class LoadDriver:
 
     def _probe_gets(self, path: str, n: int) -> list[tuple[int | str, float]]:
         """``n`` sequential GETs on one connection: (status or error text, ms) each."""
+        c = self.connection
         client: HTTPClient = http_client(
             self.base_url,
             concurrency=1,
-            network_timeout=min(self.timeout_s, 10.0),
-            connection_timeout=min(self.timeout_s, 5.0),
-            verify_tls=self.verify_tls,
+            network_timeout=min(c.timeout_s, 10.0),
+            connection_timeout=min(c.timeout_s, 5.0),
+            verify_tls=c.verify_tls,
         )
         out: list[tuple[int | str, float]] = []
         try:
@@ -274,16 +219,16 @@ class LoadDriver:
 
         Call before ``start``: the records consuming endpoints used here are kept out of the run.
         """
-        if self.locustfile or not self.workload.endpoints or self._started:
+        if self.settings.locustfile or not self.workload.endpoints or self._started:
             return
         self._ensure_token()
         answers = run_smoke(
             self.base_url,
             self.workload,
             headers=self._request_headers(),
-            records=load_records(self.workload, self.source_file),
-            timeout_s=self.timeout_s,
-            verify_tls=self.verify_tls,
+            records=load_records(self.workload, self.settings.source_file),
+            timeout_s=self.connection.timeout_s,
+            verify_tls=self.connection.verify_tls,
         )
         self._used = spent_records(answers)
         check_smoke(answers)
@@ -324,7 +269,7 @@ class LoadDriver:
             max_inflight=spec.max_inflight,
             seed=spec.seed,
             start_wall=start_wall,
-            drain_s=drain_seconds(self.timeout_s),
+            drain_s=drain_seconds(self.connection.timeout_s),
             on_second=second,
             should_stop=lambda: "interrupted" if flag.hit else None,
         )

@@ -19,9 +19,10 @@ from capacity.load.auth import TokenHolder
 from capacity.load.pool import RecordPool, RecordsExhausted
 from capacity.load.session_auth import SessionTokens
 from capacity.load.session_plan import EXTRACT_FAILED, Session, StepProgram, extract_into, session_plan
+from capacity.load.settings import ConnectionSettings
 from capacity.load.templates import Template, compile_template
 from capacity.plan.experiment import Endpoint, Workload
-from capacity.plan.testdata import FIELDS, Record, load_records
+from capacity.plan.testdata import FIELDS, Record
 
 EXHAUSTED = "test-data exhausted"
 """Error kind of an arrival whose consuming endpoint found no unused test record (nothing sent).
@@ -112,20 +113,44 @@ class CompiledEndpoint:
             self.rendered = [self.render(r) for r in records[:PRERENDER_LIMIT]]
 
 
-class EndpointExecutor:
+class PooledExecutor:
+    """An executor's connection pool, sized to the stage's in-flight bound: rebuilt larger when a stage
+    needs more, and rebuilt as it was after a stage killed requests mid-flight (``reset``)."""
+
+    _http: Any = None
+    _concurrency = 0
+
+    def _open_pool(self, concurrency: int) -> Any:
+        raise NotImplementedError
+
+    def prepare(self, max_inflight: int) -> None:
+        if self._http is None or max_inflight > self._concurrency:
+            self.close()
+            self._concurrency = max_inflight
+            self._http = self._open_pool(max_inflight)
+
+    def reset(self) -> None:
+        n = self._concurrency
+        self.close()
+        if n:
+            self.prepare(n)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+
+class EndpointExecutor(PooledExecutor):
     """Requests from ``[[workload.endpoints]]`` over one geventhttpclient connection pool."""
 
     def __init__(
         self,
-        base_url: str,
+        connection: ConnectionSettings,
         workload: Workload,
         *,
-        headers: dict[str, str] | None = None,
-        timeout_s: float = 10.0,
-        source_file: str | None = None,
-        records: Sequence[Record] | None = None,
+        records: Sequence[Record],
         pool_seed: int = 0,
-        verify_tls: bool = True,
         auth: TokenHolder | None = None,
         used: Sequence[Record] = (),
         session_tokens: SessionTokens | None = None,
@@ -135,18 +160,15 @@ class EndpointExecutor:
         ``session_tokens`` gives each session a token of its own (``[target.auth] scope = "session"``)."""
         if not workload.endpoints:
             raise CapacityError("workload has no endpoints to request")
-        self.base_url = base_url
-        self.timeout_s = timeout_s
-        self.verify_tls = verify_tls
-        parts = urlsplit(base_url)
-        prefix = parts.path.rstrip("/")
-        recs = list(records) if records is not None else load_records(workload, source_file)
+        self.connection = connection
+        prefix = urlsplit(connection.base_url).path.rstrip("/")
+        recs = list(records)
         if used:
             spent = set(used)
             recs = [r for r in recs if r not in spent]
         extracted = tuple(sorted({k for f in workload.flows for st in f.steps for k in st.extract}))
         self._eps = [
-            CompiledEndpoint(ep, prefix, dict(headers or {}), bool(recs), extracted) for ep in workload.endpoints
+            CompiledEndpoint(ep, prefix, dict(connection.headers), bool(recs), extracted) for ep in workload.endpoints
         ]
         self.pool: RecordPool | None = RecordPool(recs, seed=pool_seed) if recs else None
         shared = [self.pool.shared() for _ in range(min(len(recs), PRERENDER_LIMIT))] if self.pool else []
@@ -163,20 +185,16 @@ class EndpointExecutor:
         self.weights = (
             list(self.sessions.weights) if self.sessions is not None else [e.share_weight for e in workload.endpoints]
         )
-        self._concurrency = 0
-        self._client: HTTPClient | None = None
 
-    def prepare(self, max_inflight: int) -> None:
-        if self._client is None or max_inflight > self._concurrency:
-            self.close()
-            self._concurrency = max_inflight
-            self._client = http_client(
-                self.base_url,
-                concurrency=max_inflight,
-                network_timeout=self.timeout_s,
-                connection_timeout=self.timeout_s,
-                verify_tls=self.verify_tls,
-            )
+    def _open_pool(self, concurrency: int) -> HTTPClient:
+        c = self.connection
+        return http_client(
+            c.base_url,
+            concurrency=concurrency,
+            network_timeout=c.timeout_s,
+            connection_timeout=c.timeout_s,
+            verify_tls=c.verify_tls,
+        )
 
     def new_state(self) -> Any:
         return None
@@ -194,7 +212,7 @@ class EndpointExecutor:
             i = ep.cursor
             ep.cursor = i + 1 if i + 1 < len(rendered) else 0
             path, body = rendered[i]
-        client = self._client
+        client = self._http
         assert client is not None
         auth = self._auth
         generation = auth.generation if auth is not None else 0
@@ -228,7 +246,7 @@ class EndpointExecutor:
             sess.values = values
         path = ep.path.render(values)
         body = ep.body.render(values).encode() if ep.body is not None else None
-        client = self._client
+        client = self._http
         assert client is not None
         auth = self._auth
         generation = auth.generation if auth is not None else 0
@@ -247,14 +265,3 @@ class EndpointExecutor:
         if step.extract and code < 400 and not extract_into(values, data, step.extract):
             return EXTRACT_FAILED
         return code
-
-    def reset(self) -> None:
-        n = self._concurrency
-        self.close()
-        if n:
-            self.prepare(n)
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None

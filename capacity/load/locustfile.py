@@ -23,7 +23,8 @@ from locust.contrib.fasthttp import FastHttpSession, LocustBadStatusCode
 from locust.exception import StopUser
 
 from capacity.errors import CapacityError
-from capacity.load.executors import error_kind, tls_options
+from capacity.load.executors import PooledExecutor, error_kind, tls_options
+from capacity.load.settings import ConnectionSettings
 
 
 def resolve_locustfile(path: str, source_file: str | None = None) -> Path:
@@ -92,27 +93,24 @@ class _Slot:
         self.users: dict[type[locust.User], tuple[locust.User, _Recorder]] = {}
 
 
-class LocustfileExecutor:
+class LocustfileExecutor(PooledExecutor):
     """Arrivals pick (User class, task) by the file's weights and run that one task."""
 
     def __init__(
         self,
-        base_url: str,
+        connection: ConnectionSettings,
         path: str,
         *,
         environment: locust.env.Environment,
-        headers: dict[str, str] | None = None,
-        timeout_s: float = 10.0,
         source_file: str | None = None,
         fire_locust_events: bool = False,
-        verify_tls: bool = True,
     ) -> None:
         self.path = resolve_locustfile(path, source_file)
-        self.verify_tls = verify_tls
-        self.base_url = base_url
+        self.connection = connection
+        self.verify_tls = connection.verify_tls
+        self.base_url = connection.base_url
         self.env = environment
-        self.headers = dict(headers or {})
-        self.timeout_s = timeout_s
+        self.headers = dict(connection.headers)
         self.forward = environment.events.request if fire_locust_events else None
         classes = load_user_classes(self.path)
         total_w = sum(max(float(getattr(c, "weight", 1) or 1), 0.0) for c in classes) or 1.0
@@ -127,19 +125,15 @@ class LocustfileExecutor:
                 self.kinds.append((cls, fn))
                 self.names.append(f"{cls.__name__}.{getattr(fn, '__name__', str(fn))}")
                 self.weights.append(cw * cnt / n)
-        self._pool: HTTPClientPool | None = None
-        self._concurrency = 0
 
-    def prepare(self, max_inflight: int) -> None:
-        if self._pool is None or max_inflight > self._concurrency:
-            self.close()
-            self._concurrency = max_inflight
-            self._pool = HTTPClientPool(
-                concurrency=max_inflight,
-                network_timeout=self.timeout_s,
-                connection_timeout=self.timeout_s,
-                **tls_options(self.verify_tls),
-            )
+    def _open_pool(self, concurrency: int) -> HTTPClientPool:
+        timeout = self.connection.timeout_s
+        return HTTPClientPool(
+            concurrency=concurrency,
+            network_timeout=timeout,
+            connection_timeout=timeout,
+            **tls_options(self.verify_tls),
+        )
 
     def new_state(self) -> Any:
         return _Slot()
@@ -154,7 +148,7 @@ class LocustfileExecutor:
             request_event=rec,
             user=user,
             **tls_options(self.verify_tls),
-            client_pool=self._pool,
+            client_pool=self._http,
             headers=self.headers or None,
         )
         slot.users[cls] = (user, rec)
@@ -175,14 +169,3 @@ class LocustfileExecutor:
         except Exception as exc:
             return error_kind(exc)
         return rec.failed if rec.failed is not None else rec.last
-
-    def reset(self) -> None:
-        n = self._concurrency
-        self.close()
-        if n:
-            self.prepare(n)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None

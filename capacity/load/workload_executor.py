@@ -6,7 +6,6 @@ Used by the in-process driver and by each distributed worker, with the same argu
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,65 +18,45 @@ from capacity.load.locustfile import LocustfileExecutor
 from capacity.load.pool import stripe
 from capacity.load.session_auth import SessionTokens
 from capacity.load.session_plan import Session, StepProgram
-from capacity.plan.experiment import Workload
-from capacity.plan.target import Auth
-from capacity.plan.testdata import Record, load_records
+from capacity.load.settings import GeneratorSetup
+from capacity.plan.testdata import load_records
 
 
-def make_executor(
-    base_url: str,
-    workload: Workload,
-    env: Environment,
-    *,
-    headers: dict[str, str],
-    timeout_s: float,
-    locustfile: str | None,
-    source_file: str | None,
-    fire_locust_events: bool = False,
-    stripe_index: int = 0,
-    stripes: int = 1,
-    verify_tls: bool = True,
-    auth: TokenHolder | None = None,
-    used: Sequence[Record] = (),
-    session_auth: Auth | None = None,
-) -> Executor:
+def make_executor(setup: GeneratorSetup, env: Environment, *, auth: TokenHolder | None = None) -> Executor:
     """The executor for a workload; a locustfile takes precedence over the endpoint list.
 
-    ``auth`` keeps the requests' headers carrying the run's token; ``used``: records the smoke consumed;
-    ``session_auth`` (``scope = "session"``): each session runs the token command for its own token."""
-    if locustfile:
+    ``auth`` keeps the requests' headers carrying the run's token; ``setup.used``: records the smoke
+    consumed; ``setup.session_auth`` (``scope = "session"``): each session runs the token command for its
+    own token."""
+    s = setup.settings
+    if s.tasks_file:
         lf = LocustfileExecutor(
-            base_url,
-            locustfile,
+            s.connection,
+            s.tasks_file,
             environment=env,
-            headers=headers,
-            timeout_s=timeout_s,
-            source_file=source_file,
-            fire_locust_events=fire_locust_events,
-            verify_tls=verify_tls,
+            source_file=s.source_file,
+            fire_locust_events=s.fire_locust_events,
         )
         if auth is not None:
             auth.attach(lf.headers)
         return lf
-    records = stripe(load_records(workload, source_file), stripe_index, stripes)
+    records = stripe(load_records(s.workload, s.source_file), setup.stripe, setup.stripes)
+    session_auth = setup.session_auth
     ex = EndpointExecutor(
-        base_url,
-        workload,
-        headers=headers,
-        timeout_s=timeout_s,
+        s.connection,
+        s.workload,
         records=records,
-        pool_seed=workload.test_data.seed + stripe_index,
-        verify_tls=verify_tls,
+        pool_seed=s.workload.test_data.seed + setup.stripe,
         auth=auth,
-        used=used,
-        session_tokens=SessionTokens(session_auth, _file_dir(source_file)) if session_auth is not None else None,
+        used=setup.used,
+        session_tokens=SessionTokens(session_auth, experiment_dir(s.source_file)) if session_auth is not None else None,
     )
-    if fire_locust_events:
+    if s.fire_locust_events:
         return LocustEventExecutor(ex, env)
     return ex
 
 
-def _file_dir(source_file: str | None) -> str | None:
+def experiment_dir(source_file: str | None) -> str | None:
     """The experiment file's folder, where its token command runs (None: the current directory)."""
     if source_file and Path(source_file).is_file():
         return str(Path(source_file).resolve().parent)

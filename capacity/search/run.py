@@ -371,25 +371,25 @@ def _start_driver(exp: Experiment, opts: SearchOptions, live: LiveTarget, stack:
     """Check the test data suffices, start the load driver, check the target answers and every endpoint
     works (smoke preflight), then start its workers: all before any stage."""
     from capacity.load.driver import LoadDriver
+    from capacity.load.settings import ConnectionSettings, GeneratorSettings, WorkerSettings
 
     if not opts.locustfile:  # a locustfile's tasks consume no records of ours
         check_test_data_budget(exp)
-    driver = LoadDriver(
-        live.base_url,
-        exp.workload,
-        headers=live.headers,
-        auth=live.auth,
-        timeout_s=exp.target.timeout_s,
-        workers=opts.workers,
-        locustfile=opts.locustfile or exp.workload.locustfile,
-        source_file=exp.source_file,
-        master_bind=opts.master_bind,
-        allow_cleartext=opts.allow_cleartext_workers,
-        master_port=opts.master_port,
-        expect_remote_workers=opts.expect_remote_workers,
-        health_path=exp.target.health_path,
-        verify_tls=exp.target.verify_tls,
+    t = exp.target
+    connection = ConnectionSettings(
+        base_url=live.base_url, headers=live.headers, timeout_s=t.timeout_s, verify_tls=t.verify_tls
     )
+    settings = GeneratorSettings(
+        connection=connection, workload=exp.workload, locustfile=opts.locustfile, source_file=exp.source_file
+    )
+    workers = WorkerSettings(
+        workers=opts.workers,
+        expect_remote_workers=opts.expect_remote_workers,
+        master_bind=opts.master_bind,
+        master_port=opts.master_port,
+        allow_cleartext=opts.allow_cleartext_workers,
+    )
+    driver = LoadDriver(settings, workers=workers, auth=live.auth, health_path=t.health_path)
     stack.enter_context(driver)
     driver.preflight()
     driver.smoke()

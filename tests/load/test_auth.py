@@ -10,6 +10,7 @@ import pytest
 from capacity.errors import CapacityError
 from capacity.load.auth import TokenHolder, TokenRefresher
 from capacity.load.driver import LoadDriver, StageSpec
+from capacity.load.settings import GeneratorSettings, WorkerSettings
 from capacity.plan.experiment import Auth, Workload
 from capacity.plan.secrets import redact
 from tests.load.auth_target import API_KEY, TOKEN_PREFIX, BearerTarget, runs, token_command
@@ -20,6 +21,7 @@ WL = Workload.model_validate(
         "test_data": {"source": "none"},
     }
 )
+TWO = WorkerSettings(workers=2)
 
 
 def test_holder_asks_for_one_refresh_per_generation() -> None:
@@ -54,7 +56,7 @@ def test_every_request_carries_the_shared_token_and_a_401_refreshes_once(tmp_pat
     cmd, count = token_command(tmp_path)
     with BearerTarget() as srv:
         auth = Auth(command=cmd, refresh_s=1000)
-        with LoadDriver(srv.url, WL, headers={"X-Api-Key": API_KEY}, auth=auth) as d:
+        with LoadDriver(GeneratorSettings.of(srv.url, WL, headers={"X-Api-Key": API_KEY}), auth=auth) as d:
             d.preflight()
             d.smoke()
             assert runs(count) == 1
@@ -81,7 +83,7 @@ def test_token_is_refreshed_on_schedule_without_any_401(tmp_path: Path) -> None:
     cmd, count = token_command(tmp_path)
     with BearerTarget() as srv:
         auth = Auth(command=cmd, refresh_s=1.0)
-        with LoadDriver(srv.url, WL, headers={"X-Api-Key": API_KEY}, auth=auth) as d:
+        with LoadDriver(GeneratorSettings.of(srv.url, WL, headers={"X-Api-Key": API_KEY}), auth=auth) as d:
             d.preflight()
             m = d.run_stage(StageSpec(0, 50.0, 3.5, 0.5, max_inflight=10))
             srv.min_generation = runs(count)  # only the newest token from here on
@@ -96,7 +98,7 @@ def test_workers_share_the_masters_token_and_a_401_on_a_worker_refreshes_once(tm
     cmd, count = token_command(tmp_path)
     with BearerTarget() as srv:
         auth = Auth(command=cmd, refresh_s=1000)
-        with LoadDriver(srv.url, WL, headers={"X-Api-Key": API_KEY}, auth=auth, workers=2) as d:
+        with LoadDriver(GeneratorSettings.of(srv.url, WL, headers={"X-Api-Key": API_KEY}), auth=auth, workers=TWO) as d:
             d.preflight()
             d.start()
             assert runs(count) == 1
@@ -118,7 +120,7 @@ def test_with_workers_refused_requests_are_retried_and_counted_not_errors(tmp_pa
     cmd, count = token_command(tmp_path)
     with BearerTarget() as srv:
         auth = Auth(command=cmd, refresh_s=1000)
-        with LoadDriver(srv.url, WL, headers={"X-Api-Key": API_KEY}, auth=auth, workers=2) as d:
+        with LoadDriver(GeneratorSettings.of(srv.url, WL, headers={"X-Api-Key": API_KEY}), auth=auth, workers=TWO) as d:
             d.preflight()
             d.start()
 

@@ -12,6 +12,7 @@ import pytest
 
 from capacity.errors import CapacityError
 from capacity.load.driver import LoadDriver, StageSpec
+from capacity.load.settings import GeneratorSettings, WorkerSettings
 from capacity.models import SecondSample
 from capacity.plan.experiment import Workload
 from tests.conftest import run_cli
@@ -26,6 +27,7 @@ WL = Workload.model_validate(
         "test_data": {"records": 2000},
     }
 )
+TWO = WorkerSettings(workers=2)
 
 
 def _children() -> list[psutil.Process]:
@@ -35,7 +37,7 @@ def _children() -> list[psutil.Process]:
 @pytest.mark.slow
 def test_two_workers_split_rate_exactly_and_stop_on_sigint() -> None:
     with DelayServer(0.05) as srv:
-        d = LoadDriver(srv.url, WL, workers=2)
+        d = LoadDriver(GeneratorSettings.of(srv.url, WL), workers=TWO)
         try:
             m = d.run_stage(StageSpec(0, 200.0, 4.0, 1.0, max_inflight=100))
             assert len(_children()) == 2
@@ -68,7 +70,7 @@ def test_two_workers_split_rate_exactly_and_stop_on_sigint() -> None:
 
 @pytest.mark.slow
 def test_worker_killed_mid_stage_marks_lost_and_next_stage_runs_on_the_rest() -> None:
-    with DelayServer(0.02) as srv, LoadDriver(srv.url, WL, workers=2) as d:
+    with DelayServer(0.02) as srv, LoadDriver(GeneratorSettings.of(srv.url, WL), workers=TWO) as d:
         d.start()
         victim = _children()[0]
 
@@ -92,7 +94,7 @@ def test_worker_killed_mid_stage_marks_lost_and_next_stage_runs_on_the_rest() ->
 @pytest.mark.slow
 def test_workers_report_requests_in_flight_at_a_stop_as_unfinished_with_their_waits() -> None:
     # every request takes 3 s: all are still in flight when the stage stops after its second second
-    with DelayServer(3.0) as srv, LoadDriver(srv.url, WL, workers=2) as d:
+    with DelayServer(3.0) as srv, LoadDriver(GeneratorSettings.of(srv.url, WL), workers=TWO) as d:
         stop_at_two = lambda samples: "p95" if len(samples) == 2 else None  # noqa: E731
         m = d.run_stage(StageSpec(0, 40.0, 8.0, 4.0, max_inflight=200, guard_window_s=1), on_second=stop_at_two)
         assert m.aborted == "p95" and m.aborted_in_warmup and m.workers == 2
@@ -108,7 +110,8 @@ def test_workers_report_requests_in_flight_at_a_stop_as_unfinished_with_their_wa
 
 
 def test_master_waits_for_expected_workers_then_fails_clearly() -> None:
-    d = LoadDriver("http://127.0.0.1:9", WL, expect_remote_workers=1, worker_timeout_s=1.0)
+    remote = WorkerSettings(expect_remote_workers=1, worker_timeout_s=1.0)
+    d = LoadDriver(GeneratorSettings.of("http://127.0.0.1:9", WL), workers=remote)
     t0 = time.monotonic()
     with pytest.raises(CapacityError, match=r"only 0 of 1 load worker\(s\) joined the master on port \d+ within 1s"):
         d.start()

@@ -14,6 +14,7 @@ import pytest
 
 from capacity.errors import CapacityError, TargetUnreachableError
 from capacity.load.driver import LoadDriver, StageSpec
+from capacity.load.settings import GeneratorSettings
 from capacity.models import SecondSample
 from capacity.plan.experiment import Workload
 from tests.load.servers import DelayServer
@@ -25,7 +26,7 @@ def wl(*endpoints: dict[str, object], **test_data: object) -> Workload:
 
 @pytest.mark.slow  # sends real load in real time
 def test_offered_rate_exact_against_300ms_server(slow_server: DelayServer) -> None:
-    with LoadDriver(slow_server.url, wl({"name": "a", "path": "/a"})) as d:
+    with LoadDriver(GeneratorSettings.of(slow_server.url, wl({"name": "a", "path": "/a"}))) as d:
         m = d.run_stage(StageSpec(0, 100.0, 6.0, 1.0, max_inflight=100))
     assert abs(m.offered_rps - 100.0) / 100.0 < 0.01
     assert m.requests == 500 and m.dropped == 0 and m.errors == 0
@@ -39,7 +40,7 @@ def test_offered_rate_exact_against_300ms_server(slow_server: DelayServer) -> No
 
 @pytest.mark.slow  # sends real load in real time
 def test_stall_shows_in_latency_from_intended_start_and_drops() -> None:
-    with DelayServer(0.01) as srv, LoadDriver(srv.url, wl({"name": "a", "path": "/a"})) as d:
+    with DelayServer(0.01) as srv, LoadDriver(GeneratorSettings.of(srv.url, wl({"name": "a", "path": "/a"}))) as d:
 
         def stall() -> None:
             gevent.sleep(1.5)
@@ -68,7 +69,7 @@ def test_weights_honoured_and_bodies_rendered() -> None:
         },
         {"name": "summary", "path": "/appointments/{ien}/summary", "rpm": 588},
     )
-    with DelayServer(0.0) as srv, LoadDriver(srv.url, workload) as d:
+    with DelayServer(0.0) as srv, LoadDriver(GeneratorSettings.of(srv.url, workload)) as d:
         srv.keep_bodies = True
         m = d.run_stage(StageSpec(0, 300.0, 3.0, 0.0))
     status = sum(n for k, n in srv.paths.items() if k.startswith("POST /api/v1/vista-sites/"))
@@ -89,7 +90,7 @@ def test_consuming_endpoint_never_reuses_records_and_reports_exhaustion(
         {"name": "checkin", "method": "POST", "path": "/appointments/{ien}/checkins", "consumes": True},
         records=150,
     )
-    with DelayServer(0.0) as srv, LoadDriver(srv.url, workload) as d:
+    with DelayServer(0.0) as srv, LoadDriver(GeneratorSettings.of(srv.url, workload)) as d:
         m = d.run_stage(StageSpec(0, 100.0, 2.0, 0.0))
     sent = [k for k in srv.paths if k.endswith("/checkins")]
     assert len(sent) == sum(srv.paths.values()) == 150  # each appointment checked in once
@@ -118,7 +119,7 @@ def test_locustfile_task_weights(tmp_path: Path) -> None:
     """)
     )
     w = Workload.model_validate({"locustfile": str(lf)})
-    with DelayServer(0.0) as srv, LoadDriver(srv.url, w) as d:
+    with DelayServer(0.0) as srv, LoadDriver(GeneratorSettings.of(srv.url, w)) as d:
         m = d.run_stage(StageSpec(0, 200.0, 2.0, 0.0))
     heavy, light = srv.paths["GET /heavy"], srv.paths["GET /light"]
     assert heavy + light == 400
@@ -129,7 +130,7 @@ def test_locustfile_task_weights(tmp_path: Path) -> None:
 
 def test_unknown_placeholder_is_a_clear_error() -> None:
     with pytest.raises(CapacityError, match=r"endpoint 'bad' path: unknown placeholder \{patient\}"):
-        LoadDriver("http://127.0.0.1:9", wl({"name": "bad", "path": "/p/{patient}"}))
+        LoadDriver(GeneratorSettings.of("http://127.0.0.1:9", wl({"name": "bad", "path": "/p/{patient}"})))
 
 
 def test_unreachable_target_one_line() -> None:
@@ -139,7 +140,7 @@ def test_unreachable_target_one_line() -> None:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens here now
-    with LoadDriver(f"http://127.0.0.1:{port}", wl({"name": "a", "path": "/a"})) as d:
+    with LoadDriver(GeneratorSettings.of(f"http://127.0.0.1:{port}", wl({"name": "a", "path": "/a"}))) as d:
         with pytest.raises(TargetUnreachableError) as err:
             d.preflight()
         assert d.probe_latency_ms(2) is None
@@ -150,7 +151,7 @@ def test_unreachable_target_one_line() -> None:
 @pytest.mark.slow  # sends real load in real time
 def test_sigint_during_stage_returns_interrupted_quickly(fast_server: DelayServer) -> None:
     previous = signal.getsignal(signal.SIGINT)
-    with LoadDriver(fast_server.url, wl({"name": "a", "path": "/a"})) as d:
+    with LoadDriver(GeneratorSettings.of(fast_server.url, wl({"name": "a", "path": "/a"}))) as d:
 
         def interrupt() -> None:
             gevent.sleep(1.2)
@@ -175,7 +176,7 @@ def test_on_second_abort_stops_at_once(fast_server: DelayServer) -> None:
         seen.append(len(samples))
         return "guard:p95" if len(samples) == 2 else None
 
-    with LoadDriver(fast_server.url, wl({"name": "a", "path": "/a"})) as d:
+    with LoadDriver(GeneratorSettings.of(fast_server.url, wl({"name": "a", "path": "/a"}))) as d:
         t0 = time.monotonic()
         m = d.run_stage(StageSpec(0, 50.0, 20.0, 0.0), on_second=judge)
     assert m.aborted == "guard:p95" and not m.interrupted
@@ -186,7 +187,7 @@ def test_on_second_abort_stops_at_once(fast_server: DelayServer) -> None:
 @pytest.mark.slow  # sends real load in real time
 def test_starved_generator_shows_drops_and_cpu() -> None:
     # tiny in-flight cap against a slow target: arrivals find no slot and are dropped, not delayed
-    with DelayServer(0.2) as srv, LoadDriver(srv.url, wl({"name": "a", "path": "/a"})) as d:
+    with DelayServer(0.2) as srv, LoadDriver(GeneratorSettings.of(srv.url, wl({"name": "a", "path": "/a"}))) as d:
         m = d.run_stage(StageSpec(0, 100.0, 3.0, 0.0, max_inflight=4))
         assert m.dropped > 150 and m.requests < 100
         assert all(s.generator_cpu_pct is not None for s in m.seconds)
@@ -200,7 +201,7 @@ def test_starved_generator_shows_drops_and_cpu() -> None:
 
 @pytest.mark.slow  # sends real load in real time
 def test_poisson_stage_mean_rate(fast_server: DelayServer) -> None:
-    with LoadDriver(fast_server.url, wl({"name": "a", "path": "/a"})) as d:
+    with LoadDriver(GeneratorSettings.of(fast_server.url, wl({"name": "a", "path": "/a"}))) as d:
         m = d.run_stage(StageSpec(0, 200.0, 4.0, 0.0, arrival="poisson", seed=5))
     assert abs(m.requests - 800) < 4 * (800**0.5)  # Poisson count: within 4 sigma
     assert max(s.offered for s in m.seconds) - min(s.offered for s in m.seconds) > 5  # not uniform

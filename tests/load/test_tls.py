@@ -10,6 +10,7 @@ import pytest
 
 from capacity.errors import TargetUnreachableError
 from capacity.load.driver import LoadDriver, StageSpec
+from capacity.load.settings import GeneratorSettings
 from capacity.plan.experiment import Target, Workload
 from tests.load.servers import DelayServer
 
@@ -42,7 +43,7 @@ def test_verify_tls_is_the_default() -> None:
 def test_self_signed_certificate_is_refused_by_default(self_signed: tuple[str, str]) -> None:
     with DelayServer(tls=self_signed) as srv:
         assert srv.url.startswith("https://127.0.0.1:")
-        with LoadDriver(srv.url, _workload()) as d, pytest.raises(TargetUnreachableError) as exc:
+        with LoadDriver(GeneratorSettings.of(srv.url, _workload())) as d, pytest.raises(TargetUnreachableError) as exc:
             d.preflight()
         assert "unreachable" in str(exc.value) and "\n" not in str(exc.value)
         assert srv.count == 0  # the handshake failed: no request reached the application
@@ -50,7 +51,10 @@ def test_self_signed_certificate_is_refused_by_default(self_signed: tuple[str, s
 
 @pytest.mark.slow  # sends real load in real time
 def test_verify_tls_false_accepts_it_and_runs_load(self_signed: tuple[str, str], tmp_path: Path) -> None:
-    with DelayServer(tls=self_signed) as srv, LoadDriver(srv.url, _workload(), verify_tls=False) as d:
+    with (
+        DelayServer(tls=self_signed) as srv,
+        LoadDriver(GeneratorSettings.of(srv.url, _workload(), verify_tls=False)) as d,
+    ):
         d.preflight()
         m = d.run_stage(StageSpec(0, 50.0, 2.0, 0.5, max_inflight=20))
     assert m.errors == 0 and m.requests > 0 and m.status_codes == {"200": m.requests}
@@ -69,7 +73,10 @@ def _locustfile(tmp_path: Path) -> Workload:
 @pytest.mark.slow  # sends real load in real time
 @pytest.mark.parametrize("verify_tls", [True, False])
 def test_locustfile_mode_follows_verify_tls(self_signed: tuple[str, str], tmp_path: Path, verify_tls: bool) -> None:
-    with DelayServer(tls=self_signed) as srv, LoadDriver(srv.url, _locustfile(tmp_path), verify_tls=verify_tls) as d:
+    with (
+        DelayServer(tls=self_signed) as srv,
+        LoadDriver(GeneratorSettings.of(srv.url, _locustfile(tmp_path), verify_tls=verify_tls)) as d,
+    ):
         m = d.run_stage(StageSpec(0, 20.0, 1.0, 0.0, max_inflight=10))
     assert m.requests > 0
     if verify_tls:
