@@ -29,7 +29,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from capacity.errors import CapacityError
 from capacity.load.auth import TokenHolder
-from capacity.load.engine import SecondRaw, StageEngine, StageRaw, drain_seconds, stage_seconds
+from capacity.load.engine import EngineStage, SecondRaw, StageEngine, StageRaw, drain_seconds, stage_seconds
 from capacity.load.leases import StripeLeases
 from capacity.load.measure import (
     merge_seconds,
@@ -225,24 +225,20 @@ class Master:
         spec, n = st.spec, len(st.running)
         for i, cid in enumerate(st.running):
             self.last_seen[cid] = time.time()
-            self.runner.send_message(
-                "cap_stage",
-                {
-                    "index": spec.index,
-                    "rate": spec.target_rps / n,
-                    "duration_s": spec.duration_s,
-                    "warmup_s": spec.warmup_s,
-                    "arrival": spec.arrival,
-                    "shape": [list(p) for p in spec.shape],
-                    "max_inflight": max(1, math.ceil(spec.max_inflight / n)),
-                    "seed": spec.seed * 1000 + i,
-                    "phase": i / n,
-                    "start_wall": st.start_wall,
-                    "drain_s": drain_s,
-                    **self._token(),
-                },
-                client_id=cid,
+            stage = EngineStage(
+                rate=spec.target_rps / n,
+                duration_s=spec.duration_s,
+                warmup_s=spec.warmup_s,
+                arrival=spec.arrival,
+                shape=spec.shape,
+                max_inflight=max(1, math.ceil(spec.max_inflight / n)),
+                seed=spec.seed * 1000 + i,
+                phase=i / n,
+                start_wall=st.start_wall,
+                drain_s=drain_s,
             )
+            message = {"index": spec.index, "stage": stage.model_dump(mode="json"), **self._token()}
+            self.runner.send_message("cap_stage", message, client_id=cid)
 
     def _stop(self, st: _Fanout, reason: str) -> None:
         st.stopped = reason
@@ -372,20 +368,8 @@ class WorkerAgent:
             self.runner.send_message("cap_second", second_to_wire(index, s))
             return None
 
-        raw = self.engine.run(
-            rate=float(d["rate"]),
-            duration_s=float(d["duration_s"]),
-            warmup_s=float(d["warmup_s"]),
-            arrival=d["arrival"],
-            shape=tuple((float(t), float(m)) for t, m in d.get("shape", ())),
-            max_inflight=int(d["max_inflight"]),
-            seed=int(d["seed"]),
-            phase=float(d["phase"]),
-            start_wall=float(d["start_wall"]),
-            drain_s=float(d["drain_s"]),
-            on_second=second,
-            should_stop=lambda: self.stop_reason,
-        )
+        stage = EngineStage.model_validate(d["stage"])
+        raw = self.engine.run(stage, on_second=second, should_stop=lambda: self.stop_reason)
         retried = (self.token.retries - retries) if self.token is not None else 0
         self.runner.send_message("cap_done", {**stage_to_wire(index, raw), "auth_retries": retried})
 

@@ -23,7 +23,7 @@ from locust.env import Environment
 from capacity.errors import CapacityError, TargetUnreachableError
 from capacity.load.auth import TokenHolder, TokenRefresher
 from capacity.load.distributed import Master
-from capacity.load.engine import SecondRaw, StageEngine, drain_seconds
+from capacity.load.engine import EngineStage, SecondRaw, StageEngine, drain_seconds
 from capacity.load.executors import Executor, error_kind, http_client
 from capacity.load.leases import check_master_bind
 from capacity.load.schedule import suggest_max_inflight
@@ -260,7 +260,7 @@ class LoadDriver:
             samples.append(stage_sample(spec, raw, start_wall=start_wall, workers=1))
             return on_second(samples) if on_second is not None else None
 
-        raw = self._engine.run(
+        stage = EngineStage(
             rate=spec.target_rps,
             duration_s=spec.duration_s,
             warmup_s=spec.warmup_s,
@@ -270,9 +270,8 @@ class LoadDriver:
             seed=spec.seed,
             start_wall=start_wall,
             drain_s=drain_seconds(self.connection.timeout_s),
-            on_second=second,
-            should_stop=lambda: "interrupted" if flag.hit else None,
         )
+        raw = self._engine.run(stage, on_second=second, should_stop=lambda: "interrupted" if flag.hit else None)
         # rebuilt once more at the end: the last second gains drain completions after it closed
         samples = [stage_sample(spec, sec, start_wall=start_wall, workers=1) for sec in raw.seconds]
         meas = build_measurement(spec, [raw], samples, started_wall=start_wall, aborted=raw.stopped, workers=0)

@@ -28,8 +28,18 @@ from capacity.load.raw import HIGHEST_US, SecondRaw, StageRaw, new_histogram
 from capacity.load.schedule import Arrival, Shape
 from capacity.load.session_stage import SessionStage
 from capacity.load.stage_state import Stage
+from capacity.plan.base import Strict
 
-__all__ = ["HIGHEST_US", "SecondRaw", "StageEngine", "StageRaw", "drain_seconds", "new_histogram", "stage_seconds"]
+__all__ = [
+    "HIGHEST_US",
+    "EngineStage",
+    "SecondRaw",
+    "StageEngine",
+    "StageRaw",
+    "drain_seconds",
+    "new_histogram",
+    "stage_seconds",
+]
 
 
 def stage_seconds(duration_s: float) -> int:
@@ -47,6 +57,24 @@ def _stage_type(ex: Executor) -> type[Stage]:
     return Stage if getattr(ex, "sessions", None) is None else SessionStage
 
 
+class EngineStage(Strict):
+    """What one generator process runs in a stage: its share of the rate, the schedule's shape and seed,
+    a common start; a distributed worker receives it as its ``cap_stage`` message, as this model."""
+
+    rate: float
+    duration_s: float
+    warmup_s: float
+    arrival: Arrival = "uniform"
+    shape: Shape = ()
+    max_inflight: int = 256
+    seed: int = 0
+    phase: float = 0.0
+    """Where in its interarrival this process starts (worker ``i`` of ``n``: ``i / n``)."""
+    start_wall: float | None = None
+    """The stage's start (wall clock; None: now)."""
+    drain_s: float = 10.0
+
+
 class StageEngine:
     """Runs stages for one executor. ``grace_s``: how late an arrival may start before it is dropped."""
 
@@ -58,22 +86,14 @@ class StageEngine:
 
     def run(
         self,
+        stage: EngineStage,
         *,
-        rate: float,
-        duration_s: float,
-        warmup_s: float,
-        arrival: Arrival = "uniform",
-        shape: Shape = (),
-        max_inflight: int = 256,
-        seed: int = 0,
-        phase: float = 0.0,
-        start_wall: float | None = None,
-        drain_s: float = 10.0,
         on_second: Callable[[SecondRaw], str | None] | None = None,
         should_stop: Callable[[], str | None] | None = None,
     ) -> StageRaw:
-        """One stage from ``start_wall`` (now by default): schedule, close seconds, drain, total up."""
-        self.ex.prepare(max_inflight)
+        """One stage from ``stage.start_wall`` (now by default): schedule, close seconds, drain, total up."""
+        rate, duration_s, start_wall = stage.rate, stage.duration_s, stage.start_wall
+        self.ex.prepare(stage.max_inflight)
         now_wall = time.time()
         base = time.perf_counter() + ((start_wall if start_wall is not None else now_wall) - now_wall)
         st = _stage_type(self.ex)(
@@ -81,11 +101,12 @@ class StageEngine:
             base=base,
             nsec=stage_seconds(duration_s),
             duration_s=duration_s,
-            warmup_s=warmup_s,
-            max_inflight=max_inflight,
+            warmup_s=stage.warmup_s,
+            max_inflight=stage.max_inflight,
             grace=self.grace_s,
         )
-        sched = gevent.spawn(st.scheduler(rate, arrival=arrival, shape=shape, phase=phase, seed=seed))
+        schedule = st.scheduler(rate, arrival=stage.arrival, shape=stage.shape, phase=stage.phase, seed=stage.seed)
+        sched = gevent.spawn(schedule)
         seconds, stopped = self._close_seconds(st, on_second, should_stop)
         st.stop = True
         stop_offset = time.perf_counter() - st.base if stopped is not None else None
@@ -94,7 +115,7 @@ class StageEngine:
         sched.join(timeout=1.0)
         sched.kill(block=False)
         # let in-flight requests finish: fully on a normal end, briefly after an abort
-        killed = st.drain(min(drain_s, 0.5) if stopped is not None else drain_s)
+        killed = st.drain(min(stage.drain_s, 0.5) if stopped is not None else stage.drain_s)
         if killed:
             self.ex.reset()
         st.finish_sessions()

@@ -16,7 +16,7 @@ from gevent.lock import Semaphore
 
 from capacity.judge.guards import judge_window
 from capacity.judge.verdict import judge_measurement
-from capacity.load.engine import SecondRaw, StageEngine
+from capacity.load.engine import EngineStage, SecondRaw, StageEngine
 from capacity.load.stage import build_measurement, stage_sample
 from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import SecondSample
@@ -65,15 +65,15 @@ def run_stage(
         breaches = judge_window(samples, guards) if guards is not None else []
         return breaches[0].code if breaches else None
 
-    raw = StageEngine(ex, grace_s=0.1).run(
+    stage = EngineStage(
         rate=spec.target_rps,
         duration_s=spec.duration_s,
         warmup_s=spec.warmup_s,
         max_inflight=spec.max_inflight,
         start_wall=start,
         drain_s=0.3,
-        on_second=on_second,
     )
+    raw = StageEngine(ex, grace_s=0.1).run(stage, on_second=on_second)
     seconds = [stage_sample(spec, s, start_wall=start, workers=1) for s in raw.seconds]
     return build_measurement(spec, [raw], seconds, started_wall=start, aborted=raw.stopped, workers=0)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import gevent
 
-from capacity.load.engine import SecondRaw, StageEngine, StageRaw, stage_seconds
+from capacity.load.engine import EngineStage, SecondRaw, StageEngine, StageRaw, stage_seconds
 from capacity.load.executors import EXHAUSTED
 from capacity.load.schedule import arrival_chunks
 
@@ -57,7 +57,8 @@ def run(ex: FakeExecutor, **kw: Any) -> tuple[StageRaw, list[SecondRaw]]:
 
     kw.setdefault("warmup_s", 0.0)
     kw.setdefault("drain_s", 1.0)
-    raw = StageEngine(ex, grace_s=0.1).run(on_second=kw.pop("on_second", on_second), **kw)
+    hooks = {"on_second": kw.pop("on_second", on_second), "should_stop": kw.pop("should_stop", None)}
+    raw = StageEngine(ex, grace_s=0.1).run(EngineStage(**kw), **hooks)
     return raw, closed
 
 

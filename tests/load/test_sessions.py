@@ -17,7 +17,7 @@ import msgpack
 import pytest
 
 from capacity.errors import CapacityError
-from capacity.load.engine import StageEngine
+from capacity.load.engine import EngineStage, StageEngine
 from capacity.load.executors import EXHAUSTED
 from capacity.load.measure import flow_stats, merge_parts, stage_from_wire, stage_to_wire
 from capacity.load.session_auth import SessionTokens
@@ -89,7 +89,7 @@ def staging_workload(**step_changes: Any) -> Workload:
 
 def run(ex: FakeSessionExecutor, **kw: Any) -> Any:
     args = {"rate": 400.0, "duration_s": 1.0, "warmup_s": 0.0, "max_inflight": 500, "drain_s": 1.0}
-    return StageEngine(ex, grace_s=0.2).run(**{**args, **kw})
+    return StageEngine(ex, grace_s=0.2).run(EngineStage(**{**args, **kw}))
 
 
 def test_staging_sessions_give_the_seeds_per_endpoint_rates_and_one_record_each() -> None:
