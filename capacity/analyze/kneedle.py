@@ -41,6 +41,10 @@ def difference_curve(
     return xt[order], (yt - xt)[order], order
 
 
+POLY_DEGREE = 7
+"""The smoothing polynomial's degree with ``interp="polynomial"`` (``kneed``'s default; no caller changes it)."""
+
+
 def kneedle(
     x: object,
     y: object,
@@ -49,12 +53,11 @@ def kneedle(
     direction: Direction = "increasing",
     S: float = 1.0,
     interp: Interp = "interp1d",
-    degree: int = 7,
     min_difference: float | None = None,
 ) -> float | None:
     """The knee's x, or None when the curve has none.
 
-    ``interp="polynomial"`` smooths y with a least-squares polynomial of ``degree`` first (as the
+    ``interp="polynomial"`` smooths y with a least-squares polynomial of ``POLY_DEGREE`` first (as the
     paper and ``kneed`` do); ``min_difference`` (0..1) refuses knees whose normalised distance from
     the chord is smaller, because on a handful of noisy stages a straight line always has *some* bump.
     """
@@ -69,7 +72,7 @@ def kneedle(
     if len(xa) < 3 or np.ptp(xa) == 0 or np.ptp(ya) == 0:
         return None
     if interp == "polynomial":
-        ys = np.poly1d(np.polyfit(xa, ya, min(degree, len(xa) - 1)))(xa)
+        ys = np.poly1d(np.polyfit(xa, ya, min(POLY_DEGREE, len(xa) - 1)))(xa)
     elif interp == "interp1d":
         ys = ya
     else:

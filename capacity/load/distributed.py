@@ -289,8 +289,9 @@ class Master:
             stopped = stopped or "interrupted"
         meas = build_measurement(
             spec, raws, st.samples, started_wall=st.start_wall, aborted=stopped, worker_lost=st.worker_lost,
-            per_worker=per_worker, workers=workers,
+            workers=workers,
         )  # fmt: skip
+        meas.per_worker = per_worker
         meas.auth_retries = sum(n for (i, _), n in self.retries.items() if i == spec.index)
         return meas
 

@@ -62,10 +62,10 @@ def build_measurement(
     started_wall: float,
     aborted: str | None,
     worker_lost: bool = False,
-    per_worker: dict[str, dict[str, float]] | None = None,
     workers: int = 0,
 ) -> StageMeasurement:
-    """Add up the processes' stages over one window; ``seconds`` are already merged across processes.
+    """Add up the processes' stages over one window; ``seconds`` are already merged across processes
+    (the distributed master adds its ``per_worker`` figures).
 
     The window starts after the warm-up, or at the stage's start when the stage stopped in it
     (``includes_warmup``), and ends when arrivals stopped: offered, goodput, error ratio and latency
@@ -108,7 +108,6 @@ def build_measurement(
         max_inflight_seen=max((s.inflight for s in seconds), default=0),
         records_exhausted=exhausted,
         workers=workers,
-        per_worker=per_worker or {},
         warnings=warnings,
         flows=flow_stats(part, rates, window_s),
     )

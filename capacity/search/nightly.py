@@ -129,7 +129,6 @@ def run_nightly(
     max_drop_pct: float = 10.0,
     results_root: Path = Path("results"),
     json_mode: bool = False,
-    console: Console | None = None,
     search: SearchFn | None = None,
     post_event: EventFn | None = None,
 ) -> NightlyOutcome:
@@ -137,7 +136,7 @@ def run_nightly(
     if max_drop_pct < 0 or max_drop_pct >= 100:
         raise CapacityError(f"--max-drop {max_drop_pct:g}: expected a percentage in [0, 100)")
     base = resolve_baseline(baseline, results_root, exp.name)
-    summary = (search or default_search)(exp, results_root, json_mode, console)
+    summary = (search or default_search)(exp, results_root, json_mode, None)  # no live progress table
     run_dir = Path(summary.results_dir)
     comparison: Comparison | None = None
     if base is None or base.summary is None:
