@@ -140,97 +140,17 @@ class SessionStage(Stage):
                 sess.step += 1
                 sess.left = self.plan.flows[sess.flow].steps[sess.step].calls(self.rng)
 
-    def slot_loop(self) -> Callable[[], None]:
-        """A slot: one request per item; a session's answer schedules its next call (hot path)."""
-        ex, hists, kind_hist, okc, errc, kind_err, codes, current = (
-            self.ex,
-            self.hists,
-            self.kind_hist,
-            self.ok,
-            self.errors,
-            self.kind_err,
-            self.codes,
-            self.current,
-        )
-        perf, base, nsec, nk, highest, get, slot_free = (
-            time.perf_counter,
-            self.base,
-            self.nsec,
-            self.nk,
-            HIGHEST_US,
-            self.queue.get,
-            self.slot_free,
-        )
-        plan_flows, execute_step, after = self.plan.flows, self.execute_step, self.after
-
-        def work() -> None:
-            state = ex.new_state()
-            execute = ex.execute
-            i = len(current)
-            current.append(None)
-            while True:
-                item = get()
-                if item is None:
-                    return
-                current[i] = item
-                t_int, kind, j, sess = item
-                if sess is None:
-                    code = execute(kind, state)
-                else:
-                    code = execute_step(plan_flows[sess.flow].steps[sess.step], sess, state)
-                current[i] = None  # no yield from here to the loop's end: a kill cannot split the record
-                now = perf()
-                c = int(now - base)
-                if c >= nsec:
-                    c = nsec
-                if code is not EXHAUSTED:
-                    lat = int((now - base - t_int) * 1e6)
-                    if lat > highest:
-                        lat = highest
-                    elif lat < 1:
-                        lat = 1
-                    h = hists[c]
-                    if h is not None:
-                        h.record_value(lat)
-                    kind_hist[j].record_value(lat)
-                else:
-                    self.exhausted += 1
-                if isinstance(code, int) and code < 400:
-                    okc[c] += 1
-                else:
-                    errc[c] += 1
-                    kind_err[j] += 1
-                part = codes[1] if j >= nk else codes[0]
-                part[code] = part.get(code, 0) + 1
-                if sess is not None:
-                    after(sess, code, now - base)
-                self.busy -= 1
-                if self.waiting:
-                    slot_free.set()
-
-        return work
+    def session_hooks(self) -> tuple[Any, Any, Any]:
+        return self.plan.flows, self.execute_step, self.after
 
     # -- the scheduler ------------------------------------------------------------------------------
 
     def admit(self, item: Item, now: float, work: Callable[[], None]) -> bool:
         """Hand ``item`` to a free slot (waiting up to the grace), or drop it; True when sent."""
         t = item[0]
-        grace, max_inflight, slot_free, base, perf = (
-            self.grace,
-            self.max_inflight,
-            self.slot_free,
-            self.base,
-            time.perf_counter,
-        )
+        grace, max_inflight = self.grace, self.max_inflight
         if self.busy >= max_inflight and now - t <= grace:
-            self.waiting = True
-            while self.busy >= max_inflight and not self.stop:
-                slot_free.clear()
-                left = grace - (perf() - base - t)
-                if left <= 0 or not slot_free.wait(left):
-                    break
-            self.waiting = False
-            now = perf() - base
+            now = self.wait_for_slot(t)
         k = int(t)
         j = item[2]
         if now - t > grace or self.busy >= max_inflight:

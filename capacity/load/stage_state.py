@@ -73,8 +73,15 @@ class Stage:
         self.slot_free = Event()
         self.workers: list[gevent.Greenlet] = []
 
+    def session_hooks(self) -> tuple[Any, Any, Any]:
+        """(the plan's flows, ``execute_step``, ``after``) when items carry sessions; none in a plain stage."""
+        return None, None, None
+
     def slot_loop(self) -> Callable[[], None]:
-        """The body of one long-lived slot greenlet (hot path: locals only, no per-request allocation)."""
+        """The body of one long-lived slot greenlet (hot path: locals only, no per-request allocation).
+
+        One loop for both stages: an item's session (None in a plain stage) picks ``execute_step`` over
+        ``execute`` and gets its answer in ``after``; two ``is None`` tests, no call added per request."""
         ex, hists, kind_hist, okc, errc, kind_err, codes, current = (
             self.ex,
             self.hists,
@@ -94,6 +101,7 @@ class Stage:
             self.queue.get,
             self.slot_free,
         )
+        plan_flows, execute_step, after = self.session_hooks()
 
         def work() -> None:
             state = ex.new_state()
@@ -105,8 +113,11 @@ class Stage:
                 if item is None:
                     return
                 current[i] = item
-                t_int, kind, j = item
-                code = execute(kind, state)
+                t_int, kind, j, sess = item
+                if sess is None:
+                    code = execute(kind, state)
+                else:
+                    code = execute_step(plan_flows[sess.flow].steps[sess.step], sess, state)
                 current[i] = None  # no yield from here to the loop's end: a kill cannot split the record
                 now = perf()
                 c = int(now - base)
@@ -131,6 +142,8 @@ class Stage:
                     kind_err[j] += 1
                 part = codes[1] if j >= nk else codes[0]
                 part[code] = part.get(code, 0) + 1
+                if sess is not None:
+                    after(sess, code, now - base)
                 self.busy -= 1
                 if self.waiting:
                     slot_free.set()
@@ -148,13 +161,12 @@ class Stage:
             self.kind_req,
             self.part_dropped,
         )
-        perf, base, grace, warmup_s, max_inflight, slot_free, nk = (
+        perf, base, grace, warmup_s, max_inflight, nk = (
             time.perf_counter,
             self.base,
             self.grace,
             self.warmup_s,
             self.max_inflight,
-            self.slot_free,
             self.nk,
         )
         work = self.slot_loop()
@@ -183,14 +195,7 @@ class Stage:
                     k = int(t)
                     measured = 1 if t >= warmup_s else 0
                     if self.busy >= max_inflight and now - t <= grace:
-                        self.waiting = True
-                        while self.busy >= max_inflight and not self.stop:
-                            slot_free.clear()
-                            left = grace - (perf() - base - t)
-                            if left <= 0 or not slot_free.wait(left):
-                                break
-                        self.waiting = False
-                        now = perf() - base
+                        now = self.wait_for_slot(t)
                     if now - t > grace or self.busy >= max_inflight:
                         dropped[k] += 1
                         part_dropped[measured] += 1
@@ -205,10 +210,29 @@ class Stage:
                     kind = kinds[i]
                     j = kind + nk if measured else kind
                     kind_req[j] += 1
-                    put((t, kind, j))
+                    put((t, kind, j, None))
                     burst += 1
 
         return schedule
+
+    def wait_for_slot(self, t: float) -> float:
+        """Every slot is busy: wait for one to free up, at most until ``t`` plus the grace; returns the time
+        (s from the stage's start). Called only at the in-flight cap, where the scheduler waits anyway."""
+        grace, max_inflight, slot_free, base, perf = (
+            self.grace,
+            self.max_inflight,
+            self.slot_free,
+            self.base,
+            time.perf_counter,
+        )
+        self.waiting = True
+        while self.busy >= max_inflight and not self.stop:
+            slot_free.clear()
+            left = grace - (perf() - base - t)
+            if left <= 0 or not slot_free.wait(left):
+                break
+        self.waiting = False
+        return perf() - base
 
     def finish_sessions(self) -> None:
         """Sessions still running at the stage's end are counted unfinished (none without sessions)."""
