@@ -208,7 +208,7 @@ def size(
     boot: int = typer.Option(100, "--boot", min=0, max=5000, help="Bootstrap replicates for the intervals."),
 ) -> None:
     from capacity.analyze import analyse_run
-    from capacity.size import recommend
+    from capacity.size import SizingAsk, recommend
 
     stages, seconds, exp, run = _load(path)
     analysis = analyse_run(stages, seconds, exp.guards if exp else None, n_boot=boot)
@@ -241,9 +241,7 @@ def size(
         cluster,
         production,
         workload,
-        scenario=scenario,
-        peak_rps=peak_rpm / 60.0 if peak_rpm is not None else None,
-        signal=signal,
+        ask=SizingAsk(scenario=scenario, peak_rps=peak_rpm / 60.0 if peak_rpm is not None else None, signal=signal),
         endpoints=run.endpoints if run is not None else None,
     )
     if json_out:

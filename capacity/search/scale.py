@@ -264,7 +264,7 @@ def _measure_sizes(
                 if flag:
                     out.stopped_reason = "interrupted"
                     return
-                size = _one_size(exp, n, previous, options, control, out, console, rep)
+                size = _one_size(size_experiment(exp, n, previous), n, options, control, out, console, rep)
                 if size.stopped_reason == "interrupted":
                     out.stopped_reason = "interrupted"
                     return
@@ -276,21 +276,22 @@ def _measure_sizes(
 
 
 def _one_size(
-    exp: Experiment,
+    sized: Experiment,
     n: int,
-    previous: SizeResult | None,
     options: ScaleOptions,
     control: ClusterControl,
     out: ScaleOutcome,
     console: Console,
     rep: int = 0,
 ) -> SizeResult:
+    """One search at ``n`` app tasks on ``sized`` (the experiment at that size: ``size_experiment``)."""
+
     def stage_check(start: datetime, end: datetime, frame: Any) -> str | None:
         return control.drift(n, start, end) or metrics_drift(n, frame)
 
     run_id = f"{out.series_id}-n{n}" + (f"-r{rep + 1}" if rep else "")
     opts = replace(options.search, results_root=out.path, run_id=run_id, stage_check=stage_check)
-    summary = run_search(size_experiment(exp, n, previous), options=opts, console=console)
+    summary = run_search(sized, options=opts, console=console)
     size = _size_result(n, run_id, summary)
     size.replicate = rep
     size.throughput_rps, size.throughput_interval = peak_throughput(summary, Path(summary.results_dir))

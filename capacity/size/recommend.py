@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,7 @@ from capacity.size.capacity_range import bracket_of, bracket_stages, range_inter
 from capacity.size.chain import ChainInputs, linear_chain
 from capacity.size.cpu import cpu_at_peak, cpu_line, cpu_per_task_at_target
 from capacity.size.rules import round_to_zones
-from capacity.size.scenarios import demand_rps, endpoint_costs, one_x_rpm, scenario_peak
+from capacity.size.scenarios import SizingAsk, demand_rps, endpoint_costs, one_x_rpm, scenario_peak
 
 MEM_HEADROOM = 1.25
 MEM_STEP_MIB = 256
@@ -217,17 +217,16 @@ def recommend(
     production: Production,
     workload: Workload | None = None,
     *,
-    scenario: str | None = None,
-    peak_rps: float | None = None,
-    signal: str | None = None,
+    ask: SizingAsk | None = None,
     endpoints: pd.DataFrame | None = None,
 ) -> Recommendation:
     """Production app and Sidekiq tasks, memory per task, utilisation at peak and the binding limit.
 
     ``endpoints`` (the run's per-endpoint table) gives each endpoint's cost, so a scenario whose mix
     differs from the run's is sized by what its requests cost, not by their count."""
+    ask = ask or SizingAsk()
     table = normalise_stages(stages)
-    est, chosen, notes = choose_capacity(analysis, signal)
+    est, chosen, notes = choose_capacity(analysis, ask.signal)
     assert est.value is not None
     per_task = est.value / cluster.app_tasks
     if per_task <= 0:
@@ -237,7 +236,7 @@ def recommend(
     sidekiq = _sidekiq(table, cluster, workload)
     costs, cost_source = endpoint_costs(workload, stages, endpoints)
     peaks, written, main_name, peak_source = _scenario_peaks(
-        production, workload, costs, scenario=scenario, peak_rps=peak_rps
+        production, workload, costs, scenario=ask.scenario, peak_rps=ask.peak_rps
     )
     results = _size_scenarios(peaks, production, cluster, per_task=per_task, cpu_per_task=cpu_per_task, sidekiq=sidekiq)
     main = results[main_name]
@@ -283,7 +282,15 @@ def recommend(
         bracket,
         bracket_stages(table, bracket),
     )
-    return _assemble(main, why, production, cluster, inputs, figures, results, written, notes)
+    return _assemble(main, why, production, cluster, _Said(inputs, figures, notes), results, written)
+
+
+class _Said(NamedTuple):
+    """What the recommendation reports beside its numbers: the inputs, the worked figures, the notes."""
+
+    inputs: dict[str, Any]
+    figures: dict[str, Any]
+    notes: list[str]
 
 
 def _assemble(
@@ -291,13 +298,12 @@ def _assemble(
     why: ChainInputs,
     production: Production,
     cluster: Cluster,
-    inputs: dict[str, Any],
-    figures: dict[str, Any],
+    said: _Said,
     results: dict[str, dict[str, Any]],
     written: dict[str, float],
-    notes: list[str],
 ) -> Recommendation:
     """The recommendation with its chain, range, limits and extrapolation (the contract of issue 20)."""
+    inputs, figures, notes = said
     est, n = why.estimate, why.staging_tasks
     lo_rps, hi_rps, how = range_interval(est, why.bracket)
     lo = lo_rps / n if lo_rps is not None else None

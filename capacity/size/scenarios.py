@@ -11,11 +11,25 @@ weights alone). A scenario's demand is then sum(rate x cost) in mix-equivalent r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from capacity.analyze.table import is_valid_verdict
 from capacity.plan.production import Production, Scenario, scenario_rpm
 from capacity.plan.workload import Workload
+
+
+@dataclass(frozen=True)
+class SizingAsk:
+    """What a sizing is asked for beyond ``[production]``: which scenario leads, a peak given outright, and
+    which run capacity to size from (None each: the first scenario or 1x peak, the file's peak, SLO capacity
+    when reached)."""
+
+    scenario: str | None = None
+    peak_rps: float | None = None
+    signal: str | None = None
+
 
 EQUAL_COST = "mix weights (no per-endpoint results): every request costs the same"
 

@@ -29,7 +29,7 @@ from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment, builtin_experiment_path, load_experiment
 from capacity.sandbox import SandboxConfig, truth
 from capacity.search import SearchOptions, run_search
-from capacity.size import recommend
+from capacity.size import SizingAsk, recommend
 from capacity.store import load_run
 
 THREADS = 16
@@ -114,7 +114,12 @@ def test_recommended_tasks_hold_the_peak_at_target_utilisation_and_one_fewer_doe
         }
     )
     rec = recommend(
-        analysis, run.stages, staging.cluster, production, staging.workload, peak_rps=peak, signal="saturation"
+        analysis,
+        run.stages,
+        staging.cluster,
+        production,
+        staging.workload,
+        ask=SizingAsk(peak_rps=peak, signal="saturation"),
     )
     assert rec.figures["binding_constraint"] == "capacity", rec.binding_constraint
     n = rec.app_tasks
@@ -124,7 +129,9 @@ def test_recommended_tasks_hold_the_peak_at_target_utilisation_and_one_fewer_doe
     assert rec.expected_utilisation == pytest.approx(peak / (n * saturation))
     assert rec.expected_utilisation <= TARGET_UTIL
     # sizing on the SLO capacity (the default) is never smaller: SLO capacity <= saturation
-    default = recommend(analysis, run.stages, staging.cluster, production, staging.workload, peak_rps=peak)
+    default = recommend(
+        analysis, run.stages, staging.cluster, production, staging.workload, ask=SizingAsk(peak_rps=peak)
+    )
     assert default.app_tasks >= n
 
     # 3. the sandbox with N and with N-1 tasks at L: one linear stage each, utilisation from the pool metric

@@ -10,9 +10,11 @@ import pytest
 from capacity.analyze import analyse_run
 from capacity.errors import CapacityError
 from capacity.plan.experiment import Cluster, Endpoint, Production, Scenario, Workload
-from capacity.size import recommend, round_to_zones
+from capacity.size import SizingAsk, recommend, round_to_zones
 
 PEAK_RPM = {"demographics_status": 7839, "appointment_summary": 588, "appointment_checkin": 588}
+SAT = SizingAsk(signal="saturation")
+"""Size from measured saturation."""
 
 
 def _stages(cpu: bool = False, jobs: bool = False, mem: bool = False) -> pd.DataFrame:
@@ -49,7 +51,7 @@ def test_app_tasks_from_the_seed_peak() -> None:
     stages = _stages()
     analysis = analyse_run(stages, n_boot=0)
     production = Production(peak_rpm=PEAK_RPM, growth=1.0, throughput_headroom=0.2, zones=3, n_plus_one=False)
-    rec = recommend(analysis, stages, Cluster(app_tasks=2), production, signal="saturation")
+    rec = recommend(analysis, stages, Cluster(app_tasks=2), production, ask=SAT)
     peak = sum(PEAK_RPM.values()) / 60
     assert rec.peak_rps == pytest.approx(peak)
     assert rec.per_task_rps == pytest.approx(50.0)
@@ -78,7 +80,7 @@ def test_cpu_binds_when_it_reaches_the_autoscaling_point_first() -> None:
         stages,
         Cluster(app_tasks=2),
         Production(peak_rpm=PEAK_RPM, n_plus_one=False),
-        signal="saturation",
+        ask=SAT,
     )
     assert rec.figures["cpu_per_task_rps_at_target"] == pytest.approx(25.0)
     assert rec.figures["binding_constraint"] == "cpu" and "CPU" in rec.binding_constraint
@@ -94,7 +96,7 @@ def test_sidekiq_from_jobs_per_request_and_drain_rate() -> None:
         stages,
         cluster,
         Production(peak_rpm=PEAK_RPM, zones=2, n_plus_one=False),
-        signal="saturation",
+        ask=SAT,
     )
     assert rec.figures["jobs_per_request"] == pytest.approx(0.2)
     assert rec.figures["drain_jobs_per_s_per_task"] == pytest.approx(20.0)  # 20 jobs/s while the queue grew
@@ -117,7 +119,7 @@ def test_workload_rpm_and_enqueues_when_no_metrics() -> None:
         Cluster(app_tasks=2),
         Production(),
         workload,
-        signal="saturation",
+        ask=SAT,
     )
     assert rec.peak_rps == pytest.approx(20.0)
     assert rec.figures["jobs_per_request"] == pytest.approx(0.5)
@@ -128,12 +130,14 @@ def test_named_scenario_and_errors() -> None:
     stages = _stages()
     analysis = analyse_run(stages, n_boot=0)
     production = Production(scenarios=[Scenario(name="double", rps=300.0)])
-    rec = recommend(analysis, stages, Cluster(app_tasks=2), production, scenario="double", signal="saturation")
+    rec = recommend(
+        analysis, stages, Cluster(app_tasks=2), production, ask=SizingAsk(scenario="double", signal="saturation")
+    )
     assert rec.peak_rps == 300.0 and rec.inputs["scenario"] == "double"
     with pytest.raises(CapacityError, match="no production peak"):
         recommend(analysis, stages, Cluster(app_tasks=2), Production())
     with pytest.raises(CapacityError, match="unknown scenario"):
-        recommend(analysis, stages, Cluster(app_tasks=2), production, scenario="nope")
+        recommend(analysis, stages, Cluster(app_tasks=2), production, ask=SizingAsk(scenario="nope"))
     thin = pd.DataFrame({"target_rps": [1.0], "achieved_rps": [1.0]})
     with pytest.raises(CapacityError, match="insufficient data"):
         recommend(analyse_run(thin, n_boot=0), thin, Cluster(), Production(peak_rpm=PEAK_RPM))

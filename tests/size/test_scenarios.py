@@ -8,9 +8,12 @@ import pytest
 
 from capacity.analyze import analyse_run
 from capacity.plan.experiment import Cluster, load_experiment, parse_experiment
-from capacity.size import recommend
+from capacity.size import SizingAsk, recommend
 from capacity.size.scenarios import EQUAL_COST, demand_rps, endpoint_costs
 from tests.conftest import REPO
+
+SAT = SizingAsk(signal="saturation")
+"""Size from measured saturation."""
 
 
 def _stages() -> pd.DataFrame:
@@ -76,9 +79,7 @@ def test_scenarios_are_sized_from_endpoint_cost_with_unmodelled_share_and_growth
     stages = _stages()
     ep = pd.DataFrame({"stage": [0, 0], "endpoint": ["cheap", "dear"], "requests": [300, 100], "p50_ms": [10.0, 50.0]})
     analysis = analyse_run(stages, n_boot=0)
-    rec = recommend(
-        analysis, stages, Cluster(app_tasks=2), exp.production, exp.workload, signal="saturation", endpoints=ep
-    )
+    rec = recommend(analysis, stages, Cluster(app_tasks=2), exp.production, exp.workload, ask=SAT, endpoints=ep)
     mean = 20.0
     browse = rec.scenarios["browse only"]
     assert browse["rps"] == pytest.approx(5.0)  # 300 cheap calls/min
@@ -95,7 +96,7 @@ def test_staging_scenarios_size_without_built_in_tps_scenarios() -> None:
     exp = load_experiment(REPO / "experiments" / "clinician-workflow-staging.toml")
     stages = _stages()
     analysis = analyse_run(stages, n_boot=0)
-    rec = recommend(analysis, stages, exp.cluster, exp.production, exp.workload, signal="saturation")
+    rec = recommend(analysis, stages, exp.cluster, exp.production, exp.workload, ask=SAT)
     assert list(rec.scenarios) == [
         "1x peak",
         "check-in peak",
