@@ -79,6 +79,11 @@ class MetricStore:
             return
         points.append((int(ts), float(value)))
 
+    def extend(self, metric: str, tags: Iterable[str], points: Iterable[tuple[float, float]]) -> None:
+        """Record many points of one series at once (any order), as :meth:`add` would one by one."""
+        for ts, value in sorted((int(t), float(v)) for t, v in points):
+            self.add(metric, tags, ts, value)
+
     def series(self, metric: str) -> Iterator[tuple[Tags, deque[tuple[int, float]]]]:
         yield from self._series.get(metric, {}).items()
 
