@@ -42,3 +42,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'capacity.analyze' has no attribute {name!r}")
     return getattr(import_module(f"capacity.analyze.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    """The loaded names and the lazy ones, so tab completion (Jupyter, IPython) lists them."""
+    return sorted({*globals(), *_WHERE})

@@ -45,3 +45,8 @@ def __getattr__(name: str) -> Any:
     if home is None:
         raise AttributeError(f"module 'capacity.search' has no attribute {name!r}")
     return getattr(import_module(f"capacity.search.{home}"), name)
+
+
+def __dir__() -> list[str]:
+    """The loaded names and the lazy ones, so tab completion (Jupyter, IPython) lists them."""
+    return sorted({*globals(), *_HOMES})
