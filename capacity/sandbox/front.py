@@ -57,6 +57,20 @@ def error(status: int, detail: str) -> web.Response:
 
 
 WORKLOAD_PREFIXES = ("/api/v1/vista-sites/", "/appointments/")
+_VISTA = "/api/v1/vista-sites/{sta3n:\\d+}"
+WORKLOAD_ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", f"{_VISTA}/patient_demographics_status", "get_status"),
+    ("POST", f"{_VISTA}/patient_demographics_status", "set_status"),
+    *(
+        route
+        for prefix in ("", _VISTA)
+        for route in (
+            ("POST", prefix + "/appointments/{ien}/summary", "summary"),
+            ("POST", prefix + "/appointments/{ien}/checkins", "checkin"),
+        )
+    ),
+)
+"""(method, path, handler name) of every workload route: the stand-in serves them, the Rails front forwards them."""
 """Paths the fault option counts and fails; ``/health`` and the Datadog API are never affected."""
 
 
@@ -98,16 +112,18 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
     fault = _OverloadFault(cfg.error_above_rps)
     app = web.Application(middlewares=[_json_errors, fault.middleware], client_max_size=1024 * 1024)
     routes = _WorkloadRoutes(cfg, backend)
-    vista = "/api/v1/vista-sites/{sta3n:\\d+}"
     app.router.add_get("/health", routes.health)
     app.router.add_get("/sandbox/journeys", routes.journeys)
-    app.router.add_get(f"{vista}/patient_demographics_status", routes.get_status)
-    app.router.add_post(f"{vista}/patient_demographics_status", routes.set_status)
-    for prefix in ("", vista):
-        app.router.add_post(prefix + "/appointments/{ien}/summary", routes.summary)
-        app.router.add_post(prefix + "/appointments/{ien}/checkins", routes.checkin)
+    add_workload_routes(app, lambda name: getattr(routes, name))
     add_datadog_routes(app, cfg, backend)
     return app
+
+
+def add_workload_routes(app: web.Application, handler: Callable[[str], Handler]) -> None:
+    """Clinician Workflow's routes (``WORKLOAD_ROUTES``), each served by ``handler(name)``."""
+    for method, path, name in WORKLOAD_ROUTES:
+        add = app.router.add_get if method == "GET" else app.router.add_post
+        add(path, handler(name))
 
 
 def add_datadog_routes(app: web.Application, cfg: SandboxConfig, backend: Backend) -> None:

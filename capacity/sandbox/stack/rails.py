@@ -31,7 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from capacity.sandbox.config import SandboxConfig
-from capacity.sandbox.front import _json_errors, add_datadog_routes, error
+from capacity.sandbox.front import _json_errors, add_datadog_routes, add_workload_routes, error
 from capacity.sandbox.listen import HOST, bind_port, serve_front
 from capacity.sandbox.service import draw_wait_ms
 from capacity.sandbox.stack.children import free_port
@@ -145,13 +145,8 @@ class RailsStack(PumaStack):
         """Workload paths forwarded to Rails (unknown ones and wrong methods answered here, as every
         sandbox does); ``/health`` and the Datadog API served by the front itself."""
         app = web.Application(middlewares=[_json_errors], client_max_size=1024 * 1024)
-        vista = "/api/v1/vista-sites/{sta3n:\\d+}"
         app.router.add_get("/health", self._health)
-        app.router.add_get(f"{vista}/patient_demographics_status", self._forward)
-        app.router.add_post(f"{vista}/patient_demographics_status", self._forward)
-        for prefix in ("", vista):
-            app.router.add_post(prefix + "/appointments/{ien}/summary", self._forward)
-            app.router.add_post(prefix + "/appointments/{ien}/checkins", self._forward)
+        add_workload_routes(app, lambda _name: self._forward)
         add_datadog_routes(app, self.cfg, self)
         return app
 
