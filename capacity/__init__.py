@@ -11,9 +11,9 @@ alone imports nothing): ``notebook`` (the notebook API), ``load_run``/``load_all
 history as DataFrames), ``load_experiment`` (an experiment file) and ``run_search`` (a search).
 """
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+
+from capacity.core.lazy import lazy_names
 
 try:
     __version__ = version("capacity")
@@ -21,25 +21,15 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0+unknown"
 
 _ENTRY_POINTS = {
-    "notebook": ("capacity.notebook", None),
-    "load_run": ("capacity.notebook", "load"),
-    "load_all": ("capacity.notebook", "load_all"),
-    "load_experiment": ("capacity.plan.experiment", "load_experiment"),
-    "run_search": ("capacity.search", "run_search"),
+    "notebook": "capacity.notebook",
+    "load_run": "capacity.notebook:load",
+    "load_all": "capacity.notebook",
+    "load_experiment": "capacity.plan.experiment",
+    "run_search": "capacity.search",
 }
-"""name -> (module, attribute): imported by name on first use (the root package stays import-free)."""
+"""name -> where it lives: imported on first use (the root package stays import-free)."""
 
 __all__ = ["__version__", *_ENTRY_POINTS]
 
 
-def __getattr__(name: str) -> Any:
-    where = _ENTRY_POINTS.get(name)
-    if where is None:
-        raise AttributeError(f"module 'capacity' has no attribute {name!r}")
-    module = import_module(where[0])
-    return module if where[1] is None else getattr(module, where[1])
-
-
-def __dir__() -> list[str]:
-    """The loaded names and the entry points, so tab completion lists them."""
-    return sorted({*globals(), *_ENTRY_POINTS})
+__getattr__, __dir__ = lazy_names(__name__, _ENTRY_POINTS, globals())

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from capacity.core.lazy import lazy_names
 from capacity.errors import CapacityError
 from capacity.models import Estimate, RunSummary
 from capacity.report.listing import LIST_COLUMNS, run_row
@@ -40,7 +41,10 @@ RUN_DIR_ENV = "CAPACITY_RUN_DIR"
 ESTIMATE_COLUMNS: list[str] = list(Estimate.model_fields)
 RUN_STAGE_COLUMNS: list[str] = ["run_id", "experiment", "run_started_at", *STAGE_COLUMNS]
 """``stages_all``: every run's stages, with the run they belong to first."""
-FIGURES = ("goodput_figure", "latency_figure", "resources_figure", "timeline_figure", "search_path_figure")
+FIGURES = dict.fromkeys(
+    ("goodput_figure", "latency_figure", "resources_figure", "timeline_figure", "search_path_figure"),
+    "capacity.report.plots",
+)
 """The report's figure functions, re-exported on first use (matplotlib is imported only then)."""
 
 
@@ -205,15 +209,4 @@ def load_scaling(path: str | Path) -> Scaling:
     )
 
 
-def __getattr__(name: str) -> Any:
-    """Lazily re-export the report's figure functions (matplotlib is imported only when asked)."""
-    if name in FIGURES:
-        from capacity.report import plots
-
-        return getattr(plots, name)
-    raise AttributeError(f"module 'capacity.notebook' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    """The module's names and the lazy figures, so tab completion lists them."""
-    return sorted({*globals(), *FIGURES})
+__getattr__, __dir__ = lazy_names(__name__, FIGURES, globals())
