@@ -38,6 +38,7 @@ UNITS: dict[str, dict[str, Any]] = {
     "percent": _unit("percentage", "percent", "percent", "%"),
     "byte": _unit("bytes", "byte", "bytes", "B"),
     "mebibyte": _unit("bytes", "mebibyte", "mebibytes", "MiB", 1048576.0),
+    "nanosecond": _unit("time", "nanosecond", "nanoseconds", "ns", 1e-9),
     "millisecond": _unit("time", "millisecond", "milliseconds", "ms", 0.001),
     "second": _unit("time", "second", "seconds", "s"),
     "thread": _unit("system", "thread", "threads"),
@@ -46,8 +47,12 @@ UNITS: dict[str, dict[str, Any]] = {
     "job": _unit("general", "job", "jobs"),
     "hit": _unit("general", "hit", "hits"),
     "error": _unit("general", "error", "errors"),
+    "command": _unit("general", "command", "commands"),
+    "connection": _unit("network", "connection", "connections"),
+    "key": _unit("db", "key", "keys"),
 }
-"""Datadog's unit objects (the ``unit`` of a response series), by the metadata's ``unit_name``."""
+"""Datadog's unit objects (the ``unit`` of a response series), by ``unit_name``: every unit of the
+integrations' metadata (``capacity.core.agent_metrics``) and of the sandbox's custom metrics."""
 
 
 @dataclass(frozen=True)

@@ -64,3 +64,13 @@ def test_lag_hides_late_points_and_nulls_fill_the_grid(fake: FakeDatadog) -> Non
     ]
     fake.lag_s = {"ecs.": 10**10}  # nothing ingested yet
     assert _get(fake, "avg:ecs.fargate.cpu.percent{*}", T0, T0 + 14)["series"] == []
+
+
+def test_every_unit_of_the_metadata_has_a_unit_object() -> None:
+    from capacity.core.agent_metrics import agent_metrics
+    from capacity.sandbox.ddquery import UNITS
+    from capacity.sandbox.metricstore import METRICS, metric_info
+
+    assert {m.unit for m in agent_metrics().values() if m.unit} <= set(UNITS)
+    assert {i.unit for i in METRICS.values() if i.unit} <= set(UNITS)
+    assert metric_info("ecs.fargate.cpu.usage").kind == "rate"  # typed by the metadata, though not published
