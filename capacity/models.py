@@ -133,9 +133,9 @@ class StageResult(BaseModel):
     status_codes: dict[str, int] = Field(default_factory=dict)
     aborted_early: bool = False
     breaches: list[Breach] = Field(default_factory=list)
+    """The broken rules behind ``verdict`` as records (``reasons`` holds their text, for people)."""
     blind: list[str] = Field(default_factory=list)
     """Queries feeding a set guard that returned no data in the stage: those guards judged nothing."""
-    """The broken rules behind ``verdict`` as records (``reasons`` holds their text, for people)."""
     unfinished: int = 0
     """Requests still in flight when the stage stopped (killed): counted in ``error_ratio``'s denominator
     and numerator, and in the percentiles with the time they had already waited (right-censored)."""
@@ -220,3 +220,7 @@ class RunSummary(BaseModel):
     """What limited the first failing stage (None when every stage passed)."""
     bottlenecks: list[Bottleneck] = Field(default_factory=list)
     """The same for each failing stage, in stage order."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as ``summary.json`` holds it (plain JSON values: ISO dates, no models)."""
+        return self.model_dump(mode="json")

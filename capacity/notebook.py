@@ -2,19 +2,21 @@
 
     from capacity import notebook as cn
     run = cn.load()                 # $CAPACITY_RUN_DIR, else the newest run under ./results
-    run.stages, run.seconds, run.metrics, run.endpoints, run.flows, run.summary, run.analysis, run.manifest
+    run.stages, run.seconds, run.metrics, run.endpoints, run.flows, run.analysis, run.manifest
+    run.summary.slo_capacity_rps    # the typed run summary (None before the run wrote one); .to_dict()
     cn.load_all("results")          # one row per run: date, experiment, capacity with interval, ...
     cn.stages_all("results")        # every stage of every run, with run_id and experiment columns
     run.recommend(zones=2)          # re-size with other [production] settings: the rules search used
     s = cn.load_scaling("results/<series>")   # a capacity scale series: s.sizes, s.fit, s.recommendation
 
 Read-only: it opens the files ``search`` wrote (docs/results.md) and never needs the tool running.
-The plotting functions of the HTML report are re-exported (``goodput_figure`` ...) for reuse.
+Every frame keeps its columns when it has no rows (a notebook needs no ``if c in df.columns``), and
+time is the column ``t`` (unix seconds) in every frame, so frames join on it. The plotting functions
+of the HTML report are re-exported (``goodput_figure`` ...) for reuse.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,21 +24,44 @@ from typing import Any
 
 import pandas as pd
 
+from capacity.core.lazy import lazy_names
 from capacity.errors import CapacityError
-from capacity.report.listing import run_row
+from capacity.models import Estimate, RunSummary
+from capacity.report.listing import LIST_COLUMNS, run_row
 from capacity.store import LoadedRun, list_runs, load_run
+from capacity.store.tables import (
+    ENDPOINT_COLUMNS,
+    FLOW_COLUMNS,
+    METRIC_COLUMNS,
+    SERIES_COLUMNS,
+    STAGE_COLUMNS,
+)
 
 RUN_DIR_ENV = "CAPACITY_RUN_DIR"
+ESTIMATE_COLUMNS: list[str] = list(Estimate.model_fields)
+RUN_STAGE_COLUMNS: list[str] = ["run_id", "experiment", "run_started_at", *STAGE_COLUMNS]
+"""``stages_all``: every run's stages, with the run they belong to first."""
+FIGURES = dict.fromkeys(
+    ("goodput_figure", "latency_figure", "resources_figure", "timeline_figure", "search_path_figure"),
+    "capacity.report.plots",
+)
+"""The report's figure functions, re-exported on first use (matplotlib is imported only then)."""
+
+
+def _framed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame``, or an empty frame with ``columns`` when it has no rows (a run without that table)."""
+    return frame if not frame.empty or list(frame.columns) else pd.DataFrame(columns=columns)
 
 
 @dataclass
 class Run:
-    """One run folder in notebook-friendly form (plain dicts and DataFrames)."""
+    """One run folder in notebook-friendly form: DataFrames, the typed summary, plain dicts."""
 
     path: Path
     run_id: str
     manifest: dict[str, Any]
-    summary: dict[str, Any]
+    summary: RunSummary | None
+    """``summary.json`` as its model (``None`` for a run that has not finished); ``.to_dict()`` for JSON."""
     analysis: dict[str, Any]
     stages: pd.DataFrame
     seconds: pd.DataFrame
@@ -45,30 +70,30 @@ class Run:
 
     @property
     def experiment(self) -> str:
-        return str(self.summary.get("experiment") or self.manifest.get("experiment_name") or "")
+        return str((self.summary.experiment if self.summary else "") or self.manifest.get("experiment_name") or "")
 
     @property
     def estimates(self) -> pd.DataFrame:
         """One row per estimate (slo_capacity, saturation, knee, ...): value, lo, hi, signal, method."""
-        est = self.summary.get("estimates") or {}
+        est = self.summary.to_dict()["estimates"] if self.summary else {}
         if not est and self.analysis:
             est = {k: v for k, v in self.analysis.items() if isinstance(v, dict) and "value" in v}
-        return pd.DataFrame.from_dict(est, orient="index") if est else pd.DataFrame()
+        return pd.DataFrame.from_dict(est, orient="index") if est else pd.DataFrame(columns=ESTIMATE_COLUMNS)
 
     @property
     def endpoints(self) -> pd.DataFrame:
         """Per stage and endpoint: requests, ok, errors, unfinished, p50/p95/p99 ms (``endpoints.parquet``)."""
-        return self.loaded.endpoints
+        return _framed(self.loaded.endpoints, ENDPOINT_COLUMNS)
 
     @property
     def flows(self) -> pd.DataFrame:
         """Per stage and session flow: started, completed, failed (and at which step), unfinished, p50/p95 s."""
-        return self.loaded.flows
+        return _framed(self.loaded.flows, FLOW_COLUMNS)
 
     @property
     def measured_seconds(self) -> pd.DataFrame:
         """Per-second samples without warm-up (what the stage statistics are computed from)."""
-        if self.seconds.empty or "phase" not in self.seconds.columns:
+        if "phase" not in self.seconds.columns:  # a frame from outside the tool
             return self.seconds
         return self.seconds[self.seconds["phase"] == "measure"].reset_index(drop=True)
 
@@ -88,12 +113,9 @@ class Run:
         return rec.to_dict()
 
     def metric(self, name: str) -> pd.DataFrame:
-        """One server metric in tidy form (stage, group, t, value), with ``time`` as a UTC timestamp."""
-        if self.metrics.empty:
-            return self.metrics
-        frame = self.metrics[self.metrics["metric"] == name].copy()
-        frame["time"] = pd.to_datetime(frame["t"], unit="s", utc=True)
-        return frame.reset_index(drop=True)
+        """One server metric in tidy form (stage, metric, group, t, value); ``t`` in unix seconds, as in
+        ``seconds`` (``pd.to_datetime(df["t"], unit="s", utc=True)`` for timestamps)."""
+        return self.metrics[self.metrics["metric"] == name].reset_index(drop=True)
 
 
 def latest(root: str | Path = "results") -> Path:
@@ -113,16 +135,15 @@ def resolve_run_dir(run_dir: str | Path | None = None, root: str | Path = "resul
 def load(run_dir: str | Path | None = None, *, root: str | Path = "results") -> Run:
     """Load one run folder (see ``resolve_run_dir`` for the default)."""
     loaded = load_run(resolve_run_dir(run_dir, root))
-    summary = json.loads(loaded.summary.model_dump_json()) if loaded.summary is not None else {}
     return Run(
         path=loaded.path,
         run_id=loaded.run_id,
         manifest=loaded.manifest,
-        summary=summary,
+        summary=loaded.summary,
         analysis=loaded.analysis or {},
-        stages=loaded.stages,
-        seconds=loaded.seconds,
-        metrics=loaded.metrics,
+        stages=_framed(loaded.stages, STAGE_COLUMNS),
+        seconds=_framed(loaded.seconds, SERIES_COLUMNS),
+        metrics=_framed(loaded.metrics, METRIC_COLUMNS),
         loaded=loaded,
     )
 
@@ -130,9 +151,8 @@ def load(run_dir: str | Path | None = None, *, root: str | Path = "results") -> 
 def load_all(root: str | Path = "results") -> pd.DataFrame:
     """One row per run under ``root``, newest first: the columns of ``capacity results list --json``."""
     rows = [run_row(r) for r in list_runs(root)]
-    frame = pd.DataFrame(rows)
-    if not frame.empty:
-        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, errors="coerce", format="ISO8601")
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(LIST_COLUMNS))
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, errors="coerce", format="ISO8601")
     return frame
 
 
@@ -148,7 +168,7 @@ def stages_all(root: str | Path = "results") -> pd.DataFrame:
         started = pd.to_datetime(r.started_at, utc=True, errors="coerce", format="ISO8601")
         frame.insert(2, "run_started_at", [started] * len(frame))
         parts.append(frame)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RUN_STAGE_COLUMNS)
 
 
 @dataclass
@@ -189,16 +209,4 @@ def load_scaling(path: str | Path) -> Scaling:
     )
 
 
-def __getattr__(name: str) -> Any:
-    """Lazily re-export the report's figure functions (matplotlib is imported only when asked)."""
-    if name in (
-        "goodput_figure",
-        "latency_figure",
-        "resources_figure",
-        "timeline_figure",
-        "search_path_figure",
-    ):
-        from capacity.report import plots
-
-        return getattr(plots, name)
-    raise AttributeError(name)
+__getattr__, __dir__ = lazy_names(__name__, FIGURES, globals())

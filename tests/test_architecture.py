@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     # the experiment model (the contract analysis, store and every part read) and its plans
     "plan": 2,
     # shared models and small helpers everything may use
+    "core": 1,
     "models": 1,
     "breach": 1,
     "measurement": 1,

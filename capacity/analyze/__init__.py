@@ -7,23 +7,23 @@ import and most CLI commands never need it).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # kneedle is light (numpy) and shares its name with a function: import it eagerly so the package
 # attribute is the function, not the submodule
 from capacity.analyze.kneedle import kneedle, piecewise_breakpoint
+from capacity.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from capacity.analyze.run_analysis import RunAnalysis, analyse_run, analyse_scaling
     from capacity.analyze.usl import USL, UslFit
 
 _WHERE = {
-    "RunAnalysis": "run_analysis",
-    "analyse_run": "run_analysis",
-    "analyse_scaling": "run_analysis",
-    "USL": "usl",
-    "UslFit": "usl",
+    "RunAnalysis": "capacity.analyze.run_analysis",
+    "analyse_run": "capacity.analyze.run_analysis",
+    "analyse_scaling": "capacity.analyze.run_analysis",
+    "USL": "capacity.analyze.usl",
+    "UslFit": "capacity.analyze.usl",
 }
 
 __all__ = [
@@ -37,8 +37,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'capacity.analyze' has no attribute {name!r}")
-    return getattr(import_module(f"capacity.analyze.{module}"), name)
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, globals())

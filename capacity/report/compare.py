@@ -8,7 +8,7 @@ comparison *inconclusive* rather than a silent pass.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from capacity.models import Estimate, RunSummary
@@ -26,38 +26,29 @@ FIGURES: tuple[tuple[str, str], ...] = (
 """(estimate name, summary field): the SLO capacity decides the verdict; the others are context."""
 
 
-@dataclass(frozen=True)
-class Figure:
-    """One capacity figure of one run, with its interval (``lo``/``hi`` may be missing)."""
+FIGURE_KEYS = ("value", "lo", "hi", "reached", "signal", "note", "extrapolated")
+"""What ``to_dict`` writes of each run's figure (an ``Estimate``), in this order."""
 
-    value: float | None
-    lo: float | None = None
-    hi: float | None = None
-    reached: bool = True
-    signal: str = ""
-    note: str = ""
-    extrapolated: bool = False
 
-    @property
-    def usable(self) -> bool:
-        """A figure a verdict can rest on: present, reached, and not flagged as thin data."""
-        return self.value is not None and self.reached and not self.note.startswith("insufficient")
+def usable(figure: Estimate) -> bool:
+    """A figure a verdict can rest on: present, reached, and not flagged as thin data."""
+    return figure.value is not None and figure.reached and not figure.note.startswith("insufficient")
 
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        """The interval, or the point itself when no interval was computed."""
-        if self.value is None:
-            return None
-        lo = self.lo if self.lo is not None else self.value
-        hi = self.hi if self.hi is not None else self.value
-        return (min(lo, hi), max(lo, hi))
+
+def interval(figure: Estimate) -> tuple[float, float] | None:
+    """The interval, or the point itself when no interval was computed."""
+    if figure.value is None:
+        return None
+    lo = figure.lo if figure.lo is not None else figure.value
+    hi = figure.hi if figure.hi is not None else figure.value
+    return (min(lo, hi), max(lo, hi))
 
 
 @dataclass(frozen=True)
 class FigureDiff:
     name: str
-    baseline: Figure
-    candidate: Figure
+    baseline: Estimate
+    candidate: Estimate
     change_pct: float | None
     """(candidate - baseline) / baseline, in percent; negative is a drop."""
     overlap: bool | None
@@ -91,8 +82,8 @@ class Comparison:
             "max_drop_pct": self.max_drop_pct,
             "figures": {
                 f.name: {
-                    "baseline": asdict(f.baseline),
-                    "candidate": asdict(f.candidate),
+                    "baseline": {k: getattr(f.baseline, k) for k in FIGURE_KEYS},
+                    "candidate": {k: getattr(f.candidate, k) for k in FIGURE_KEYS},
                     "change_pct": f.change_pct,
                     "intervals_overlap": f.overlap,
                 }
@@ -102,26 +93,18 @@ class Comparison:
         }
 
 
-def figure_of(summary: RunSummary, name: str, field_name: str) -> Figure:
-    """A figure from the summary: its ``estimates`` entry when present, else the bare field."""
+def figure_of(summary: RunSummary, name: str, field_name: str) -> Estimate:
+    """A figure from the summary: its ``estimates`` entry when present (the SLO capacity with the
+    summary's interval when the entry has none), else the bare field."""
     est: Estimate | None = summary.estimates.get(name)
     value = getattr(summary, field_name)
-    if est is not None:
-        value = est.value if est.value is not None else value
-        lo, hi = est.lo, est.hi
-        if name == "slo_capacity" and lo is None and hi is None:
-            lo, hi = summary_interval(summary)
-        return Figure(
-            value=value,
-            lo=lo,
-            hi=hi,
-            reached=est.reached,
-            signal=est.signal,
-            note=est.note,
-            extrapolated=est.extrapolated,
-        )
-    lo, hi = summary_interval(summary) if name == "slo_capacity" else (None, None)
-    return Figure(value=value, lo=lo, hi=hi)
+    if est is None:
+        lo, hi = summary_interval(summary) if name == "slo_capacity" else (None, None)
+        return Estimate(value=value, lo=lo, hi=hi)
+    lo, hi = est.lo, est.hi
+    if name == "slo_capacity" and lo is None and hi is None:
+        lo, hi = summary_interval(summary)
+    return est.model_copy(update={"value": est.value if est.value is not None else value, "lo": lo, "hi": hi})
 
 
 def summary_interval(summary: RunSummary) -> tuple[float | None, float | None]:
@@ -129,21 +112,21 @@ def summary_interval(summary: RunSummary) -> tuple[float | None, float | None]:
     return ci[0], ci[1]
 
 
-def _overlap(a: Figure, b: Figure) -> bool | None:
-    ia, ib = a.interval, b.interval
+def _overlap(a: Estimate, b: Estimate) -> bool | None:
+    ia, ib = interval(a), interval(b)
     if ia is None or ib is None or not a.reached or not b.reached:
         return None  # a lower bound has no interval to compare
     return ia[0] <= ib[1] and ib[0] <= ia[1]
 
 
-def _diff(name: str, a: Figure, b: Figure) -> FigureDiff:
+def _diff(name: str, a: Estimate, b: Estimate) -> FigureDiff:
     change = None
     if a.value is not None and b.value is not None and a.value != 0:
         change = (b.value - a.value) / abs(a.value) * 100.0
     return FigureDiff(name=name, baseline=a, candidate=b, change_pct=change, overlap=_overlap(a, b))
 
 
-def _why_unusable(label: str, f: Figure) -> str:
+def _why_unusable(label: str, f: Estimate) -> str:
     if f.value is None:
         return f"{label} has no SLO capacity{f': {f.note}' if f.note else ''}"
     if f.note.startswith("insufficient"):
@@ -165,12 +148,12 @@ def compare_runs(a: RunSummary, b: RunSummary, max_drop_pct: float = 10.0) -> Co
     diffs = [_diff(name, figure_of(a, name, fld), figure_of(b, name, fld)) for name, fld in FIGURES]
     main = diffs[0]
     verdict: CompareVerdict
-    if not main.baseline.usable or not main.candidate.usable:
+    if not usable(main.baseline) or not usable(main.candidate):
         verdict = "inconclusive"
         reasons = [
             _why_unusable(lbl, f)
             for lbl, f in (("baseline", main.baseline), ("candidate", main.candidate))
-            if not f.usable
+            if not usable(f)
         ]
         reason = "; ".join(reasons)
     else:

@@ -51,6 +51,20 @@ def serving_at(rel: np.ndarray, record: dict[str, Any]) -> np.ndarray:
     return out
 
 
+_PER_SECOND = (
+    ("load", "offered", "#424242", 0.8, "offered / s"),
+    ("load", "ok", "#2e7d32", 0.8, "goodput / s"),
+    ("per", "ok", "#1565c0", 0.9, "goodput per serving task"),
+    ("per", "offered", "#424242", 0.8, "offered per serving task"),
+)
+"""The per-second lines: (panel, column, colour, width, label); the ``per`` panel divides by the serving tasks."""
+_PER_TASK_LINES = (
+    ("capacity_rps_per_task", "#c62828", "--", "per-task SLO capacity measured"),
+    ("sandbox_formula_rps_per_task", "#9e9e9e", ":", "sandbox pool capacity per task, formula"),
+)
+"""The per-task capacity lines of the record's ``per_task``: (key, colour, style, label)."""
+
+
 def failover_figure(seconds: pd.DataFrame, record: dict[str, Any]) -> Figure:
     """Two panels on seconds after the loss: offered and goodput; goodput per serving task vs capacity."""
     fig = Figure(figsize=(9.0, 6.0), dpi=100, layout="constrained")
@@ -61,44 +75,24 @@ def failover_figure(seconds: pd.DataFrame, record: dict[str, Any]) -> Figure:
     sec = seconds.sort_values("t")
     ref = record.get("lost_at") or float(sec["t"].min())
     rel = sec["t"].to_numpy(dtype=float) - float(ref)
-    load.plot(rel + 0.5, sec["offered"], color="#424242", lw=0.8, drawstyle="steps-mid", label="offered / s")
-    load.plot(rel + 0.5, sec["ok"], color="#2e7d32", lw=0.8, drawstyle="steps-mid", label="goodput / s")
+    serving = serving_at(rel, record)
+    for panel, column, colour, width, label in _PER_SECOND:
+        values = sec[column].to_numpy(dtype=float)
+        ax = load if panel == "load" else per
+        ax.plot(
+            rel + 0.5,
+            values if ax is load else values / serving,
+            color=colour,
+            lw=width,
+            drawstyle="steps-mid",
+            label=label,
+        )
     load.set_ylabel("requests per second")
     load.set_ylim(bottom=0)
-    serving = serving_at(rel, record)
-    per.plot(
-        rel + 0.5,
-        sec["ok"].to_numpy(dtype=float) / serving,
-        color="#1565c0",
-        lw=0.9,
-        drawstyle="steps-mid",
-        label="goodput per serving task",
-    )
-    per.plot(
-        rel + 0.5,
-        sec["offered"].to_numpy(dtype=float) / serving,
-        color="#424242",
-        lw=0.8,
-        drawstyle="steps-mid",
-        label="offered per serving task",
-    )
     pt = record.get("per_task") or {}
-    if pt.get("capacity_rps_per_task") is not None:
-        per.axhline(
-            pt["capacity_rps_per_task"],
-            color="#c62828",
-            ls="--",
-            lw=1.2,
-            label=f"per-task SLO capacity measured ({pt['capacity_rps_per_task']:.1f})",
-        )
-    if pt.get("sandbox_formula_rps_per_task") is not None:
-        per.axhline(
-            pt["sandbox_formula_rps_per_task"],
-            color="#9e9e9e",
-            ls=":",
-            lw=1.2,
-            label=f"sandbox pool capacity per task, formula ({pt['sandbox_formula_rps_per_task']:.1f})",
-        )
+    for key, colour, style, label in _PER_TASK_LINES:
+        if pt.get(key) is not None:
+            per.axhline(pt[key], color=colour, ls=style, lw=1.2, label=f"{label} ({pt[key]:.1f})")
     per.set_ylabel("req/s per task")
     per.set_ylim(bottom=0)
     per.set_xlabel("seconds after the loss")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from capacity.estimate_text import format_estimate
-from capacity.report.compare import Figure, figure_of
+from capacity.models import Estimate
+from capacity.report.compare import figure_of, usable
 from capacity.report.content import recommendation_headline
 from capacity.store import LoadedRun
 
@@ -52,7 +53,7 @@ def run_row(run: LoadedRun) -> dict[str, Any]:
             slo_capacity_rps=slo.value,
             capacity_lo=slo.lo,
             capacity_hi=slo.hi,
-            capacity_reached=slo.usable,
+            capacity_reached=usable(slo),
             saturation_rps=s.saturation_rps,
             knee_rps=s.knee_rps,
         )
@@ -90,7 +91,7 @@ def series_lines(series: list[dict[str, Any]]) -> list[str]:
 
 def capacity_text(row: dict[str, Any]) -> str:
     """``120.0 [114.0, 126.0]``; ``> 120.0`` for a lower bound; ``-`` when not determined."""
-    figure = Figure(
+    figure = Estimate(
         value=row.get("slo_capacity_rps"),
         lo=row.get("capacity_lo"),
         hi=row.get("capacity_hi"),

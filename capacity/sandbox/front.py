@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from capacity.plan.testdata import Record
 from capacity.sandbox.config import SandboxConfig
 from capacity.sandbox.ddquery import QueryError, query_response
 from capacity.sandbox.metricstore import MetricStore
@@ -56,6 +57,20 @@ def error(status: int, detail: str) -> web.Response:
 
 
 WORKLOAD_PREFIXES = ("/api/v1/vista-sites/", "/appointments/")
+_VISTA = "/api/v1/vista-sites/{sta3n:\\d+}"
+WORKLOAD_ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", f"{_VISTA}/patient_demographics_status", "get_status"),
+    ("POST", f"{_VISTA}/patient_demographics_status", "set_status"),
+    *(
+        route
+        for prefix in ("", _VISTA)
+        for route in (
+            ("POST", prefix + "/appointments/{ien}/summary", "summary"),
+            ("POST", prefix + "/appointments/{ien}/checkins", "checkin"),
+        )
+    ),
+)
+"""(method, path, handler name) of every workload route: the stand-in serves them, the Rails front forwards them."""
 """Paths the fault option counts and fails; ``/health`` and the Datadog API are never affected."""
 
 
@@ -97,16 +112,18 @@ def build_app(cfg: SandboxConfig, backend: Backend) -> web.Application:
     fault = _OverloadFault(cfg.error_above_rps)
     app = web.Application(middlewares=[_json_errors, fault.middleware], client_max_size=1024 * 1024)
     routes = _WorkloadRoutes(cfg, backend)
-    vista = "/api/v1/vista-sites/{sta3n:\\d+}"
     app.router.add_get("/health", routes.health)
     app.router.add_get("/sandbox/journeys", routes.journeys)
-    app.router.add_get(f"{vista}/patient_demographics_status", routes.get_status)
-    app.router.add_post(f"{vista}/patient_demographics_status", routes.set_status)
-    for prefix in ("", vista):
-        app.router.add_post(prefix + "/appointments/{ien}/summary", routes.summary)
-        app.router.add_post(prefix + "/appointments/{ien}/checkins", routes.checkin)
+    add_workload_routes(app, lambda name: getattr(routes, name))
     add_datadog_routes(app, cfg, backend)
     return app
+
+
+def add_workload_routes(app: web.Application, handler: Callable[[str], Handler]) -> None:
+    """Clinician Workflow's routes (``WORKLOAD_ROUTES``), each served by ``handler(name)``."""
+    for method, path, name in WORKLOAD_ROUTES:
+        add = app.router.add_get if method == "GET" else app.router.add_post
+        add(path, handler(name))
 
 
 def add_datadog_routes(app: web.Application, cfg: SandboxConfig, backend: Backend) -> None:
@@ -185,43 +202,46 @@ class _WorkloadRoutes:
             return _failed(status)
         return web.json_response(_status_doc(dfn, sta3n, self.backend.data.set_status(dfn, payload)))
 
-    async def summary(self, request: web.Request) -> web.Response:
+    async def _served(self, request: web.Request, endpoint: str) -> tuple[Record, str | None] | web.Response:
+        """The appointment a summary or check-in names, once an app task served ``endpoint``, with the body's
+        ``patientDfn``; or the error answer (bad body, failed task, unknown appointment)."""
         ien = request.match_info["ien"]
         body, bad = await _json_body(request, required=False)
         if bad is not None:
             return bad
-        status = await self.backend.call_app("appointment_summary")
+        status = await self.backend.call_app(endpoint)
         if status != 200:
             return _failed(status)
         rec = self.backend.data.appointment(ien)
         if rec is None:
             return error(404, f"appointment {ien} not found")
+        return rec, _digits((body or {}).get("patientDfn"))
+
+    async def summary(self, request: web.Request) -> web.Response:
+        served = await self._served(request, "appointment_summary")
+        if isinstance(served, web.Response):
+            return served
+        rec, dfn = served
         job_id = self.backend.enqueue_job()
         if job_id is None:
             return error(503, "job queue full")
-        self.backend.data.journeys.call(rec, "summary", _digits((body or {}).get("patientDfn")))
+        self.backend.data.journeys.call(rec, "summary", dfn)
         attributes = {"jobId": str(job_id), "status": "queued"}
         return web.json_response(
-            {"data": {"id": ien, "type": "appointment_summary", "attributes": attributes}}, status=202
+            {"data": {"id": rec.ien, "type": "appointment_summary", "attributes": attributes}}, status=202
         )
 
     async def checkin(self, request: web.Request) -> web.Response:
-        ien = request.match_info["ien"]
-        body, bad = await _json_body(request, required=False)
-        if bad is not None:
-            return bad
-        status = await self.backend.call_app("appointment_checkin")
-        if status != 200:
-            return _failed(status)
-        rec = self.backend.data.appointment(ien)
-        if rec is None:
-            return error(404, f"appointment {ien} not found")
-        if not self.backend.data.check_in(ien):
-            return error(409, f"appointment {ien} is already checked in")
-        self.backend.data.journeys.call(rec, "checkin", _digits((body or {}).get("patientDfn")))
+        served = await self._served(request, "appointment_checkin")
+        if isinstance(served, web.Response):
+            return served
+        rec, dfn = served
+        if not self.backend.data.check_in(rec.ien):
+            return error(409, f"appointment {rec.ien} is already checked in")
+        self.backend.data.journeys.call(rec, "checkin", dfn)
         attributes = {"status": "CHECKED_IN", "sta3n": rec.sta3n, "clinic": rec.clinic}
         return web.json_response(
-            {"data": {"id": ien, "type": "appointment_checkin", "attributes": attributes}}, status=201
+            {"data": {"id": rec.ien, "type": "appointment_checkin", "attributes": attributes}}, status=201
         )
 
     async def journeys(self, request: web.Request) -> web.Response:

@@ -10,32 +10,36 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from capacity.core.agent_metrics import agent_metrics
+
 Tags = tuple[str, ...]
 """Sorted ``key:value`` strings."""
 
 
 @dataclass(frozen=True, slots=True)
 class MetricInfo:
-    kind: str  # "gauge" or "count": counts default to a sum when rolled up, as in Datadog
+    kind: str  # "gauge", "count" or "rate": counts default to a sum when rolled up, the others to avg
     unit: str | None
 
 
-METRICS: dict[str, MetricInfo] = {
-    # the agent integrations' own types and units (capacity/data/agent_metrics, from their metadata)
-    "ecs.fargate.cpu.percent": MetricInfo("gauge", "percent"),
-    "ecs.fargate.mem.usage": MetricInfo("gauge", "byte"),
-    "ecs.fargate.mem.cache": MetricInfo("gauge", "byte"),
-    "ecs.fargate.mem.limit": MetricInfo("gauge", "byte"),
-    "puma.pool_capacity": MetricInfo("gauge", "unit"),
-    "puma.max_threads": MetricInfo("gauge", "unit"),
-    "puma.busy_threads": MetricInfo("gauge", "unit"),
-    "puma.backlog": MetricInfo("gauge", "unit"),
-    "puma.running": MetricInfo("gauge", "unit"),
-    "redis.key.length": MetricInfo("gauge", None),
-    "sidekiq.enqueued": MetricInfo("count", None),  # a level sent once per flush, typed count by the metadata
-    "sidekiq.busy": MetricInfo("count", None),
-    "sidekiq.jobs.count": MetricInfo("count", None),
-    "sidekiq.jobs.failure": MetricInfo("count", None),
+AGENT_PUBLISHED = (
+    "ecs.fargate.cpu.percent",
+    "ecs.fargate.mem.usage",
+    "ecs.fargate.mem.cache",
+    "ecs.fargate.mem.limit",
+    "puma.pool_capacity",
+    "puma.max_threads",
+    "puma.busy_threads",
+    "puma.backlog",
+    "puma.running",
+    "redis.key.length",
+    "sidekiq.enqueued",  # a level sent once per flush, typed count by the metadata
+    "sidekiq.busy",
+    "sidekiq.jobs.count",
+    "sidekiq.jobs.failure",
+)
+"""The agent integrations' metrics the sandbox publishes: their type and unit are the metadata's."""
+CUSTOM: dict[str, MetricInfo] = {
     # custom metrics (no agent integration emits them): what a team publishes, or the stand-in's own
     "puma.requests.rejected": MetricInfo("count", "request"),
     "sidekiq.queue.size": MetricInfo("gauge", "job"),
@@ -47,8 +51,21 @@ METRICS: dict[str, MetricInfo] = {
 }
 
 
+def _from_metadata(name: str) -> MetricInfo | None:
+    found = agent_metrics().get(name)
+    return MetricInfo(found.kind, found.unit or None) if found is not None else None
+
+
+METRICS: dict[str, MetricInfo] = {
+    **{name: info for name in AGENT_PUBLISHED if (info := _from_metadata(name)) is not None},
+    **CUSTOM,
+}
+"""Every metric the sandbox publishes, with its type and unit."""
+
+
 def metric_info(name: str) -> MetricInfo:
-    return METRICS.get(name, MetricInfo("gauge", None))
+    """A metric's type and unit: the integrations' metadata, else the custom table, else an untyped gauge."""
+    return METRICS.get(name) or _from_metadata(name) or MetricInfo("gauge", None)
 
 
 def make_tags(tags: Iterable[str]) -> Tags:
@@ -78,6 +95,11 @@ class MetricStore:
             points.extend(items[-self.max_points :])
             return
         points.append((int(ts), float(value)))
+
+    def extend(self, metric: str, tags: Iterable[str], points: Iterable[tuple[float, float]]) -> None:
+        """Record many points of one series at once (any order), as :meth:`add` would one by one."""
+        for ts, value in sorted((int(t), float(v)) for t, v in points):
+            self.add(metric, tags, ts, value)
 
     def series(self, metric: str) -> Iterator[tuple[Tags, deque[tuple[int, float]]]]:
         yield from self._series.get(metric, {}).items()

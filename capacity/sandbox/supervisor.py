@@ -37,7 +37,7 @@ from capacity.sandbox.stack import PumaStack, RailsStack
 from capacity.sandbox.state import ClinicData, JobQueue
 from capacity.sandbox.task_loss import TaskLoss, add_task_routes
 from capacity.sandbox.tasks import each_second
-from capacity.sandbox.wire import encode, read_msg
+from capacity.sandbox.wire import encode, messages, read_msg
 
 START_TIMEOUT_S = 60.0
 
@@ -195,11 +195,7 @@ class Supervisor:
             self.workers.append(conn)
         self._hello.set()
         try:
-            while True:
-                msg = await read_msg(reader)
-                if msg is None:
-                    break
-                op = msg.get("op")
+            async for op, msg in messages(reader):
                 if op == "resp":
                     fut = conn.pending.pop(int(msg["i"]), None)
                     if fut is not None and not fut.done():

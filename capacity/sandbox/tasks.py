@@ -26,7 +26,7 @@ from capacity.sandbox.agent_tags import check_tags
 from capacity.sandbox.config import SandboxConfig
 from capacity.sandbox.procstats import ProcessSampler, die_with_parent
 from capacity.sandbox.service import burn_cpu, draw_slot_ms
-from capacity.sandbox.wire import encode, read_msg
+from capacity.sandbox.wire import encode, messages
 
 REGION_ACCOUNT = "us-gov-west-1:000000000000"
 
@@ -226,11 +226,7 @@ async def run_task(role: str, index: int, sock_path: str, cfg: SandboxConfig) ->
             slot = asyncio.create_task(task.slot())
             running.add(slot)
     try:
-        while True:
-            msg = await read_msg(reader)
-            if msg is None:
-                break
-            op = msg.get("op")
+        async for op, msg in messages(reader):
             if op == "req" and isinstance(task, AppTask):
                 task.submit(int(msg["i"]), str(msg["e"]))
                 continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+from collections.abc import AsyncIterator
 from typing import Any
 
 _HEADER = struct.Struct("!I")
@@ -34,3 +35,12 @@ async def read_msg(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     if not isinstance(msg, dict):
         raise ValueError("frame is not a JSON object")
     return msg
+
+
+async def messages(reader: asyncio.StreamReader) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """Each message with its ``op``, until the stream ends (the receive loop of both ends)."""
+    while True:
+        msg = await read_msg(reader)
+        if msg is None:
+            return
+        yield str(msg.get("op")), msg

@@ -10,8 +10,9 @@ imports ``ssl``: ``run_search`` patches gevent itself, and that must happen befo
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from capacity.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from capacity.search.backfill import BackfillReport, backfill_run
@@ -20,13 +21,13 @@ if TYPE_CHECKING:
     from capacity.search.run import SearchRun, run_search
 
 _HOMES = {
-    "BackfillReport": "backfill",
-    "backfill_run": "backfill",
-    "NightlyOutcome": "nightly",
-    "run_nightly": "nightly",
-    "SearchOptions": "options",
-    "SearchRun": "run",
-    "run_search": "run",
+    "BackfillReport": "capacity.search.backfill",
+    "backfill_run": "capacity.search.backfill",
+    "NightlyOutcome": "capacity.search.nightly",
+    "run_nightly": "capacity.search.nightly",
+    "SearchOptions": "capacity.search.options",
+    "SearchRun": "capacity.search.run",
+    "run_search": "capacity.search.run",
 }
 
 __all__ = [
@@ -40,8 +41,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'capacity.search' has no attribute {name!r}")
-    return getattr(import_module(f"capacity.search.{home}"), name)
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, globals())

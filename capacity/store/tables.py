@@ -26,6 +26,16 @@ FLOW_COLUMNS: list[str] = [
 ]
 """``flows.parquet``: one row per stage and session flow; ``failed_at_step`` as ``step:count, ...``."""
 
+_NOT_FLAT = ("metrics", "reasons", "breaches", "metrics_completeness", "status_codes", "blind", "endpoints", "flows")
+"""StageResult fields the stage table flattens (joined text, ``m_``/``complete_`` columns) or leaves out."""
+STAGE_COLUMNS: list[str] = [
+    *(k for k in StageResult.model_fields if k not in _NOT_FLAT),
+    "reasons",
+    "blind",
+    "status_codes",
+]
+"""``stages.parquet``'s fixed columns (each run adds ``m_<metric>`` and ``complete_<metric>``)."""
+
 try:  # pragma: no cover - exercised by whichever branch the environment has
     import pyarrow  # noqa: F401
 
@@ -66,12 +76,7 @@ def read_table(path_or_stem: Path) -> pd.DataFrame:
 def stage_row(result: StageResult) -> dict[str, Any]:
     """Flatten a StageResult for the stage table: metrics as ``m_<name>``, reasons joined."""
     data = result.model_dump()
-    row: dict[str, Any] = {
-        k: v
-        for k, v in data.items()
-        if k
-        not in ("metrics", "reasons", "breaches", "metrics_completeness", "status_codes", "blind", "endpoints", "flows")
-    }
+    row: dict[str, Any] = {k: v for k, v in data.items() if k not in _NOT_FLAT}
     row["reasons"] = "; ".join(result.reasons)
     row["blind"] = ", ".join(result.blind)
     for name, value in result.metrics.items():

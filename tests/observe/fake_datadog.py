@@ -8,8 +8,10 @@ comma-separated queries, and answers ``series[]`` with ``pointlist`` of ``[ms, v
 
 Knobs: ingestion ``lag_s`` per metric prefix (points newer than now - lag are invisible, as with
 late CloudWatch data), ``nulls`` (empty buckets come back as ``null``), and a script of faults
-per path (status codes, ``timeout``, ``malformed``). Query text is parsed by the product's one
-parser (``capacity.ddquery``), as the sandbox's endpoint does. Serves 127.0.0.1 only, on a free port.
+per path (status codes, ``timeout``, ``malformed``), and the API/app keys it accepts. Queries are
+answered by the sandbox's evaluator (``capacity.sandbox.ddquery``: the one parser, units table and
+default rollup), so contract tests and sandbox tests prove the same semantics; this file holds only
+the faults, the lag and the auth. Serves 127.0.0.1 only, on a free port.
 """
 
 from __future__ import annotations
@@ -25,46 +27,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from capacity.ddquery import ParsedQuery, QueryError, parse_query, split_queries
-
-UNITS = {
-    "percent": {
-        "family": "percentage",
-        "name": "percent",
-        "plural": "percent",
-        "scale_factor": 1.0,
-        "short_name": "%",
-        "id": 17,
-    },
-    "byte": {"family": "bytes", "name": "byte", "plural": "bytes", "scale_factor": 1.0, "short_name": "B", "id": 2},
-    "mebibyte": {
-        "family": "bytes",
-        "name": "mebibyte",
-        "plural": "mebibytes",
-        "scale_factor": 1048576.0,
-        "short_name": "MiB",
-        "id": 5,
-    },
-    "millisecond": {
-        "family": "time",
-        "name": "millisecond",
-        "plural": "milliseconds",
-        "scale_factor": 0.001,
-        "short_name": "ms",
-        "id": 11,
-    },
-    "second": {
-        "family": "time",
-        "name": "second",
-        "plural": "seconds",
-        "scale_factor": 1.0,
-        "short_name": "s",
-        "id": 12,
-    },
-    "thread": {"family": "system", "name": "thread", "plural": "threads", "scale_factor": 1.0, "id": 33},
-    "unit": {"family": "general", "name": "unit", "plural": "units", "scale_factor": 1.0, "id": 1},
-    "job": {"family": "general", "name": "job", "plural": "jobs", "scale_factor": 1.0, "id": 50},
-}
+from capacity.ddquery import QueryError, parse_query, split_queries
+from capacity.sandbox.ddquery import View, query_response
+from capacity.sandbox.metricstore import MetricStore
 
 
 @dataclass
@@ -82,8 +47,9 @@ class FakeDatadog:
     def __init__(self, *, api_key: str = "test-api-key", app_key: str = "test-app-key") -> None:
         self.api_key = api_key
         self.app_key = app_key
-        self.series: dict[str, dict[tuple[str, ...], list[tuple[float, float]]]] = defaultdict(dict)
+        self.store = MetricStore(max_points=10**7)
         self.units: dict[str, str] = {}
+        """Per-metric unit edits (Datadog's metric metadata) over the integrations' own units."""
         self.lag_s: dict[str, float] = {}
         self.nulls = False
         self.faults: dict[str, list[Fault]] = defaultdict(list)
@@ -99,9 +65,7 @@ class FakeDatadog:
     # -------------------------------------------------------------------------------- data
     def add(self, metric: str, tags: list[str], points: list[tuple[float, float]], unit: str | None = None) -> None:
         with self._lock:
-            key = tuple(sorted(tags))
-            self.series[metric].setdefault(key, []).extend(points)
-            self.series[metric][key].sort()
+            self.store.extend(metric, tags, points)
             if unit:
                 self.units[metric] = unit
 
@@ -236,83 +200,20 @@ class FakeDatadog:
         for k in ("from", "to", "query"):
             if k not in params:
                 return 400, {"errors": [f"Missing required parameter: {k}"]}
-        frm, to = int(params["from"]), int(params["to"])
-        series: list[dict[str, Any]] = []
-        group_by: set[str] = set()
         try:
-            parsed = [parse_query(t) for t in split_queries(params["query"])]
+            for q in (parse_query(t) for t in split_queries(params["query"])):
+                if q.metric in self.reject_metrics:
+                    why = f"Error parsing query: unable to parse {q.text}: Rule 'scope_expr' didn't match"
+                    return 400, {"errors": [why]}
+            view = View(nulls=self.nulls, units=dict(self.units), visible_until=self._visible_until)
+            with self._lock:
+                return 200, query_response(self.store, params["query"], int(params["from"]), int(params["to"]), view)
         except QueryError as exc:
             return 400, {"errors": [str(exc)]}
-        for idx, q in enumerate(parsed):
-            if q.metric in self.reject_metrics:
-                why = f"Error parsing query: unable to parse {q.text}: Rule 'scope_expr' didn't match"
-                return 400, {"errors": [why]}
-            group_by.update(q.group_by)
-            series.extend(self._evaluate(q, frm, to, idx))
-        return 200, {
-            "status": "ok",
-            "res_type": "time_series",
-            "resp_version": 1,
-            "query": params["query"],
-            "from_date": frm * 1000,
-            "to_date": to * 1000,
-            "series": series,
-            "values": [],
-            "times": [],
-            "message": "",
-            "group_by": sorted(group_by),
-        }
 
     def _visible_until(self, metric: str) -> float:
         lag = max((v for p, v in self.lag_s.items() if metric.startswith(p)), default=0.0)
         return time.time() - lag
-
-    def _evaluate(self, q: ParsedQuery, frm: int, to: int, idx: int) -> list[dict[str, Any]]:
-        """Time aggregation by the rollup's function (the space aggregator when none), then space."""
-        metric, agg, by = q.metric, q.space_agg, q.group_by
-        interval, rollup_fn = q.rollup_s or 1, q.rollup_fn or q.space_agg
-        comb = {"avg": lambda v: sum(v) / len(v), "sum": sum, "max": max, "min": min}
-        visible = self._visible_until(metric)
-        groups: dict[tuple[str, ...], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-        with self._lock:
-            items = list(self.series.get(metric, {}).items())
-        for tags, points in items:
-            if not all(f.matches(tags) for f in q.filters):
-                continue
-            tagmap = dict(t.split(":", 1) for t in tags if ":" in t)
-            group = tuple(f"{k}:{tagmap.get(k, 'N/A')}" for k in by)
-            per_bucket: dict[int, list[float]] = defaultdict(list)
-            for ts, v in points:
-                if frm <= ts <= to and ts <= visible:
-                    per_bucket[int(math.floor(ts / interval) * interval)].append(v)
-            for b, vals in per_bucket.items():
-                groups[group][b].append(comb[rollup_fn](vals))
-        out = []
-        unit = UNITS.get(self.units.get(metric, ""))
-        for group in sorted(groups):
-            buckets = groups[group]
-            first = int(math.floor(frm / interval) * interval)
-            grid = range(first, to + 1, interval) if self.nulls else sorted(buckets)
-            pointlist = [[float(b * 1000), comb[agg](buckets[b]) if b in buckets else None] for b in grid]
-            scope = ",".join([*q.scope, *group]) or "*"
-            out.append(
-                {
-                    "metric": metric,
-                    "display_name": metric,
-                    "pointlist": pointlist,
-                    "start": int(pointlist[0][0]) if pointlist else frm * 1000,
-                    "end": int(pointlist[-1][0]) + interval * 1000 - 1 if pointlist else to * 1000,
-                    "interval": interval,
-                    "length": len(pointlist),
-                    "aggr": agg,
-                    "scope": scope,
-                    "tag_set": list(group),
-                    "expression": q.text,
-                    "unit": [dict(unit) if unit else None, None],
-                    "query_index": idx,
-                }
-            )
-        return out
 
 
 # ------------------------------------------------------------------------------------ agent-shaped data

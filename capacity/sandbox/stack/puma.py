@@ -32,7 +32,7 @@ from capacity.sandbox.front import build_app
 from capacity.sandbox.listen import HOST, bind_port, serve_front
 from capacity.sandbox.metricstore import MetricStore
 from capacity.sandbox.service import draw_slot_ms
-from capacity.sandbox.stack.children import Child, free_port, spawn
+from capacity.sandbox.stack.children import START_TIMEOUT_S, Child, free_port, spawn
 from capacity.sandbox.stack.collector import AgentCollector, TaskView
 from capacity.sandbox.stack.debian import require_packages
 from capacity.sandbox.stack.resp import RedisConnection
@@ -133,7 +133,8 @@ class PumaStack:
 
         await child.wait_ready(pong)
 
-    async def _start_puma(self, index: int, env: dict[str, str]) -> None:
+    async def _start_puma(self, index: int, env: dict[str, str], boot_s: float = START_TIMEOUT_S) -> PumaTask:
+        """One app task: Puma on a free port with its control app, ready once both answer within ``boot_s``."""
         port, control = free_port(), free_port()
         env = {**env, "CAPACITY_PUMA_THREADS": str(self.cfg.threads), "CAPACITY_PUMA_CONTROL_PORT": str(control)}
         argv = ["puma", "-C", str(RUBY_DIR / "puma.rb"), "-b", f"tcp://{HOST}:{port}"]
@@ -149,9 +150,10 @@ class PumaStack:
                             return False
             return True
 
-        await child.wait_ready(answers)
+        await child.wait_ready(answers, timeout_s=boot_s)
         self.apps.append(task)
         self.apps.sort(key=lambda t: t.child.name)
+        return task
 
     def _sidekiq_argv(self, boot: Path) -> list[str]:
         argv = ["sidekiq", "-r", str(boot), "-c", str(self.cfg.sidekiq_concurrency)]

@@ -31,15 +31,15 @@ import aiohttp
 from aiohttp import web
 
 from capacity.sandbox.config import SandboxConfig
-from capacity.sandbox.front import _json_errors, add_datadog_routes, error
+from capacity.sandbox.front import _json_errors, add_datadog_routes, add_workload_routes, error
 from capacity.sandbox.listen import HOST, bind_port, serve_front
 from capacity.sandbox.service import draw_wait_ms
-from capacity.sandbox.stack.children import free_port, spawn
+from capacity.sandbox.stack.children import free_port
 from capacity.sandbox.stack.collector import AgentCollector, TaskView
 from capacity.sandbox.stack.db_collector import DatabaseCollector, PoolView
 from capacity.sandbox.stack.debian import require_rails_packages
 from capacity.sandbox.stack.postgres import DATABASE, PostgresCluster, cluster_records
-from capacity.sandbox.stack.puma import APP_CONTAINER, RUBY_DIR, SIDEKIQ_CONTAINER, PumaStack, PumaTask
+from capacity.sandbox.stack.puma import APP_CONTAINER, RUBY_DIR, SIDEKIQ_CONTAINER, PumaStack
 
 RAILS_DIR = RUBY_DIR / "rails"
 SIDEKIQ_POOL_SPARE = 2
@@ -93,32 +93,15 @@ class RailsStack(PumaStack):
 
     async def _start_rails(self, index: int, env: dict[str, str]) -> None:
         """One app task: Puma serving the Rails app, with its pool stats thread on its own port."""
-        port, control, pool_port = free_port(), free_port(), free_port()
+        pool_port = free_port()
         env = {
             **env,
             "DATABASE_URL": self.db.url(self.cfg.pool_per_task),
-            "CAPACITY_PUMA_THREADS": str(self.cfg.threads),
-            "CAPACITY_PUMA_CONTROL_PORT": str(control),
             "CAPACITY_POOL_STATS_PORT": str(pool_port),
             "CAPACITY_RACKUP": str(RAILS_DIR / "config.ru"),
         }
-        argv = ["puma", "-C", str(RUBY_DIR / "puma.rb"), "-b", f"tcp://{HOST}:{port}"]
-        child = await spawn(f"puma-{index}", argv, env, self._tmp)
-        self._children.append(child)
-        task = PumaTask(child, port, control)
-
-        async def answers() -> bool:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as s:
-                for url in (f"{task.url}/health", f"http://{HOST}:{control}/stats"):
-                    async with s.get(url) as resp:
-                        if resp.status != 200:
-                            return False
-            return True
-
-        await child.wait_ready(answers, timeout_s=60.0)  # Rails boots in a few seconds on a busy machine
-        self._pool_ports[child.name] = pool_port
-        self.apps.append(task)
-        self.apps.sort(key=lambda t: t.child.name)
+        task = await self._start_puma(index, env, boot_s=60.0)  # Rails boots in a few seconds on a busy machine
+        self._pool_ports[task.child.name] = pool_port
 
     async def stop(self) -> None:
         """Everything ``PumaStack.stop`` stops, then PostgreSQL; the temp folder (database and all) goes."""
@@ -162,13 +145,8 @@ class RailsStack(PumaStack):
         """Workload paths forwarded to Rails (unknown ones and wrong methods answered here, as every
         sandbox does); ``/health`` and the Datadog API served by the front itself."""
         app = web.Application(middlewares=[_json_errors], client_max_size=1024 * 1024)
-        vista = "/api/v1/vista-sites/{sta3n:\\d+}"
         app.router.add_get("/health", self._health)
-        app.router.add_get(f"{vista}/patient_demographics_status", self._forward)
-        app.router.add_post(f"{vista}/patient_demographics_status", self._forward)
-        for prefix in ("", vista):
-            app.router.add_post(prefix + "/appointments/{ien}/summary", self._forward)
-            app.router.add_post(prefix + "/appointments/{ien}/checkins", self._forward)
+        add_workload_routes(app, lambda _name: self._forward)
         add_datadog_routes(app, self.cfg, self)
         return app
 

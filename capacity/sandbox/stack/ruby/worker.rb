@@ -5,15 +5,7 @@ require "sidekiq"
 # redis-rb 4.8 warns about calls Sidekiq 6.4 makes the old way; the warnings are noise here.
 Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
 
-module CapacitySandbox
-  # Busy-loop for ms of wall time: real CPU the container's CPU metric can see.
-  def self.burn(ms)
-    return if ms <= 0
-    stop = Process.clock_gettime(Process::CLOCK_MONOTONIC) + ms / 1000.0
-    x = 0
-    x += 1 while Process.clock_gettime(Process::CLOCK_MONOTONIC) < stop
-  end
-end
+require_relative "burn"
 
 class SummaryJob
   include Sidekiq::Worker

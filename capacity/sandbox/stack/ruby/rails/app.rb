@@ -13,19 +13,12 @@ require "active_record/railtie"
 require "action_controller/railtie"
 require "pg"
 require "sidekiq"
+require_relative "../burn"
 
 Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
 
 module CapacitySandbox
   HOT_ROWS = Integer(ENV.fetch("CAPACITY_HOT_ROWS", "0"))
-
-  # Busy-loop for ms of wall time: real CPU the container's CPU metric can see.
-  def self.burn(ms)
-    return if ms <= 0
-    stop = Process.clock_gettime(Process::CLOCK_MONOTONIC) + ms / 1000.0
-    x = 0
-    x += 1 while Process.clock_gettime(Process::CLOCK_MONOTONIC) < stop
-  end
 
   class Application < Rails::Application
     config.root = __dir__

@@ -1,0 +1,1 @@
+"""Shared contracts and small helpers every layer may use (the bottom layer)."""
