@@ -9,10 +9,7 @@ per-flow table and the per-endpoint request counts are checked against the plan.
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +23,6 @@ from tests.sandbox.conftest import http
 from tests.search.test_auth_e2e import write_experiment
 
 RECORDS = 3000
-Sessions = dict[tuple[str, int], Any]
-"""Each (kind, workers) search's outcome (or what it raised)."""
 
 
 def experiment(url: str, tmp: Path) -> Path:
@@ -107,81 +102,16 @@ def experiment(url: str, tmp: Path) -> Path:
     return path
 
 
-@dataclass
-class Journeys:
-    run: subprocess.CompletedProcess[str]
-    out: Path
-    status: int
-    journeys: Any
-
-
-@dataclass
-class Tokens:
-    run: subprocess.CompletedProcess[str]
-    out: Path
-    srv: BearerTarget
-    count: Path
-
-
-def _journeys(tmp: Path, workers: int) -> Journeys:
-    cfg = SandboxConfig(app_tasks=2, threads=8, service_ms=5, records=RECORDS, seed=42, sidekiq_tasks=1)
-    with run_sandbox(cfg) as sb:
-        exp = experiment(sb.base_url, tmp)
-        out = tmp / "results"
-        r = run_cli("search", str(exp), "--out", str(out), "--workers", str(workers), "--no-report", "--json")
-        status, journeys = http(sb.base_url, "GET", "/sandbox/journeys")
-    return Journeys(r, out, status, journeys)
-
-
-def _tokens(tmp: Path, workers: int) -> Tokens:
-    cmd, count = token_command(tmp)
-    with BearerTarget() as srv:
-        path = write_experiment(tmp, srv.url, cmd)
-        d = tomllib.loads(path.read_text(encoding="utf-8"))
-        d["target"]["auth"].update(scope="session", session_fetches=3)
-        path.write_text(tomli_w.dumps(d), encoding="utf-8")
-        out = tmp / "results"
-        args = ["search", str(path), "--out", str(out), "--workers", str(workers), "--no-report"]
-        r = run_cli(*args, env={"CAP_TEST_API_KEY": API_KEY})
-    return Tokens(r, out, srv, count)
-
-
-@pytest.fixture(scope="module")
-def sessions(tmp_path_factory: pytest.TempPathFactory) -> Sessions:
-    """The four searches below, side by side (each its own target, folder and subprocess; 30-60 req/s of
-    5-ms requests and think times: they wait, they do not compute)."""
-    done: Sessions = {}
-
-    def one(kind: str, workers: int) -> None:
-        tmp = tmp_path_factory.mktemp(f"{kind}-{workers}")
-        try:
-            done[kind, workers] = (_journeys if kind == "journeys" else _tokens)(tmp, workers)
-        except BaseException as e:  # re-raised in that test
-            done[kind, workers] = e
-
-    jobs = [(kind, w) for kind in ("journeys", "tokens") for w in (0, 2)]
-    threads = [threading.Thread(target=one, args=job, daemon=True) for job in jobs]  # greenlets here
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(200)
-    return done
-
-
-def _done(sessions: Sessions, kind: str, workers: int) -> Any:
-    got = sessions.get((kind, workers))
-    if isinstance(got, BaseException):
-        raise got
-    assert got is not None, f"{kind} search with {workers} workers did not finish"
-    return got
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
-def test_every_checkin_is_one_session_about_one_appointment(sessions: Sessions, workers: int) -> None:
-    done: Journeys = _done(sessions, "journeys", workers)
-    r, out, status, journeys = done.run, done.out, done.status, done.journeys
-    assert r.returncode == 0, r.stderr
+def test_every_checkin_is_one_session_about_one_appointment(tmp_path: Path, workers: int) -> None:
+    cfg = SandboxConfig(app_tasks=2, threads=8, service_ms=5, records=RECORDS, seed=42, sidekiq_tasks=1)
+    with run_sandbox(cfg) as sb:
+        exp = experiment(sb.base_url, tmp_path)
+        out = tmp_path / "results"
+        r = run_cli("search", str(exp), "--out", str(out), "--workers", str(workers), "--no-report", "--json")
+        assert r.returncode == 0, r.stderr
+        status, journeys = http(sb.base_url, "GET", "/sandbox/journeys")
     assert status == 200
     # the smoke's check-in is one (it sends the three calls in flow order too); the run's are the rest
     assert journeys["checkins"] > 20, journeys
@@ -211,9 +141,24 @@ def test_every_checkin_is_one_session_about_one_appointment(sessions: Sessions, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
-def test_session_scope_runs_the_token_command_once_per_session(sessions: Sessions, workers: int) -> None:
-    done: Tokens = _done(sessions, "tokens", workers)
-    r, out, srv, count = done.run, done.out, done.srv, done.count
+def test_session_scope_runs_the_token_command_once_per_session(tmp_path: Path, workers: int) -> None:
+    cmd, count = token_command(tmp_path)
+    with BearerTarget() as srv:
+        path = write_experiment(tmp_path, srv.url, cmd)
+        d = tomllib.loads(path.read_text(encoding="utf-8"))
+        d["target"]["auth"].update(scope="session", session_fetches=3)
+        path.write_text(tomli_w.dumps(d), encoding="utf-8")
+        out = tmp_path / "results"
+        r = run_cli(
+            "search",
+            str(path),
+            "--out",
+            str(out),
+            "--workers",
+            str(workers),
+            "--no-report",
+            env={"CAP_TEST_API_KEY": API_KEY},
+        )
     assert r.returncode == 0, r.stderr
     assert srv.status[401] == 0 and srv.status[403] == 0
     [run_dir] = [p for p in out.iterdir() if p.is_dir()]
