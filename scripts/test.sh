@@ -6,9 +6,6 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
-.venv/bin/python -m ruff check capacity tests benchmarks
-.venv/bin/python -m ruff format --check --quiet capacity tests benchmarks
-.venv/bin/python -m mypy
 # The real-stack tests (tests/sandbox/test_stack_puma.py) run Debian's Redis, Puma and Sidekiq.
 # As root (CI) missing packages are installed and the tests must run; elsewhere they skip, saying so.
 # The Rails stack's (tests/sandbox/test_stack_rails.py) adds Rails, the pg gem, PostgreSQL; wrk is for
@@ -17,19 +14,38 @@ stack_missing() {
   .venv/bin/python -c "from capacity.sandbox.stack import RAILS_PACKAGES as R, missing_packages as m; print(*m(R))"
   command -v wrk >/dev/null || echo wrk
 }
+# The install (network and disk bound) runs beside the quick tests, none of which needs the packages, and
+# is waited for before the real-time tests that do.
+install_stack() {
+  echo "installing Debian packages for the real-stack tests: $missing"
+  if ! { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    redis-server puma ruby-sidekiq ruby-rack ruby-redis ruby-rails ruby-pg postgresql wrk >/dev/null; }; then
+    echo "could not install: $(stack_missing | xargs) (the real-stack tests will fail)" >&2
+  fi
+}
+installing=""
 missing="$(stack_missing | xargs)"
 if [ "$(id -u)" = 0 ]; then
   if [ -n "$missing" ]; then
-    echo "installing Debian packages for the real-stack tests: $missing"
-    if ! { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-      redis-server puma ruby-sidekiq ruby-rack ruby-redis ruby-rails ruby-pg postgresql wrk >/dev/null; }; then
-      echo "could not install: $(stack_missing | xargs) (the real-stack tests will fail)" >&2
-    fi
+    install_log="$(mktemp)"
+    install_stack >"$install_log" 2>&1 &
+    installing=$!
   fi
   export CAPACITY_REQUIRE_STACK=1
 elif [ -n "$missing" ]; then
   echo "real-stack tests skip: missing Debian packages $missing (install: sudo apt-get install -y $missing)" >&2
 fi
+wait_for_install() {
+  if [ -n "$installing" ]; then
+    wait "$installing" || true
+    cat "$install_log"
+    rm -f "$install_log"
+    installing=""
+  fi
+}
+.venv/bin/python -m ruff check capacity tests benchmarks
+.venv/bin/python -m ruff format --check --quiet capacity tests benchmarks
+.venv/bin/python -m mypy
 # Arguments go to pytest as they are (one run). Without any, the tests that send no real-time load run
 # first as two pytest processes side by side (one per core: pytest-xdist's worker threads cannot live
 # with gevent's patching), then the ones that do run one at a time (their rates and timings need the
@@ -43,6 +59,7 @@ run_pytest() {
   return "$rc"
 }
 if [ "$#" -gt 0 ]; then
+  wait_for_install
   run_pytest "$@"
   exit $?
 fi
@@ -59,5 +76,6 @@ wait "$a" || rc_a=$?
 wait "$b" || rc_b=$?
 cat "$logs/a.log" "$logs/b.log"
 rm -rf "$logs"
+wait_for_install
 if [ "$rc_a" -ne 0 ] || [ "$rc_b" -ne 0 ]; then echo "quick tests failed" >&2; exit 1; fi
 run_pytest -m "slow and not cpu_only"

@@ -85,6 +85,23 @@ def _when_stage_file(run_root: Path, index: int, fn: Callable[[], None], timeout
     return t
 
 
+def _when_logged(run_root: Path, needle: str, fn: Callable[[], None], timeout_s: float = 90.0) -> threading.Thread:
+    """Call ``fn`` once the (single) run folder's ``run.log`` under ``run_root`` holds ``needle``."""
+
+    def watch() -> None:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            for log in run_root.glob("*/run.log"):
+                if needle in log.read_text(errors="replace"):
+                    fn()
+                    return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    return t
+
+
 @contextlib.contextmanager
 def _loopback(shape: AgentShape | None = None) -> Iterator[tuple[FakeDatadog, DelayServer]]:
     fake, _ = agent_fake(shape)
@@ -109,8 +126,12 @@ def steady_background_queue(tmp: Path) -> FaultResult:
 
 def datadog_5xx(tmp: Path) -> FaultResult:
     with _loopback() as (fake, target):
-        start = time.time() + 4.0  # mid-stage 0 (the preflight and the baseline are before it)
-        fake.outage = (start, start + 60.0, 503)
+
+        def outage() -> None:  # from 1 s into stage 0 (after the preflight and the baseline, however long)
+            start = time.time() + 1.0
+            fake.outage = (start, start + 60.0, 503)
+
+        _when_logged(tmp / "results", "stage 0: ", outage)
         run = run_search(experiment(target.url, fake.url, RATES), tmp, timeout=240)
     notes = [f"{len(_warnings(run, 'blind guard'))} blind-guard warnings", f"{fake.calls()} query calls"]
     return FaultResult("Datadog 5xx for 60 s mid-stage", run, notes)

@@ -10,6 +10,8 @@ gate inconclusive, exit 3), and a repeat of the baseline lands on the same stage
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -59,8 +61,24 @@ def test_compare_and_nightly_flag_a_lower_capacity_and_pass_an_equal_one(tmp_pat
     # linear interpolation to the first breach errs low: between the last pass (130) and the first fail (180)
     assert 130.0 <= baseline["slo_capacity_rps"] <= 180.0
 
+    # the two nightlies against the baseline are independent: they run side by side (each its own sandbox,
+    # 80-180 req/s of 50-ms requests that wait)
+    nights: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    def nightly(name: str, toml: Path) -> None:
+        args = ("nightly", str(toml), "--baseline", baseline["results_dir"], "--results", str(root / name), "--json")
+        nights[name] = run_cli(*args)
+
+    threads = [
+        threading.Thread(target=nightly, args=a, daemon=True) for a in (("cand", cand_toml), ("same", base_toml))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(150)
+
     # the lower-capacity experiment against the baseline: a regression, exit 1
-    night = run_cli("nightly", str(cand_toml), "--baseline", baseline["results_dir"], "--results", str(root), "--json")
+    night = nights["cand"]
     assert night.returncode == 1, (night.stdout[-2000:], night.stderr[-2000:])
     outcome = json.loads(night.stdout)
     assert outcome["verdict"] == "regression"
@@ -75,7 +93,7 @@ def test_compare_and_nightly_flag_a_lower_capacity_and_pass_an_equal_one(tmp_pat
     assert "regression" in cmp.stdout.lower()
 
     # the baseline experiment again: equal capacity, exit 0
-    same = run_cli("nightly", str(base_toml), "--baseline", baseline["results_dir"], "--results", str(root), "--json")
+    same = nights["same"]
     assert same.returncode == 0, (same.stdout[-2000:], same.stderr[-2000:])
     again = json.loads(same.stdout)
     assert again["verdict"] in ("ok", "improvement")
