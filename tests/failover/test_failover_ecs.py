@@ -17,7 +17,7 @@ from capacity.search import SearchOptions
 from capacity.search.failover import run_failover
 from capacity.search.failover_control import EcsTaskControl
 from capacity.search.failover_plan import FailoverPlan
-from tests.conftest import run_cli
+from tests.conftest import Cli
 from tests.scale.conftest import CLUSTER, REGION, SERVICE, Aws
 
 
@@ -48,10 +48,10 @@ def ecs_file(tmp_path: Path, zones: int = 3) -> Path:
     return path
 
 
-def test_lists_only_the_services_tasks_and_the_dry_run_names_the_one_it_would_stop(aws: Aws, tmp_path: Path) -> None:
+def test_lists_only_the_services_tasks_and_the_dry_run_names_the_one_it_would_stop(aws: Aws, tmp_path: Path, cli: Cli) -> None:
     arns = start_tasks(aws, 3)
     assert [t.arn for t in EcsServiceTasks(CLUSTER, SERVICE, region=REGION).tasks()] == arns
-    cp = run_cli("failover", str(ecs_file(tmp_path)), "--rps", "50", "--duration", "60s", "--dry-run", "--json")
+    cp = cli("failover", str(ecs_file(tmp_path)), "--rps", "50", "--duration", "60s", "--dry-run", "--json")
     assert cp.returncode == 0, cp.stderr
     plan = json.loads(cp.stdout)
     assert plan["control"] == "ecs" and [t["task"] for t in plan["would_stop"]] == arns[:1]
@@ -61,7 +61,7 @@ def test_lists_only_the_services_tasks_and_the_dry_run_names_the_one_it_would_st
     assert len(running(aws)) == 4  # the dry run stopped nothing
 
 
-def test_a_real_run_refuses_before_any_load_and_stops_nothing(aws: Aws, tmp_path: Path) -> None:
+def test_a_real_run_refuses_before_any_load_and_stops_nothing(aws: Aws, tmp_path: Path, cli: Cli) -> None:
     start_tasks(aws, 3)
     before = running(aws)
     exp = load_experiment(ecs_file(tmp_path, zones=1)).with_changes(metrics={"source": "none"})
@@ -72,5 +72,5 @@ def test_a_real_run_refuses_before_any_load_and_stops_nothing(aws: Aws, tmp_path
         run_failover(exp, plan, options=options, console=Console(quiet=True), control=control)
     assert running(aws) == before and aws.desired() == 3
     assert not (tmp_path / "r").exists()
-    cp = run_cli("failover", str(ecs_file(tmp_path)), "--rps", "50", "--replacement-delay", "5s", "--dry-run")
+    cp = cli("failover", str(ecs_file(tmp_path)), "--rps", "50", "--replacement-delay", "5s", "--dry-run")
     assert cp.returncode == 2 and "--replacement-delay applies to the built-in sandbox only" in cp.stderr

@@ -18,7 +18,7 @@ from capacity.cluster.ecs_tasks import ServiceTask
 from capacity.errors import CapacityError, ExperimentError
 from capacity.plan.experiment import builtin_experiment_path
 from capacity.search.failover_plan import FailoverPlan, allowed_losses, choose_victims, per_task_capacity
-from tests.conftest import run_cli
+from tests.conftest import Cli, run_cli
 
 
 def tasks(*zones: str | None) -> list[ServiceTask]:
@@ -132,17 +132,17 @@ def three_task_experiment(tmp_path: Path, zones: int = 2) -> Path:
     return path
 
 
-def test_dry_run_lists_the_tasks_the_calls_and_the_worst_case(tmp_path: Path) -> None:
+def test_dry_run_lists_the_tasks_the_calls_and_the_worst_case(tmp_path: Path, cli: Cli) -> None:
     exp = str(three_task_experiment(tmp_path))
     args = ["--rps", "90", "--duration", "60s", "--segment-seconds", "10", "--deadline", "2m", "--dry-run"]
-    cp = run_cli("failover", exp, *args, "--lose", "zone", "--json")
+    cp = cli("failover", exp, *args, "--lose", "zone", "--json")
     assert cp.returncode == 0, cp.stderr
     plan = json.loads(cp.stdout)
     assert len(plan["would_stop"]) == plan["allowed"] == 2 and plan["serving_tasks"] == 3  # ceil(3 / 2 zones)
     assert plan["worst_case_s"] == 20 + 120 + 10
     assert sum("/_sandbox/tasks/stop" in c for c in plan["calls"]) == 2
     assert not (tmp_path / "results").exists()
-    text = run_cli("failover", exp, *args)
+    text = cli("failover", exp, *args)
     assert text.returncode == 0 and "stops 1 of 3 app tasks" in text.stdout and "worst case: 150 s" in text.stdout
 
 
@@ -154,8 +154,8 @@ def test_dry_run_lists_the_tasks_the_calls_and_the_worst_case(tmp_path: Path) ->
         (["--rps", "90", "--deadline", "soon"], "--deadline 'soon'"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], match: str) -> None:
-    cp = run_cli("failover", *args, "--dry-run", "--out", str(tmp_path))
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], match: str, cli: Cli) -> None:
+    cp = cli("failover", *args, "--dry-run", "--out", str(tmp_path))
     assert cp.returncode == 2 and match in cp.stderr and "Traceback" not in cp.stderr
     assert len(cp.stderr.strip().splitlines()) == 1
 
