@@ -48,7 +48,9 @@ def ecs_file(tmp_path: Path, zones: int = 3) -> Path:
     return path
 
 
-def test_lists_only_the_services_tasks_and_the_dry_run_names_the_one_it_would_stop(aws: Aws, tmp_path: Path, cli: Cli) -> None:
+def test_lists_only_the_services_tasks_and_the_dry_run_names_the_one_it_would_stop(
+    aws: Aws, tmp_path: Path, cli: Cli
+) -> None:
     arns = start_tasks(aws, 3)
     assert [t.arn for t in EcsServiceTasks(CLUSTER, SERVICE, region=REGION).tasks()] == arns
     cp = cli("failover", str(ecs_file(tmp_path)), "--rps", "50", "--duration", "60s", "--dry-run", "--json")

@@ -3,29 +3,38 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Cli, run_cli
+from tests.report.conftest import make_run
 
 DAY1 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def history(tmp_path: Path, synthetic_run: Callable[..., Path]) -> dict[str, Path]:
-    root = tmp_path / "results"
+@pytest.fixture(scope="module")
+def written_history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Four runs written once per module (a second each under load); ``history`` copies them per test."""
+    root = tmp_path_factory.mktemp("history") / "results"
     return {
-        "base": synthetic_run(root, 120.0, run_id="20261126T030000Z-nightly-test-aaaa", started=DAY1),
-        "same": synthetic_run(root, 120.0, run_id="20261127T030000Z-nightly-test-bbbb", started=DAY1 + timedelta(1)),
-        "low": synthetic_run(root, 90.0, run_id="20261128T030000Z-nightly-test-cccc", started=DAY1 + timedelta(2)),
-        "none": synthetic_run(root, None, run_id="20261129T030000Z-nightly-test-dddd", started=DAY1 + timedelta(3)),
+        "base": make_run(root, 120.0, run_id="20261126T030000Z-nightly-test-aaaa", started=DAY1),
+        "same": make_run(root, 120.0, run_id="20261127T030000Z-nightly-test-bbbb", started=DAY1 + timedelta(1)),
+        "low": make_run(root, 90.0, run_id="20261128T030000Z-nightly-test-cccc", started=DAY1 + timedelta(2)),
+        "none": make_run(root, None, run_id="20261129T030000Z-nightly-test-dddd", started=DAY1 + timedelta(3)),
     }
 
 
-def test_compare_flags_the_regression_with_exit_1(cli: Cli, history: dict[str, Path]) -> None:
+@pytest.fixture
+def history(tmp_path: Path, written_history: dict[str, Path]) -> dict[str, Path]:
+    root = tmp_path / "results"
+    shutil.copytree(written_history["base"].parent, root)
+    return {name: root / run.name for name, run in written_history.items()}
+
+
+def test_compare_flags_the_regression_with_exit_1(history: dict[str, Path]) -> None:
     res = run_cli("results", "compare", str(history["base"]), str(history["low"]), "--json")
     assert res.returncode == 1, res.stderr
     data = json.loads(res.stdout)
@@ -61,7 +70,7 @@ def test_compare_bad_input_is_one_line_exit_2(history: dict[str, Path], tmp_path
 def test_list_shows_every_run_newest_first(cli: Cli, history: dict[str, Path], tmp_path: Path) -> None:
     root = history["base"].parent
     (root / "README.md").write_text("not a run")
-    res = run_cli("results", "list", str(root))
+    res = cli("results", "list", str(root))
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0].startswith("date (UTC)") and "SLO capacity" in lines[0] and "recommendation" in lines[0]
