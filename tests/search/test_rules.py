@@ -12,20 +12,17 @@ from capacity.plan.experiment import parse_experiment
 from capacity.search import rules
 from capacity.search.recovery import latest_value, queues_still_full, wait_for_recovery
 from capacity.signals import InterruptFlag
+from tests.helpers import make_stage_result
 
 
 def stage(index: int, verdict: str, rate: float = 100.0) -> StageResult:
-    return StageResult(
+    return make_stage_result(
         index=index,
         target_rps=rate,
-        offered_rps=rate,
-        achieved_rps=rate,
-        dropped=0,
         p50_ms=10.0,
         p95_ms=20.0,
         p99_ms=30.0,
-        error_ratio=0.0,
-        verdict=verdict,  # type: ignore[arg-type]
+        verdict=verdict,
     )
 
 
