@@ -78,9 +78,9 @@ def experiment_data(*, builtin: bool = False, **sections: Any) -> dict[str, Any]
     return data
 
 
-def make_experiment(*, builtin: bool = False, **sections: Any) -> Experiment:
-    """The validated experiment of :func:`experiment_data`."""
-    return parse_experiment(experiment_data(builtin=builtin, **sections))
+def make_experiment(*, builtin: bool = False, source: str | None = None, **sections: Any) -> Experiment:
+    """The validated experiment of :func:`experiment_data` (``source``: the file its errors name)."""
+    return parse_experiment(experiment_data(builtin=builtin, **sections), source=source)
 
 
 def write_experiment(path: Path, *, builtin: bool = False, **sections: Any) -> Path:

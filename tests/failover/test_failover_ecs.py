@@ -7,17 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
-import tomli_w
 from rich.console import Console
 
 from capacity.cluster.ecs_tasks import EcsServiceTasks
 from capacity.errors import CapacityError
-from capacity.plan.experiment import builtin_experiment_path, load_experiment
+from capacity.plan.experiment import load_experiment
 from capacity.search import SearchOptions
 from capacity.search.failover import run_failover
 from capacity.search.failover_control import EcsTaskControl
 from capacity.search.failover_plan import FailoverPlan
 from tests.conftest import Cli
+from tests.helpers import write_experiment
 from tests.scale.conftest import CLUSTER, REGION, SERVICE, Aws
 
 
@@ -39,13 +39,13 @@ def running(aws: Aws) -> set[str]:
 
 
 def ecs_file(tmp_path: Path, zones: int = 3) -> Path:
-    data = load_experiment(builtin_experiment_path()).model_dump(mode="json", exclude_none=True)
-    data["target"]["base_url"] = "http://127.0.0.1:9"
-    data["cluster"].update(ecs_cluster=CLUSTER, ecs_service=SERVICE, region=REGION)
-    data["production"]["zones"] = zones
-    path = tmp_path / "ecs.toml"
-    path.write_text(tomli_w.dumps(data))
-    return path
+    return write_experiment(
+        tmp_path / "ecs.toml",
+        builtin=True,
+        target={"base_url": "http://127.0.0.1:9"},
+        cluster={"ecs_cluster": CLUSTER, "ecs_service": SERVICE, "region": REGION},
+        production={"zones": zones},
+    )
 
 
 def test_lists_only_the_services_tasks_and_the_dry_run_names_the_one_it_would_stop(

@@ -4,21 +4,19 @@ the per-task capacity read from a run, and one line with exit 2 for bad input (n
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import tomli_w
 from hdrh.histogram import HdrHistogram
 
 from capacity.analyze.failover import SegmentSpan, assign_periods, contract_periods, per_task_load, period_figures
 from capacity.cluster.ecs_tasks import ServiceTask
 from capacity.errors import CapacityError, ExperimentError
-from capacity.plan.experiment import builtin_experiment_path
 from capacity.search.failover_plan import FailoverPlan, allowed_losses, choose_victims, per_task_capacity
 from tests.conftest import Cli, run_cli
+from tests.helpers import write_experiment
 
 
 def tasks(*zones: str | None) -> list[ServiceTask]:
@@ -124,12 +122,10 @@ def test_periods_are_whole_segments_and_their_figures_add_up() -> None:
 
 
 def three_task_experiment(tmp_path: Path, zones: int = 2) -> Path:
-    data = tomllib.loads(builtin_experiment_path().read_text(encoding="utf-8"))
-    data["sandbox"]["app_tasks"] = data["cluster"]["app_tasks"] = 3
-    data["production"]["zones"] = zones
-    path = tmp_path / "three.toml"
-    path.write_text(tomli_w.dumps(data), encoding="utf-8")
-    return path
+    three = {"app_tasks": 3}
+    return write_experiment(
+        tmp_path / "three.toml", builtin=True, sandbox=three, cluster=three, production={"zones": zones}
+    )
 
 
 def test_dry_run_lists_the_tasks_the_calls_and_the_worst_case(tmp_path: Path, cli: Cli) -> None:

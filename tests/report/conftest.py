@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from capacity.models import Estimate, RunSummary, SecondSample
-from capacity.plan.experiment import Experiment, parse_experiment
+from capacity.plan.experiment import Experiment
 from capacity.store import RunStore
-from tests.helpers import make_stage_result
+from tests.helpers import make_experiment, make_stage_result
 
 FACTORS = (0.4, 0.6, 0.8, 1.0, 1.2)
 STAGE_S = 10
@@ -26,15 +26,12 @@ WARMUP_S = 2
 
 
 def experiment(name: str = "nightly-test") -> Experiment:
-    return parse_experiment(
-        {
-            "name": name,
-            "target": {"base_url": "http://127.0.0.1:9"},
-            "workload": {"endpoints": [{"name": "status", "method": "POST", "path": "/status"}]},
-            "stages": {"stage_seconds": STAGE_S, "warmup_seconds": WARMUP_S},
-            "guards": {"slo_p95_ms": 200.0},
-            "metrics": {"source": "none"},
-        }
+    return make_experiment(
+        name=name,
+        workload={"endpoints": [{"name": "status", "method": "POST", "path": "/status"}]},
+        stages={"stage_seconds": STAGE_S, "warmup_seconds": WARMUP_S},
+        guards={"slo_p95_ms": 200.0},
+        metrics={"source": "none"},
     )
 
 

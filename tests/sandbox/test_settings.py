@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,13 @@ from capacity.sandbox import SandboxConfig, SandboxConfigError
 from capacity.sandbox.config import sandbox_config_for
 from capacity.sandbox_settings import MAX_TASKS, SandboxSettings
 from tests.conftest import Cli
+from tests.helpers import experiment_data
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _experiment(sandbox: dict[str, object], **test_data: object) -> dict[str, object]:
-    data = tomllib.loads((REPO / "experiments" / "sandbox.toml").read_text())
+    data = experiment_data(builtin=True)  # experiments/sandbox.toml (a test holds them equal)
     data["sandbox"] = sandbox
     data["workload"]["test_data"] = {**data["workload"]["test_data"], **test_data}  # type: ignore[index]
     return data
