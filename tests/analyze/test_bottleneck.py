@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from capacity.analyze.bottleneck import bottleneck_text, name_bottlenecks, stage_bottleneck
 from capacity.breach import Breach
 from capacity.models import RunSummary, StageResult
+from tests.helpers import make_stage_result
 
 RESOURCES = {"puma_threads", "db_pool", "database", "cpu", "sidekiq", "generator", "unknown"}
 PUMA_FULL = {"pool_busy_pct": 100.0, "pool_capacity_p50": 0.0, "backlog_max": 9.0}
@@ -18,19 +19,8 @@ LOCK_WAITS = {"db_lock_waits": 6.5, "db_lock_waits_max": 11.0, "db_connections_p
 
 
 def stage(index: int = 3, verdict: str = "fail", **kw: Any) -> StageResult:
-    base: dict[str, Any] = {
-        "index": index,
-        "target_rps": 100.0,
-        "offered_rps": 100.0,
-        "achieved_rps": 90.0,
-        "dropped": 0,
-        "p50_ms": 50.0,
-        "p95_ms": 400.0,
-        "p99_ms": 500.0,
-        "error_ratio": 0.0,
-        "verdict": verdict,
-    }
-    return StageResult(**{**base, **kw})
+    base: dict[str, Any] = {"target_rps": 100.0, "achieved_rps": 90.0, "p50_ms": 50.0, "p95_ms": 400.0, "p99_ms": 500.0}
+    return make_stage_result(index=index, verdict=verdict, **{**base, **kw})
 
 
 def test_lock_waits_name_the_database_even_when_the_pool_and_threads_are_full() -> None:

@@ -9,17 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from capacity.cli.app import main
 from capacity.testing import SyntheticSpec, synthetic_run
+from tests.conftest import Cli
+from tests.helpers import make_stage_result
 
 REF = Path(__file__).parent / "data" / "reference"
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
 
 
 @pytest.fixture
@@ -30,24 +24,24 @@ def stage_csv(tmp_path: Path) -> Path:
     return path
 
 
-def test_analyze_csv_json(stage_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(["analyze", str(stage_csv), "--json", "--boot", "30"], capsys)
+def test_analyze_csv_json(stage_csv: Path, cli: Cli) -> None:
+    code, out, _ = cli("analyze", str(stage_csv), "--json", "--boot", "30")
     assert code == 0
     data = json.loads(out)
     assert data["saturation"]["value"] == pytest.approx(160, rel=0.05)
     assert "cpu_pct" in data["knees"]
 
 
-def test_analyse_alias_and_text(stage_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(["analyse", str(stage_csv), "--boot", "20"], capsys)
+def test_analyse_alias_and_text(stage_csv: Path, cli: Cli) -> None:
+    code, out, _ = cli("analyse", str(stage_csv), "--boot", "20")
     assert code == 0 and "saturation:" in out and "SLO capacity:" in out
 
 
-def test_analyze_scaling_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_analyze_scaling_table(cli: Cli, tmp_path: Path) -> None:
     cisco = pd.read_csv(REF / "usl_cisco_practical_scalability.csv")
     path = tmp_path / "scaling.csv"
     cisco.to_csv(path, index=False)
-    code, out, _ = _run(["analyze", str(path), "--json"], capsys)
+    code, out, _ = cli("analyze", str(path), "--json")
     assert code == 0
     assert json.loads(out)["usl"]["sigma"] == pytest.approx(0.02671591, rel=1e-3)
 
@@ -56,34 +50,31 @@ def test_analyze_scaling_table(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     ("content", "expected"),
     [("target_rps,p95_ms\n10,20\n", "missing column(s) achieved_rps"), ("", "not a readable CSV")],
 )
-def test_bad_csv_is_one_line_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
-) -> None:
+def test_bad_csv_is_one_line_exit_2(tmp_path: Path, cli: Cli, content: str, expected: str) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(content)
-    code, _, err = _run(["analyze", str(path)], capsys)
+    code, _, err = cli("analyze", str(path))
     assert code == 2 and expected in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_missing_path_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(["analyze", str(tmp_path / "nope.csv")], capsys)
+def test_missing_path_exit_2(tmp_path: Path, cli: Cli) -> None:
+    code, _, err = cli("analyze", str(tmp_path / "nope.csv"))
     assert code == 2 and "no such run folder or CSV" in err
 
 
-def test_run_folder_writes_analysis_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from capacity.models import SecondSample, StageResult
+def test_run_folder_writes_analysis_json(tmp_path: Path, cli: Cli) -> None:
+    from capacity.models import SecondSample
     from capacity.plan.experiment import builtin_experiment_path, load_experiment
     from capacity.store import RunStore
 
     stages, seconds = synthetic_run(SyntheticSpec(servers=8, service_s=0.05, start_frac=0.3, growth=1.3, seed=4))
     store = RunStore.create(tmp_path, load_experiment(builtin_experiment_path()), run_id="t-run")
     for row in stages.to_dict("records"):
-        result = StageResult(
+        result = make_stage_result(
             index=row["index"],
             target_rps=row["target_rps"],
             offered_rps=row["offered_rps"],
             achieved_rps=row["achieved_rps"],
-            dropped=0,
             p50_ms=row["p50_ms"],
             p95_ms=row["p95_ms"],
             p99_ms=row["p99_ms"],
@@ -97,38 +88,35 @@ def test_run_folder_writes_analysis_json(tmp_path: Path, capsys: pytest.CaptureF
             for s in seconds[seconds.stage == row["index"]].to_dict("records")
         ]
         store.write_stage(result, secs)
-    code, out, _ = _run(["analyze", str(store.path), "--boot", "20"], capsys)
+    code, out, _ = cli("analyze", str(store.path), "--boot", "20")
     assert code == 0
     written = json.loads((store.path / "analysis.json").read_text())
     assert written["saturation"]["value"] == pytest.approx(160, rel=0.05)
     assert written["details"]["interval_basis"] == "seconds"
-    code, out, _ = _run(["size", str(store.path), "--json", "--boot", "0"], capsys)
+    code, out, _ = cli("size", str(store.path), "--json", "--boot", "0")
     assert code == 0
     rec = json.loads(out)
     assert rec["app_tasks"] % rec["inputs"]["zones"] == 0
     assert "1x peak" in rec["scenarios"]  # plus the experiment's own scenarios; no built-in tps ones (issue 14)
 
 
-def test_size_csv(stage_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(
-        [
-            "size",
-            str(stage_csv),
-            "--peak-rpm",
-            "9015",
-            "--app-tasks",
-            "2",
-            "--zones",
-            "3",
-            "--target-util",
-            "0.6",
-            "--json",
-            "--boot",
-            "0",
-            "--signal",
-            "saturation",
-        ],
-        capsys,
+def test_size_csv(stage_csv: Path, cli: Cli) -> None:
+    code, out, err = cli(
+        "size",
+        str(stage_csv),
+        "--peak-rpm",
+        "9015",
+        "--app-tasks",
+        "2",
+        "--zones",
+        "3",
+        "--target-util",
+        "0.6",
+        "--json",
+        "--boot",
+        "0",
+        "--signal",
+        "saturation",
     )
     assert code == 0, err
     rec = json.loads(out)
@@ -141,6 +129,6 @@ def test_size_csv(stage_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert rec["app_tasks"] >= raw and rec["app_tasks"] % 3 == 0
 
 
-def test_size_without_peak_is_one_line(stage_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(["size", str(stage_csv), "--boot", "0"], capsys)
+def test_size_without_peak_is_one_line(stage_csv: Path, cli: Cli) -> None:
+    code, _, err = cli("size", str(stage_csv), "--boot", "0")
     assert code == 2 and "no production peak" in err

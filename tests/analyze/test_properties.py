@@ -27,10 +27,10 @@ from capacity.models import Estimate
 from capacity.plan.experiment import Guards
 from capacity.testing import SyntheticSpec, synthetic_run
 
-RUNS = {"synthetic": 120, "synthetic_with_intervals": 30, "step_tests": 200}
-"""Generated runs per property on every fast test run: 350 in all."""
-THOROUGH = 5
-"""The slow tier runs each property on this many times as many other runs (1,750 more, 2,100 in all)."""
+RUNS = {"synthetic": 60, "synthetic_with_intervals": 30, "step_tests": 100}
+"""Generated runs per property on every fast test run: 190 in all (the fast tier's budget is 150 s)."""
+THOROUGH = 10
+"""The slow tier runs each property on this many times as many other runs (1,900 more, 2,090 in all)."""
 
 
 def _settings(n: int) -> settings:

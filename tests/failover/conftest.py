@@ -6,4 +6,4 @@ from capacity.load.patching import patch_gevent
 
 patch_gevent()  # before boto3/urllib3 import ssl: these tests drive load
 
-from tests.scale.conftest import aws  # noqa: E402,F401  (the fixture, shared)
+from tests.scale.conftest import aws, moto_url  # noqa: E402,F401  (the fixtures, shared)

@@ -7,17 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
-import tomli_w
 from rich.console import Console
 
 from capacity.cluster.ecs_tasks import EcsServiceTasks
 from capacity.errors import CapacityError
-from capacity.plan.experiment import builtin_experiment_path, load_experiment
+from capacity.plan.experiment import load_experiment
 from capacity.search import SearchOptions
 from capacity.search.failover import run_failover
 from capacity.search.failover_control import EcsTaskControl
 from capacity.search.failover_plan import FailoverPlan
-from tests.conftest import run_cli
+from tests.conftest import Cli
+from tests.helpers import write_experiment
 from tests.scale.conftest import CLUSTER, REGION, SERVICE, Aws
 
 
@@ -39,19 +39,21 @@ def running(aws: Aws) -> set[str]:
 
 
 def ecs_file(tmp_path: Path, zones: int = 3) -> Path:
-    data = load_experiment(builtin_experiment_path()).model_dump(mode="json", exclude_none=True)
-    data["target"]["base_url"] = "http://127.0.0.1:9"
-    data["cluster"].update(ecs_cluster=CLUSTER, ecs_service=SERVICE, region=REGION)
-    data["production"]["zones"] = zones
-    path = tmp_path / "ecs.toml"
-    path.write_text(tomli_w.dumps(data))
-    return path
+    return write_experiment(
+        tmp_path / "ecs.toml",
+        builtin=True,
+        target={"base_url": "http://127.0.0.1:9"},
+        cluster={"ecs_cluster": CLUSTER, "ecs_service": SERVICE, "region": REGION},
+        production={"zones": zones},
+    )
 
 
-def test_lists_only_the_services_tasks_and_the_dry_run_names_the_one_it_would_stop(aws: Aws, tmp_path: Path) -> None:
+def test_lists_only_the_services_tasks_and_the_dry_run_names_the_one_it_would_stop(
+    aws: Aws, tmp_path: Path, cli: Cli
+) -> None:
     arns = start_tasks(aws, 3)
     assert [t.arn for t in EcsServiceTasks(CLUSTER, SERVICE, region=REGION).tasks()] == arns
-    cp = run_cli("failover", str(ecs_file(tmp_path)), "--rps", "50", "--duration", "60s", "--dry-run", "--json")
+    cp = cli("failover", str(ecs_file(tmp_path)), "--rps", "50", "--duration", "60s", "--dry-run", "--json")
     assert cp.returncode == 0, cp.stderr
     plan = json.loads(cp.stdout)
     assert plan["control"] == "ecs" and [t["task"] for t in plan["would_stop"]] == arns[:1]
@@ -61,7 +63,7 @@ def test_lists_only_the_services_tasks_and_the_dry_run_names_the_one_it_would_st
     assert len(running(aws)) == 4  # the dry run stopped nothing
 
 
-def test_a_real_run_refuses_before_any_load_and_stops_nothing(aws: Aws, tmp_path: Path) -> None:
+def test_a_real_run_refuses_before_any_load_and_stops_nothing(aws: Aws, tmp_path: Path, cli: Cli) -> None:
     start_tasks(aws, 3)
     before = running(aws)
     exp = load_experiment(ecs_file(tmp_path, zones=1)).with_changes(metrics={"source": "none"})
@@ -72,5 +74,5 @@ def test_a_real_run_refuses_before_any_load_and_stops_nothing(aws: Aws, tmp_path
         run_failover(exp, plan, options=options, console=Console(quiet=True), control=control)
     assert running(aws) == before and aws.desired() == 3
     assert not (tmp_path / "r").exists()
-    cp = run_cli("failover", str(ecs_file(tmp_path)), "--rps", "50", "--replacement-delay", "5s", "--dry-run")
+    cp = cli("failover", str(ecs_file(tmp_path)), "--rps", "50", "--replacement-delay", "5s", "--dry-run")
     assert cp.returncode == 2 and "--replacement-delay applies to the built-in sandbox only" in cp.stderr

@@ -4,21 +4,19 @@ the per-task capacity read from a run, and one line with exit 2 for bad input (n
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import tomli_w
 from hdrh.histogram import HdrHistogram
 
 from capacity.analyze.failover import SegmentSpan, assign_periods, contract_periods, per_task_load, period_figures
 from capacity.cluster.ecs_tasks import ServiceTask
 from capacity.errors import CapacityError, ExperimentError
-from capacity.plan.experiment import builtin_experiment_path
 from capacity.search.failover_plan import FailoverPlan, allowed_losses, choose_victims, per_task_capacity
-from tests.conftest import run_cli
+from tests.conftest import Cli, run_cli
+from tests.helpers import write_experiment
 
 
 def tasks(*zones: str | None) -> list[ServiceTask]:
@@ -124,25 +122,23 @@ def test_periods_are_whole_segments_and_their_figures_add_up() -> None:
 
 
 def three_task_experiment(tmp_path: Path, zones: int = 2) -> Path:
-    data = tomllib.loads(builtin_experiment_path().read_text(encoding="utf-8"))
-    data["sandbox"]["app_tasks"] = data["cluster"]["app_tasks"] = 3
-    data["production"]["zones"] = zones
-    path = tmp_path / "three.toml"
-    path.write_text(tomli_w.dumps(data), encoding="utf-8")
-    return path
+    three = {"app_tasks": 3}
+    return write_experiment(
+        tmp_path / "three.toml", builtin=True, sandbox=three, cluster=three, production={"zones": zones}
+    )
 
 
-def test_dry_run_lists_the_tasks_the_calls_and_the_worst_case(tmp_path: Path) -> None:
+def test_dry_run_lists_the_tasks_the_calls_and_the_worst_case(tmp_path: Path, cli: Cli) -> None:
     exp = str(three_task_experiment(tmp_path))
     args = ["--rps", "90", "--duration", "60s", "--segment-seconds", "10", "--deadline", "2m", "--dry-run"]
-    cp = run_cli("failover", exp, *args, "--lose", "zone", "--json")
+    cp = cli("failover", exp, *args, "--lose", "zone", "--json")
     assert cp.returncode == 0, cp.stderr
     plan = json.loads(cp.stdout)
     assert len(plan["would_stop"]) == plan["allowed"] == 2 and plan["serving_tasks"] == 3  # ceil(3 / 2 zones)
     assert plan["worst_case_s"] == 20 + 120 + 10
     assert sum("/_sandbox/tasks/stop" in c for c in plan["calls"]) == 2
     assert not (tmp_path / "results").exists()
-    text = run_cli("failover", exp, *args)
+    text = cli("failover", exp, *args)
     assert text.returncode == 0 and "stops 1 of 3 app tasks" in text.stdout and "worst case: 150 s" in text.stdout
 
 
@@ -154,8 +150,8 @@ def test_dry_run_lists_the_tasks_the_calls_and_the_worst_case(tmp_path: Path) ->
         (["--rps", "90", "--deadline", "soon"], "--deadline 'soon'"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], match: str) -> None:
-    cp = run_cli("failover", *args, "--dry-run", "--out", str(tmp_path))
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], match: str, cli: Cli) -> None:
+    cp = cli("failover", *args, "--dry-run", "--out", str(tmp_path))
     assert cp.returncode == 2 and match in cp.stderr and "Traceback" not in cp.stderr
     assert len(cp.stderr.strip().splitlines()) == 1
 

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capacity.judge.recovery import Baseline, backlog_limit, queue_breach, queue_limit
-from capacity.plan.experiment import parse_experiment
 from capacity.search.baseline import steady_value
 from capacity.search.recovery import wait_for_recovery
 from capacity.signals import InterruptFlag
+from tests.helpers import make_experiment
 
 STEADY = Baseline(queue_size=10.0, backlog=0.0, probe_p50_ms=8.0, measured_at="2026-12-03T12:00:00+00:00")
 
@@ -76,14 +76,8 @@ class _SteadySource:
 
 
 def _exp(timeout_s: float) -> object:
-    return parse_experiment(
-        {
-            "name": "r",
-            "target": {"base_url": "http://127.0.0.1:9"},
-            "workload": {"endpoints": [{"name": "a", "path": "/a"}]},
-            "stages": {"recovery_timeout_s": timeout_s},
-            "metrics": {"rollup_seconds": 1, "poll_interval_s": 0.1},
-        }
+    return make_experiment(
+        name="r", stages={"recovery_timeout_s": timeout_s}, metrics={"rollup_seconds": 1, "poll_interval_s": 0.1}
     )
 
 

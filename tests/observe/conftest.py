@@ -12,7 +12,8 @@ import pytest
 
 from capacity.observe import StageWindow
 from capacity.observe.presets import SIDEKIQ_PER_QUEUE_SIZE
-from capacity.plan.experiment import Experiment, parse_experiment
+from capacity.plan.experiment import Experiment
+from tests.helpers import make_experiment
 from tests.observe.fake_datadog import FakeDatadog
 
 API_KEY = "sentinel-api-key-7f3a9c"
@@ -39,26 +40,22 @@ def make_exp(url: str, **metrics: Any) -> Experiment:
     """The populated cluster's experiment; its job queue is read per queue (a custom metric, marked so)."""
     custom = {"queue_size": SIDEKIQ_PER_QUEUE_SIZE} if metrics.get("sidekiq") != "oss" else {}
     queries = {**custom, **metrics.pop("queries", {})}
-    return parse_experiment(
-        {
-            "name": "observe test",
-            "target": {"base_url": "http://127.0.0.1:9"},
-            "workload": {"endpoints": [{"name": "a", "path": "/a"}]},
-            "cluster": {"puma_threads": 5, "cpu_units_per_task": 2048, "sidekiq_cpu_units_per_task": 1024},
-            "metrics": {
-                "source": "datadog",
-                "url": url,
-                "cluster": "staging",
-                "app_service": "cw-app",
-                "sidekiq_service": "cw-sidekiq",
-                "rollup_seconds": 5,
-                "poll_deadline_s": 3,
-                "poll_interval_s": 0.2,
-                "intervals": {"*": 1},  # the fake holds per-second points: every query at rollup_seconds
-                "queries": queries,
-                **metrics,
-            },
-        }
+    return make_experiment(
+        name="observe test",
+        cluster={"puma_threads": 5, "cpu_units_per_task": 2048, "sidekiq_cpu_units_per_task": 1024},
+        metrics={
+            "source": "datadog",
+            "url": url,
+            "cluster": "staging",
+            "app_service": "cw-app",
+            "sidekiq_service": "cw-sidekiq",
+            "rollup_seconds": 5,
+            "poll_deadline_s": 3,
+            "poll_interval_s": 0.2,
+            "intervals": {"*": 1},  # the fake holds per-second points: every query at rollup_seconds
+            "queries": queries,
+            **metrics,
+        },
     )
 
 

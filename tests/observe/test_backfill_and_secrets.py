@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from capacity.errors import CapacityError
-from capacity.models import StageResult
 from capacity.observe import build_source
 from capacity.search.backfill import backfill_run
 from capacity.store import RunStore, load_run
 from tests.conftest import run_cli
+from tests.helpers import make_stage_result
 from tests.observe.conftest import API_KEY, APP_KEY, make_exp, past_window, populate
 from tests.observe.fake_datadog import FakeDatadog, Fault
 
@@ -40,17 +40,8 @@ def _run_with_late_metric(fake: FakeDatadog, tmp_path: Path, monkeypatch: pytest
     sm = src.fetch_stage(w)
     assert sm.completeness["running_tasks"] == 0.0
     store = RunStore.create(tmp_path, exp)
-    result = StageResult(
-        index=0,
+    result = make_stage_result(
         target_rps=20,
-        offered_rps=20,
-        achieved_rps=20,
-        dropped=0,
-        p50_ms=5,
-        p95_ms=9,
-        p99_ms=12,
-        error_ratio=0.0,
-        verdict="pass",
         metrics=sm.aggregates,
         metrics_completeness=sm.completeness,
         started_at=w.start,
@@ -132,17 +123,11 @@ def test_backfill_refuses_runs_without_metrics(tmp_path: Path) -> None:
     store = RunStore.create(tmp_path, make_exp("http://127.0.0.1:9", source="none"))
     t = datetime(2026, 1, 1, tzinfo=UTC)
     store.write_stage(
-        StageResult(
-            index=0,
+        make_stage_result(
             target_rps=1,
-            offered_rps=1,
-            achieved_rps=1,
-            dropped=0,
             p50_ms=1,
             p95_ms=1,
             p99_ms=1,
-            error_ratio=0,
-            verdict="pass",
             measure_from=t,
             ended_at=t,
         ),

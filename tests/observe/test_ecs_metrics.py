@@ -129,7 +129,7 @@ def test_misspelt_metric_is_blind_at_preflight_and_in_the_stage(fake: FakeDatado
     w = past_window()
     populate(fake, time.time() - 300, time.time())
     metrics: dict[str, Any] = {"queries": {"pool_capacity": "avg:puma.pool_capacty{$app_scope} by {task_arn}"}}
-    exp = make_exp(fake.url, **metrics)
+    exp = make_exp(fake.url, poll_deadline_s=1, **metrics)  # --require-metrics waits this long for a series
     src = build_source(exp, api_key=API_KEY, app_key=APP_KEY)
     assert src is not None
     src.preflight()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from capacity.cli.app import main
+from tests.conftest import Cli
 from tests.observe.conftest import API_KEY, APP_KEY, populate
 from tests.observe.fake_datadog import FakeDatadog
 
@@ -39,29 +39,23 @@ def _file(tmp_path: Path, target: str = "http://127.0.0.1:9", more: str = "") ->
     return path
 
 
-def _run(argv: list[str]) -> int:
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    return int(done.value.code or 0)
-
-
 def test_check_names_each_query_without_series(
-    fake: FakeDatadog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fake: FakeDatadog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     populate(fake, time.time() - 120, time.time())
     monkeypatch.setenv("CAPACITY_DATADOG_URL", fake.url)
     monkeypatch.setenv("DD_API_KEY", API_KEY)
     monkeypatch.setenv("DD_APP_KEY", APP_KEY)
     more = 'apm_hits = "sum:trace.rack.request.hits{$apm_scope}.as_count()"'
-    assert _run(["metrics", "check", str(_file(tmp_path, more=more))]) == 1
-    err = capsys.readouterr().err
+    code, _, err = cli("metrics", "check", str(_file(tmp_path, more=more)))
+    assert code == 1
     assert "no series: metrics.queries.pool_capacity = 'avg:puma.pool_capacty{" in err
     assert "no series: metrics.queries.apm_hits" in err and "2 of 13 queries returned no series" in err
     assert "no series: metrics.queries.cpu_pct" not in err
     good = _file(tmp_path).read_text().replace("pool_capacty", "pool_capacity")
     (tmp_path / "good.toml").write_text(good)
-    assert _run(["metrics", "check", str(tmp_path / "good.toml")]) == 0
-    out = capsys.readouterr().out
+    code, out, _ = cli("metrics", "check", str(tmp_path / "good.toml"))
+    assert code == 0
     assert "all 12 queries returned series" in out
     # each query's metric: its agent integration, type and unit, or custom
     assert "mem_usage          ecs.fargate.mem.usage: ecs_fargate gauge, byte" in out
@@ -71,7 +65,7 @@ def test_check_names_each_query_without_series(
 
 
 def test_search_require_metrics_stops_before_any_load(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     """On the built-in sandbox (its own Datadog-compatible endpoint): the misspelt pool metric is named."""
     monkeypatch.delenv("CAPACITY_DATADOG_URL", raising=False)
@@ -84,8 +78,7 @@ def test_search_require_metrics_stops_before_any_load(
         .replace("poll_deadline_s = 5\n", "poll_deadline_s = 2\n")  # the sandbox publishes every second
     )
     path.write_text(text + misspelt, encoding="utf-8")
-    code = _run(["search", str(path), "--require-metrics", "--out", str(tmp_path / "results"), "--json"])
-    err = capsys.readouterr().err
+    code, _, err = cli("search", str(path), "--require-metrics", "--out", str(tmp_path / "results"), "--json")
     assert code == 2, err
     assert (
         "--require-metrics: guard(s) blind, no series for metrics.queries pool_capacity ('avg:puma.pool_capacty{" in err

@@ -79,17 +79,13 @@ def test_hosts_sites_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_host(exp)
 
 
-def test_cli_queries_json_shows_expanded_queries(repo, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_cli_queries_json_shows_expanded_queries(repo, cli) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from capacity.cli.app import main
-
-    with pytest.raises(SystemExit) as done:
-        main(["metrics", "queries", str(repo / "experiments" / "clinician-workflow-staging.toml"), "--json"])
-    assert done.value.code == 0
-    q = json.loads(capsys.readouterr().out)
+    code, out, _ = cli("metrics", "queries", str(repo / "experiments" / "clinician-workflow-staging.toml"), "--json")
+    assert code == 0
+    q = json.loads(out)
     assert q["cpu_pct"].startswith("sum:ecs.fargate.cpu.percent{ecs_cluster_name:clinician-workflow-staging,")
     assert q["cpu_pct"].endswith(".rollup(avg, 20)")
-    with pytest.raises(SystemExit) as done:
-        main(["metrics", "queries", str(repo / "nope.toml")])
-    assert done.value.code == 2 and "no such experiment file" in capsys.readouterr().err
+    code, _, err = cli("metrics", "queries", str(repo / "nope.toml"))
+    assert code == 2 and "no such experiment file" in err

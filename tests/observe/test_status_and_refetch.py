@@ -15,6 +15,7 @@ from capacity.observe.datadog_http import _timed_out
 from capacity.observe.datadog_settings import DatadogEndpoint, PollSettings, QueryPlan, RetryPolicy
 from capacity.observe.refetch import better, due, refetch_incomplete
 from capacity.observe.stage import StageMetrics, StageWindow
+from tests.helpers import make_stage_result
 from tests.observe.conftest import API_KEY, APP_KEY, past_window, populate
 from tests.observe.fake_datadog import FakeDatadog, Fault
 
@@ -59,17 +60,12 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _stage(index: int, completeness: dict[str, float], *, window: bool = True) -> StageResult:
-    return StageResult(
+    return make_stage_result(
         index=index,
         target_rps=10,
-        offered_rps=10,
-        achieved_rps=10,
-        dropped=0,
         p50_ms=1,
         p95_ms=2,
         p99_ms=3,
-        error_ratio=0.0,
-        verdict="pass",
         metrics={"cpu_pct": 40.0, "kept": 1.0},
         metrics_completeness=completeness,
         measure_from=T0 if window else None,

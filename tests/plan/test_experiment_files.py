@@ -8,7 +8,7 @@ import pytest
 
 from capacity.errors import ExperimentError
 from capacity.plan.experiment import builtin_experiment_path, load_experiment
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, Cli, run_cli
 
 BROKEN = Path(__file__).parent / "broken"
 
@@ -53,8 +53,8 @@ def test_broken_file_names_file_and_key(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["unknown_key.toml", "inverted_rates.toml", "not_toml.toml"])
-def test_cli_exit_2_one_line(name: str) -> None:
-    proc = run_cli("search", str(BROKEN / name), "--dry-run")
+def test_cli_exit_2_one_line(name: str, cli: Cli) -> None:
+    proc = cli("search", str(BROKEN / name), "--dry-run")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -91,19 +91,19 @@ def test_capacity_target_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert exp.target.base_url == "http://127.0.0.1:9999"
 
 
-def test_flag_errors_name_the_flag() -> None:
-    proc = run_cli("search", "--max-rps", "-3", "--dry-run")
+def test_flag_errors_name_the_flag(cli: Cli) -> None:
+    proc = cli("search", "--max-rps", "-3", "--dry-run")
     assert proc.returncode == 2
     assert "command-line flags" in proc.stderr and "stages.max_rps" in proc.stderr
-    proc = run_cli("search", "--target", "http://127.0.0.1:9", "--endpoint", "GET", "--dry-run")
+    proc = cli("search", "--target", "http://127.0.0.1:9", "--endpoint", "GET", "--dry-run")
     assert proc.returncode == 2 and "--endpoint" in proc.stderr
-    proc = run_cli("search", "--max-rps", "abc")
+    proc = cli("search", "--max-rps", "abc")
     assert proc.returncode == 2 and "max-rps" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_dry_run_sends_nothing_and_prints_plan() -> None:
+def test_dry_run_sends_nothing_and_prints_plan(cli: Cli) -> None:
     # port 9 (discard) on loopback: nothing listens; a dry run must not even try to connect
-    proc = run_cli(
+    proc = cli(
         "search",
         "--target",
         "http://127.0.0.1:9",

@@ -17,7 +17,7 @@ from capacity.plan.experiment import load_experiment, parse_experiment
 from capacity.plan.production import scenario_rpm
 from capacity.plan.secrets import REDACTOR, expand, redact
 from capacity.plan.target import live_target
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, Cli, run_cli
 
 STAGING = REPO / "experiments" / "clinician-workflow-staging.toml"
 
@@ -62,8 +62,9 @@ def test_staging_scenarios_in_the_seed_terms() -> None:
     assert exp.production.growth == 1.0 and exp.production.unmodelled_share > 0
 
 
-def test_dry_run_prints_per_endpoint_rates_budget_and_assumptions() -> None:
-    r = run_cli("search", str(STAGING), "--dry-run", env={"CAPACITY_TARGET": "https://staging.example.invalid"})
+def test_dry_run_prints_per_endpoint_rates_budget_and_assumptions(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAPACITY_TARGET", "https://staging.example.invalid")
+    r = cli("search", str(STAGING), "--dry-run")
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "5,422 /min at 1x" in out and "2,417 /min at 1x" in out
@@ -77,7 +78,8 @@ def test_dry_run_prints_per_endpoint_rates_budget_and_assumptions() -> None:
     assert "1x profile: 9,015 requests/min" in out
     assert "test data: worst case" in out and "appointment_checkin" in out
     assert "assumption: flow pre-check-in" in out
-    j = json.loads(run_cli("search", str(STAGING), "--dry-run", "--json").stdout)
+    monkeypatch.delenv("CAPACITY_TARGET")
+    j = json.loads(cli("search", str(STAGING), "--dry-run", "--json").stdout)
     assert {e["name"]: e["rpm_1x"] for e in j["endpoints"]}["appointment_checkin"] == 588
     assert [round(p["rpm_1x"]) for p in j["paths"]] == [7839, 588, 588]
     assert j["test_data"]["needed"] > 10_000
@@ -137,12 +139,12 @@ def test_new_keys_are_validated_naming_the_key(change: Any, key: str, word: str)
     assert word in msg, msg
 
 
-def test_bad_flow_through_the_cli_is_one_line_exit_2(tmp_path: Path) -> None:
+def test_bad_flow_through_the_cli_is_one_line_exit_2(tmp_path: Path, cli: Cli) -> None:
     d = base()
     d["workload"]["flows"][0]["steps"][0]["endpoint"] = "nope"
     p = tmp_path / "bad.toml"
     p.write_text(tomli_w.dumps(d))
-    r = run_cli("search", str(p), "--dry-run")
+    r = cli("search", str(p), "--dry-run")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert str(p) in r.stderr and "flow 'visit' step 1" in r.stderr
 
@@ -199,7 +201,7 @@ def test_budget_counts_the_worst_case_and_finds_the_max_rps_that_fits() -> None:
     assert "51 short" in short.text() and f"max_rps {short.fitting_max_rps:g} fits" in short.text()
 
 
-def test_short_test_data_is_exit_2_before_the_run(tmp_path: Path) -> None:
+def test_short_test_data_is_exit_2_before_the_run(tmp_path: Path, cli: Cli) -> None:
     d = base()
     d["workload"]["test_data"] = {"source": "sandbox", "records": 20}
     d["stages"] = {
@@ -213,7 +215,7 @@ def test_short_test_data_is_exit_2_before_the_run(tmp_path: Path) -> None:
     }
     p = tmp_path / "short.toml"
     p.write_text(tomli_w.dumps(d))
-    r = run_cli("search", str(p), "--out", str(tmp_path / "results"))
+    r = cli("search", str(p), "--out", str(tmp_path / "results"))
     assert r.returncode == 2, r.stderr
     assert "worst case 151 records" in r.stderr and "available 20" in r.stderr and "fits" in r.stderr
     assert not (tmp_path / "results").exists()

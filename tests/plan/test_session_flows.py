@@ -9,10 +9,11 @@ import pytest
 
 from capacity.errors import ExperimentError
 from capacity.judge.guards import judge_flows
-from capacity.models import FlowStats, StageResult
+from capacity.models import FlowStats
 from capacity.plan.budget import record_budget
 from capacity.plan.experiment import parse_experiment
 from capacity.store.tables import FLOW_COLUMNS, flow_table
+from tests.helpers import make_stage_result
 
 
 def base() -> dict[str, Any]:
@@ -124,17 +125,12 @@ def test_flow_guard_breaches_name_the_flow() -> None:
 
 def test_flow_table_has_one_row_per_stage_and_flow() -> None:
     stats = FlowStats(started=10, completed=8, failed=2, failed_at_step={"2": 1, "3": 1}, p50_s=2.0, p95_s=3.5)
-    r = StageResult(
+    r = make_stage_result(
         index=4,
         target_rps=10,
-        offered_rps=10,
-        achieved_rps=10,
-        dropped=0,
         p50_ms=1,
         p95_ms=2,
         p99_ms=3,
-        error_ratio=0,
-        verdict="pass",
         flows={"visit": stats},
     )
     t = flow_table([r])

@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from capacity.models import Estimate, RunSummary, SecondSample, StageResult
-from capacity.plan.experiment import Experiment, parse_experiment
+from capacity.models import Estimate, RunSummary, SecondSample
+from capacity.plan.experiment import Experiment
 from capacity.store import RunStore
+from tests.helpers import make_experiment, make_stage_result
 
 FACTORS = (0.4, 0.6, 0.8, 1.0, 1.2)
 STAGE_S = 10
@@ -25,15 +26,12 @@ WARMUP_S = 2
 
 
 def experiment(name: str = "nightly-test") -> Experiment:
-    return parse_experiment(
-        {
-            "name": name,
-            "target": {"base_url": "http://127.0.0.1:9"},
-            "workload": {"endpoints": [{"name": "status", "method": "POST", "path": "/status"}]},
-            "stages": {"stage_seconds": STAGE_S, "warmup_seconds": WARMUP_S},
-            "guards": {"slo_p95_ms": 200.0},
-            "metrics": {"source": "none"},
-        }
+    return make_experiment(
+        name=name,
+        workload={"endpoints": [{"name": "status", "method": "POST", "path": "/status"}]},
+        stages={"stage_seconds": STAGE_S, "warmup_seconds": WARMUP_S},
+        guards={"slo_p95_ms": 200.0},
+        metrics={"source": "none"},
     )
 
 
@@ -88,16 +86,13 @@ def make_run(
                 "value": 70.0 * f,
             }
         )
-        result = StageResult(
+        result = make_stage_result(
             index=i,
             target_rps=rate,
-            offered_rps=rate,
             achieved_rps=achieved,
-            dropped=0,
             p50_ms=p95 / 2,
             p95_ms=p95,
             p99_ms=p95 * 1.3,
-            error_ratio=0.0,
             verdict=verdict,
             reasons=reasons,
             metrics={

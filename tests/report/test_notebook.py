@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,18 +15,25 @@ import pytest
 from capacity import notebook as cn
 from capacity.errors import CapacityError
 from tests.conftest import REPO
+from tests.report.conftest import make_run
 
 DAY1 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 NOTEBOOK = REPO / "notebooks" / "capacity-analysis.ipynb"
 
 
-@pytest.fixture
-def root(tmp_path: Path, synthetic_run: Callable[..., Path]) -> Path:
-    r = tmp_path / "results"
-    synthetic_run(r, 120.0, run_id="20261126T030000Z-nightly-test-aaaa", started=DAY1)
-    synthetic_run(r, 90.0, run_id="20261127T030000Z-nightly-test-bbbb", started=DAY1 + timedelta(days=1))
-    synthetic_run(r, 40.0, name="other", run_id="20261125T030000Z-other-cccc", started=DAY1 - timedelta(days=1))
+@pytest.fixture(scope="module")
+def written_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three runs written once per module; ``root`` copies them for each test."""
+    r = tmp_path_factory.mktemp("notebook") / "results"
+    make_run(r, 120.0, run_id="20261126T030000Z-nightly-test-aaaa", started=DAY1)
+    make_run(r, 90.0, run_id="20261127T030000Z-nightly-test-bbbb", started=DAY1 + timedelta(days=1))
+    make_run(r, 40.0, name="other", run_id="20261125T030000Z-other-cccc", started=DAY1 - timedelta(days=1))
     return r
+
+
+@pytest.fixture
+def root(tmp_path: Path, written_root: Path) -> Path:
+    return Path(shutil.copytree(written_root, tmp_path / "results"))
 
 
 def test_load_one_run(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,34 +3,35 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from capacity.cli.app import main
-from tests.conftest import run_cli
+from tests.conftest import Cli, run_cli
+from tests.report.conftest import make_run
 
 DAY1 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def history(tmp_path: Path, synthetic_run: Callable[..., Path]) -> dict[str, Path]:
-    root = tmp_path / "results"
+@pytest.fixture(scope="module")
+def written_history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Four runs written once per module (a second each under load); ``history`` copies them per test."""
+    root = tmp_path_factory.mktemp("history") / "results"
     return {
-        "base": synthetic_run(root, 120.0, run_id="20261126T030000Z-nightly-test-aaaa", started=DAY1),
-        "same": synthetic_run(root, 120.0, run_id="20261127T030000Z-nightly-test-bbbb", started=DAY1 + timedelta(1)),
-        "low": synthetic_run(root, 90.0, run_id="20261128T030000Z-nightly-test-cccc", started=DAY1 + timedelta(2)),
-        "none": synthetic_run(root, None, run_id="20261129T030000Z-nightly-test-dddd", started=DAY1 + timedelta(3)),
+        "base": make_run(root, 120.0, run_id="20261126T030000Z-nightly-test-aaaa", started=DAY1),
+        "same": make_run(root, 120.0, run_id="20261127T030000Z-nightly-test-bbbb", started=DAY1 + timedelta(1)),
+        "low": make_run(root, 90.0, run_id="20261128T030000Z-nightly-test-cccc", started=DAY1 + timedelta(2)),
+        "none": make_run(root, None, run_id="20261129T030000Z-nightly-test-dddd", started=DAY1 + timedelta(3)),
     }
 
 
-def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
+@pytest.fixture
+def history(tmp_path: Path, written_history: dict[str, Path]) -> dict[str, Path]:
+    root = tmp_path / "results"
+    shutil.copytree(written_history["base"].parent, root)
+    return {name: root / run.name for name, run in written_history.items()}
 
 
 def test_compare_flags_the_regression_with_exit_1(history: dict[str, Path]) -> None:
@@ -43,43 +44,33 @@ def test_compare_flags_the_regression_with_exit_1(history: dict[str, Path]) -> N
     assert data["figures"]["slo_capacity"]["intervals_overlap"] is False
 
 
-def test_compare_outcomes_in_text(history: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_outcomes_in_text(history: dict[str, Path], cli: Cli) -> None:
     root = str(history["base"].parent)
-    code, out, _ = run_main(
-        ["results", "compare", history["base"].name, history["same"].name, "--results", root], capsys
-    )
+    code, out, _ = cli("results", "compare", history["base"].name, history["same"].name, "--results", root)
     assert code == 0 and "verdict: ok" in out and "+0.0%" in out
-    code, out, _ = run_main(["results", "compare", str(history["base"]), str(history["low"])], capsys)
+    code, out, _ = cli("results", "compare", str(history["base"]), str(history["low"]))
     assert code == 1 and "120.0 [114.0, 126.0]" in out and "90.0 [85.5, 94.5]" in out and "-25.0%" in out
     assert "recommendation app_tasks: 15 -> 21" in out
-    code, out, _ = run_main(
-        ["results", "compare", str(history["low"]), str(history["base"]), "--max-drop", "30"], capsys
-    )
+    code, out, _ = cli("results", "compare", str(history["low"]), str(history["base"]), "--max-drop", "30")
     assert code == 0 and "verdict: improvement" in out
-    code, out, _ = run_main(["results", "compare", str(history["base"]), str(history["none"])], capsys)
+    code, out, _ = cli("results", "compare", str(history["base"]), str(history["none"]))
     assert code == 3 and "verdict: inconclusive" in out and "insufficient data" in out
     # the same drop inside a generous threshold is no regression
-    code, out, _ = run_main(
-        ["results", "compare", str(history["base"]), str(history["low"]), "--max-drop", "30"], capsys
-    )
+    code, out, _ = cli("results", "compare", str(history["base"]), str(history["low"]), "--max-drop", "30")
     assert code == 0
 
 
-def test_compare_bad_input_is_one_line_exit_2(
-    history: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, _, err = run_main(["results", "compare", str(history["base"]), str(tmp_path / "nope")], capsys)
+def test_compare_bad_input_is_one_line_exit_2(history: dict[str, Path], tmp_path: Path, cli: Cli) -> None:
+    code, _, err = cli("results", "compare", str(history["base"]), str(tmp_path / "nope"))
     assert code == 2 and "nope: no such run folder" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run_main(
-        ["results", "compare", str(history["base"]), str(history["low"]), "--max-drop", "-5"], capsys
-    )
+    code, _, err = cli("results", "compare", str(history["base"]), str(history["low"]), "--max-drop", "-5")
     assert code == 2 and "--max-drop" in err
 
 
-def test_list_shows_every_run_newest_first(history: dict[str, Path], tmp_path: Path) -> None:
+def test_list_shows_every_run_newest_first(cli: Cli, history: dict[str, Path], tmp_path: Path) -> None:
     root = history["base"].parent
     (root / "README.md").write_text("not a run")
-    res = run_cli("results", "list", str(root))
+    res = cli("results", "list", str(root))
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0].startswith("date (UTC)") and "SLO capacity" in lines[0] and "recommendation" in lines[0]
@@ -88,9 +79,9 @@ def test_list_shows_every_run_newest_first(history: dict[str, Path], tmp_path: P
     assert " - " in lines[1]  # undetermined capacity
 
 
-def test_list_json_and_errors(history: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_json_and_errors(history: dict[str, Path], tmp_path: Path, cli: Cli) -> None:
     root = history["base"].parent
-    code, out, _ = run_main(["results", "list", str(root), "--json"], capsys)
+    code, out, _ = cli("results", "list", str(root), "--json")
     rows = json.loads(out)
     assert code == 0 and len(rows) == 4
     by_id = {r["run_id"]: r for r in rows}
@@ -98,28 +89,28 @@ def test_list_json_and_errors(history: dict[str, Path], tmp_path: Path, capsys: 
     assert (base["slo_capacity_rps"], base["capacity_lo"], base["capacity_hi"]) == (120.0, 114.0, 126.0)
     assert base["experiment"] == "nightly-test" and base["app_tasks"] == 15 and base["stages"] == 5
     assert by_id[history["none"].name]["slo_capacity_rps"] is None
-    code, out, _ = run_main(["results", "list", str(tmp_path / "empty-but-missing")], capsys)
+    code, out, _ = cli("results", "list", str(tmp_path / "empty-but-missing"))
     assert code == 2
     (tmp_path / "empty").mkdir()
-    code, out, _ = run_main(["results", "list", str(tmp_path / "empty")], capsys)
+    code, out, _ = cli("results", "list", str(tmp_path / "empty"))
     assert code == 0 and "no runs in" in out
 
 
-def test_report_command_writes_the_files(history: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_command_writes_the_files(history: dict[str, Path], cli: Cli) -> None:
     run = history["low"]
-    code, out, _ = run_main(["report", str(run), "--json"], capsys)
+    code, out, _ = cli("report", str(run), "--json")
     assert code == 0
     paths = json.loads(out)
     assert Path(paths["report"]) == run / "report.html" and (run / "report.html").stat().st_size > 50_000
     assert "90.0 req/s [85.5, 94.5]" in (run / "summary.md").read_text()
-    code, _, err = run_main(["report", str(run / "nope")], capsys)
+    code, _, err = cli("report", str(run / "nope"))
     assert code == 2 and "no such run folder" in err
 
 
-def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_main(["--help"], capsys)
+def test_help_lists_the_commands(cli: Cli) -> None:
+    code, out, _ = cli("--help")
     assert code == 0 and all(w in out for w in ("report", "results", "nightly"))
-    code, out, _ = run_main(["results", "--help"], capsys)
+    code, out, _ = cli("results", "--help")
     assert code == 0 and "list" in out and "compare" in out
-    code, out, _ = run_main(["nightly", "--help"], capsys)
+    code, out, _ = cli("nightly", "--help")
     assert code == 0 and "--baseline" in out and "Exit codes" in out

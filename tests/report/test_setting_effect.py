@@ -8,7 +8,7 @@ from pathlib import Path
 
 from capacity.models import Bottleneck, Estimate, RunSummary
 from capacity.report.setting_effect import changed_settings, setting_effect
-from tests.conftest import run_cli
+from tests.conftest import Cli
 
 
 def run(knee: float | None, lo: float, hi: float, resource: str | None = "db_pool", **est: Estimate) -> RunSummary:
@@ -63,7 +63,9 @@ def test_no_changed_setting_gives_nothing() -> None:
     assert setting_effect(THREADS_5, THREADS_5, run(100, 95, 105), run(60, 55, 65)) is None
 
 
-def test_results_compare_prints_the_setting_effect(tmp_path: Path, synthetic_run: Callable[..., Path]) -> None:
+def test_results_compare_prints_the_setting_effect(
+    tmp_path: Path, synthetic_run: Callable[..., Path], cli: Cli
+) -> None:
     root = tmp_path / "results"
     a = synthetic_run(root, 120.0, run_id="20261126T030000Z-a-aaaa")
     b = synthetic_run(root, 121.0, run_id="20261126T040000Z-b-bbbb")
@@ -71,7 +73,7 @@ def test_results_compare_prints_the_setting_effect(tmp_path: Path, synthetic_run
     before = json.loads((a / "manifest.json").read_text())["experiment"]["cluster"]["app_tasks"]
     manifest["experiment"]["cluster"]["app_tasks"] = before + 2
     (b / "manifest.json").write_text(json.dumps(manifest))
-    res = run_cli("results", "compare", str(a), str(b), "--json")
+    res = cli("results", "compare", str(a), str(b), "--json")
     effect = json.loads(res.stdout)["setting_effect"]
     assert effect["changed"] == {"cluster.app_tasks": [before, before + 2]}
     assert f"app_tasks {before} -> {before + 2}" in effect["text"]

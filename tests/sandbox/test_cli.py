@@ -14,17 +14,7 @@ import pytest
 
 from capacity.errors import CapacityError
 from capacity.sandbox import SandboxConfig, run_sandbox
-from tests.conftest import REPO, run_cli
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """The CLI in-process (start-up of a fresh interpreter costs seconds): exit code, stdout, stderr."""
-    from capacity.cli.app import main
-
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
+from tests.conftest import REPO, Cli, run_cli
 
 
 @pytest.fixture
@@ -36,15 +26,14 @@ def busy_port() -> Iterator[int]:
     s.close()
 
 
-def test_explain_prints_the_formula_numbers(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = cli(capsys, "sandbox", "--explain", "--app-tasks", "3", "--threads", "5", "--service-ms", "100")
+def test_explain_prints_the_formula_numbers(cli: Cli) -> None:
+    code, out, err = cli("sandbox", "--explain", "--app-tasks", "3", "--threads", "5", "--service-ms", "100")
     assert code == 0, err
     assert "150.0 req/s" in out and "3 * 5 / 0.1" in out
 
 
-def test_explain_json_matches_truth(capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_json_matches_truth(cli: Cli) -> None:
     code, out, err = cli(
-        capsys,
         "sandbox",
         "--explain",
         "--json",
@@ -78,10 +67,10 @@ def test_explain_json_matches_truth(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, args: list[str], needle: str
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, args: list[str], needle: str
 ) -> None:
     monkeypatch.delenv("CAPACITY_SANDBOX_KEYS", raising=False)
-    code, _, err = cli(capsys, "sandbox", "--explain", *args)
+    code, _, err = cli("sandbox", "--explain", *args)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err
@@ -108,7 +97,7 @@ def test_served_run_prints_url_answers_and_stops_by_itself() -> None:
             "capacity",
             "sandbox",
             "--duration",
-            "3",
+            "1.5",
             "--app-tasks",
             "1",
             "--sidekiq-tasks",

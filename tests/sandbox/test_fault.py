@@ -12,7 +12,7 @@ import pytest
 
 from capacity.sandbox import SandboxConfig, SandboxConfigError, run_sandbox, truth
 from capacity.sandbox_settings import SandboxSettings
-from tests.conftest import run_cli
+from tests.conftest import Cli
 from tests.sandbox.conftest import http
 from tests.sandbox.openloop import open_loop_subprocess
 
@@ -20,13 +20,13 @@ X = 40.0
 CFG = SandboxConfig(app_tasks=1, threads=8, service_ms=50, service_dist="const", cpu_ms=0.2, error_above_rps=X)
 
 
-def test_fault_setting_flows_from_experiment_and_is_validated() -> None:
+def test_fault_setting_flows_from_experiment_and_is_validated(cli: Cli) -> None:
     assert SandboxConfig.from_settings(SandboxSettings.model_validate({"error_above_rps": X})).error_above_rps == X
     assert SandboxConfig.from_settings(SandboxSettings.model_validate({})).error_above_rps is None
     assert SandboxConfig.from_json(CFG.to_json()).error_above_rps == X
     with pytest.raises(SandboxConfigError, match=r"error_above_rps \(--error-above-rps\)"):
         SandboxConfig(error_above_rps=0)
-    proc = run_cli("sandbox", "--explain", "--error-above-rps", "-5")
+    proc = cli("sandbox", "--explain", "--error-above-rps", "-5")
     assert proc.returncode == 2
     assert "--error-above-rps" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 

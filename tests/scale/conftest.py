@@ -7,6 +7,7 @@ from capacity.load.patching import patch_gevent
 patch_gevent()  # before boto3/urllib3 import ssl: these tests drive load
 
 import logging  # noqa: E402
+import urllib.request  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
@@ -48,16 +49,28 @@ NOT_SUSPENDED = {
 }
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    """moto's server with the staging cluster: the app service at 1 task, autoscaling registered and active."""
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """One moto server for the session (stopping one takes half a second); ``aws`` resets it per test."""
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    """moto's server, empty but for the staging cluster: the app service at 1 task, autoscaling registered and
+    active."""
+    url = moto_url
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10):
+        pass  # every test starts from an empty AWS, as with a server of its own
     env = {
         "AWS_ENDPOINT_URL": url,
         "AWS_DEFAULT_REGION": REGION,
@@ -82,7 +95,4 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         MaxCapacity=8,
         SuspendedState=NOT_SUSPENDED,
     )
-    try:
-        yield a
-    finally:
-        server.stop()
+    return a

@@ -11,7 +11,7 @@ from capacity.plan.experiment import Production
 from capacity.sandbox import SandboxConfig, truth
 from capacity.sandbox.contention import usl_rps
 from capacity.size.curve import SizePoint, curve_tasks, fit_curve, leave_one_out, size_from_curve
-from tests.conftest import run_cli
+from tests.conftest import Cli
 
 LAM, SIGMA, KAPPA = 100.0, 0.25, 0.08
 PROD = Production(zones=1, n_plus_one=False, min_tasks=1, throughput_headroom=0.0)
@@ -107,8 +107,8 @@ def test_sandbox_truth_is_the_usl_by_formula() -> None:
     assert "slowdown" in facts["formula"]["pool_rps"]
 
 
-def test_sandbox_explain_json_gives_the_curve_and_the_true_usl() -> None:
-    proc = run_cli(
+def test_sandbox_explain_json_gives_the_curve_and_the_true_usl(cli: Cli) -> None:
+    proc = cli(
         "sandbox", "--explain", "--json", "--app-tasks", "1", "--threads", "4", "--service-ms", "40",
         "--contention-sigma", "0.25", "--crosstalk-kappa", "0.08",
     )  # fmt: skip
@@ -118,5 +118,5 @@ def test_sandbox_explain_json_gives_the_curve_and_the_true_usl() -> None:
     assert facts["usl"]["lambda"] == pytest.approx(LAM)
     assert list(facts["by_app_tasks"])[:4] == ["1", "2", "3", "4"]
     assert facts["by_app_tasks"]["4"] == pytest.approx(usl_rps(4, LAM, SIGMA, KAPPA), rel=1e-4)
-    text = run_cli("sandbox", "--explain", "--contention-sigma", "0.25", "--crosstalk-kappa", "0.08")
+    text = cli("sandbox", "--explain", "--contention-sigma", "0.25", "--crosstalk-kappa", "0.08")
     assert "scaling (USL)" in text.stdout and "capacity by app tasks" in text.stdout

@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import tomli_w
 from rich.console import Console
 
 from capacity.cluster import EcsService
@@ -22,7 +21,8 @@ from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.search import SearchOptions
 from capacity.search.scale import ScaleOptions, control_for, run_scale
 from capacity.search.scale_control import EcsControl, metrics_drift, tasks_reporting
-from tests.conftest import run_cli
+from tests.conftest import Cli, run_cli
+from tests.helpers import write_experiment
 from tests.scale.conftest import CLUSTER, NOT_SUSPENDED, SERVICE, Aws
 
 
@@ -78,16 +78,16 @@ def test_tasks_reporting_counts_per_task_groups() -> None:
 
 
 def ecs_experiment(tmp_path: Path) -> Path:
-    data = load_experiment(builtin_experiment_path()).model_dump(mode="json", exclude_none=True)
-    data["target"]["base_url"] = "http://127.0.0.1:9"
-    data["cluster"].update(ecs_cluster=CLUSTER, ecs_service=SERVICE, region="us-gov-west-1")
-    path = tmp_path / "ecs.toml"
-    path.write_text(tomli_w.dumps(data))
-    return path
+    return write_experiment(
+        tmp_path / "ecs.toml",
+        builtin=True,
+        target={"base_url": "http://127.0.0.1:9"},
+        cluster={"ecs_cluster": CLUSTER, "ecs_service": SERVICE, "region": "us-gov-west-1"},
+    )
 
 
-def test_dry_run_prints_sizes_worst_case_and_aws_calls_without_calling_aws(tmp_path: Path) -> None:
-    proc = run_cli("scale", str(ecs_experiment(tmp_path)), "--sizes", "1,2,4", "--dry-run", "--json")
+def test_dry_run_prints_sizes_worst_case_and_aws_calls_without_calling_aws(tmp_path: Path, cli: Cli) -> None:
+    proc = cli("scale", str(ecs_experiment(tmp_path)), "--sizes", "1,2,4", "--dry-run", "--json")
     assert proc.returncode == 0, proc.stderr
     plan = json.loads(proc.stdout)
     assert plan["sizes"] == [1, 2, 4] and plan["control"] == "ecs"
@@ -96,7 +96,7 @@ def test_dry_run_prints_sizes_worst_case_and_aws_calls_without_calling_aws(tmp_p
     assert sum("UpdateService" in c for c in calls) == 4  # three sizes and the restore
     assert any("SuspendedState=all true" in c for c in calls)
     assert "SuspendedState=<as found>" in calls[-1]
-    text = run_cli("scale", "--dry-run")
+    text = cli("scale", "--dry-run")
     assert text.returncode == 0 and "AWS calls: none" in text.stdout
 
 

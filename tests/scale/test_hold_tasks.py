@@ -16,7 +16,7 @@ from capacity.models import RunSummary
 from capacity.plan.experiment import load_experiment
 from capacity.search import SearchOptions, hold_tasks
 from capacity.search.scale_control import EcsControl
-from tests.conftest import run_cli
+from tests.conftest import Cli
 from tests.scale.conftest import CLUSTER, NOT_SUSPENDED, SERVICE, Aws
 from tests.scale.test_ecs_control import ecs_experiment
 
@@ -73,7 +73,7 @@ def test_sandbox_and_plain_targets_are_not_held(tmp_path: Path) -> None:
     assert not hold_tasks.holds_task_count(exp.with_changes(cluster={"ecs_service": ""}))
 
 
-def test_dry_run_says_the_count_is_held(tmp_path: Path) -> None:
-    proc = run_cli("search", str(ecs_experiment(tmp_path)), "--dry-run")
+def test_dry_run_says_the_count_is_held(tmp_path: Path, cli: Cli) -> None:
+    proc = cli("search", str(ecs_experiment(tmp_path)), "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert f"task count: held at 2 app tasks on ECS service {CLUSTER}/{SERVICE}" in proc.stdout

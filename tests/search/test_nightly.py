@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from capacity.cli.app import main
 from capacity.errors import CapacityError
 from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment
 from capacity.search import nightly as N
 from capacity.store import load_run
+from tests.conftest import Cli
 from tests.report.conftest import experiment, make_run
 
 DAY1 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -144,32 +144,23 @@ def test_datadog_event_only_when_keys_are_set(tmp_path: Path, monkeypatch: pytes
     assert out.event_error == "RuntimeError" and out.exit_code == 0  # the event never changes the verdict
 
 
-def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
-
-
-def test_nightly_command_exit_codes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_nightly_command_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     exp_file = tmp_path / "nightly.toml"
     exp_file.write_text(EXPERIMENT_TOML)
     root = tmp_path / "results"
     calls: list[Experiment] = []
     monkeypatch.setattr(N, "default_search", fake_search(120.0, calls))
-    code, out, _ = run_main(["nightly", str(exp_file), "--results", str(root)], capsys)
+    code, out, _ = cli("nightly", str(exp_file), "--results", str(root))
     assert code == 3 and "inconclusive" in out  # first night: nothing to compare with
     assert calls[0].name == "nightly-test"
-    code, out, _ = run_main(["nightly", str(exp_file), "--results", str(root), "--max-drop", "10"], capsys)
+    code, out, _ = cli("nightly", str(exp_file), "--results", str(root), "--max-drop", "10")
     assert code == 0 and "verdict: ok" in out
     monkeypatch.setattr(N, "default_search", fake_search(90.0, calls))
-    code, out, _ = run_main(["nightly", str(exp_file), "--results", str(root), "--json"], capsys)
+    code, out, _ = cli("nightly", str(exp_file), "--results", str(root), "--json")
     assert code == 1
     data = json.loads(out)
     assert data["verdict"] == "regression" and data["exit_code"] == 1
-    code, _, err = run_main(["nightly", str(exp_file), "--results", str(root), "--max-drop", "150"], capsys)
+    code, _, err = cli("nightly", str(exp_file), "--results", str(root), "--max-drop", "150")
     assert code == 2 and err.strip().count("\n") == 0 and "--max-drop 150" in err
-    code, _, err = run_main(["nightly", str(tmp_path / "missing.toml")], capsys)
+    code, _, err = cli("nightly", str(tmp_path / "missing.toml"))
     assert code == 2 and "missing.toml" in err and "Traceback" not in err

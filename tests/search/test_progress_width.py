@@ -7,20 +7,19 @@ from rich.console import Console
 from capacity.breach import Breach
 from capacity.models import SecondSample, StageResult
 from capacity.search.progress import COLUMNS, Progress
+from tests.helpers import make_stage_result
 
 
 def _stage(index: int, rate: float, verdict: str, breaches: list[Breach], **changes: object) -> StageResult:
-    result = StageResult(
+    result = make_stage_result(
         index=index,
         target_rps=rate,
         offered_rps=rate * 1.01,
         achieved_rps=rate * 0.95,
-        dropped=0,
         p50_ms=20.0,
         p95_ms=52.8,
         p99_ms=60.0,
-        error_ratio=0.0,
-        verdict=verdict,  # type: ignore[arg-type]
+        verdict=verdict,
         breaches=breaches,
     )
     return result.model_copy(update=changes)

@@ -17,6 +17,7 @@ from capacity.plan.experiment import parse_experiment
 from capacity.search.finish import RunState
 from capacity.search.late import catch_up
 from capacity.store import RunStore
+from tests.helpers import make_stage_result
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 EXP = parse_experiment(
@@ -31,17 +32,10 @@ EXP = parse_experiment(
 
 def stage(index: int, verdict: str = "pass", blind: list[str] | None = None) -> StageResult:
     blind = blind if blind is not None else ["mem_usage"]
-    return StageResult(
+    return make_stage_result(
         index=index,
         target_rps=10.0 * (index + 1),
-        offered_rps=10.0 * (index + 1),
-        achieved_rps=10.0 * (index + 1),
-        dropped=0,
-        p50_ms=5.0,
-        p95_ms=9.0,
-        p99_ms=12.0,
-        error_ratio=0.0,
-        verdict=verdict,  # type: ignore[arg-type]
+        verdict=verdict,
         reasons=[blind_note(blind)] if blind else [],
         metrics={"cpu_pct": 20.0},
         metrics_completeness={"cpu_pct": 1.0, "mem_usage": 0.0},

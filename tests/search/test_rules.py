@@ -8,36 +8,28 @@ import pandas as pd
 import pytest
 
 from capacity.models import StageResult
-from capacity.plan.experiment import parse_experiment
 from capacity.search import rules
 from capacity.search.recovery import latest_value, queues_still_full, wait_for_recovery
 from capacity.signals import InterruptFlag
+from tests.helpers import make_experiment, make_stage_result
 
 
 def stage(index: int, verdict: str, rate: float = 100.0) -> StageResult:
-    return StageResult(
+    return make_stage_result(
         index=index,
         target_rps=rate,
-        offered_rps=rate,
-        achieved_rps=rate,
-        dropped=0,
         p50_ms=10.0,
         p95_ms=20.0,
         p99_ms=30.0,
-        error_ratio=0.0,
-        verdict=verdict,  # type: ignore[arg-type]
+        verdict=verdict,
     )
 
 
 def experiment(recovery_timeout_s: float = 0.6) -> object:
-    return parse_experiment(
-        {
-            "name": "rules",
-            "target": {"base_url": "http://127.0.0.1:9"},
-            "workload": {"endpoints": [{"name": "a", "method": "GET", "path": "/a"}]},
-            "stages": {"recovery_timeout_s": recovery_timeout_s, "recovery_latency_factor": 2.0},
-            "metrics": {"source": "none", "rollup_seconds": 1, "poll_interval_s": 1.0},
-        }
+    return make_experiment(
+        name="rules",
+        stages={"recovery_timeout_s": recovery_timeout_s, "recovery_latency_factor": 2.0},
+        metrics={"source": "none", "rollup_seconds": 1, "poll_interval_s": 1.0},
     )
 
 

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from capacity.cli.app import main
 from capacity.plan.experiment import Cluster, Production, load_experiment
 from capacity.size.rules import check_limits, limit_warnings
 from capacity.testing import SyntheticSpec, synthetic_run
-from tests.conftest import REPO
+from tests.conftest import REPO, Cli
 
 
 def test_connections_need_by_hand() -> None:
@@ -34,13 +33,6 @@ def test_connections_need_by_hand() -> None:
     assert unset[0]["need"] == 10 and "Puma's default 5" in unset[0]["how"]  # puma_threads unset: 5 assumed
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
-
-
 @pytest.fixture
 def staging_with_limit(tmp_path: Path) -> Path:
     """The staging file with ``[production.limits] db_max_connections = 100`` (the issue's example)."""
@@ -53,16 +45,14 @@ def staging_with_limit(tmp_path: Path) -> Path:
     return path
 
 
-def test_size_warns_and_exits_1_only_with_strict_limits(
-    tmp_path: Path, staging_with_limit: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_size_warns_and_exits_1_only_with_strict_limits(tmp_path: Path, staging_with_limit: Path, cli: Cli) -> None:
     stages, _ = synthetic_run(SyntheticSpec(servers=8, service_s=0.05, start_frac=0.3, growth=1.3, seed=4))
     csv = tmp_path / "stages.csv"
     stages.to_csv(csv, index=False)
     # SLO capacity ~150 req/s on 2 tasks; the reminder burst (271 req/s x 1.2) needs 9 app + Sidekiq tasks
     args = ["size", str(csv), "--experiment", str(staging_with_limit), "--boot", "0"]
     args += ["--scenario", "reminder burst during check-in peak"]
-    code, out, err = _run([*args, "--json"], capsys)
+    code, out, err = cli(*args, "--json")
     assert code == 0, err
     rec = json.loads(out)
     (row,) = rec["limits"]
@@ -70,12 +60,12 @@ def test_size_warns_and_exits_1_only_with_strict_limits(
     assert row == {"name": "db_max_connections", "need": need, "limit": 100, "ok": need <= 100, "how": row["how"]}
     assert need > 100, rec["app_tasks"]
     assert any(n.startswith("production limit db_max_connections = 100 is exceeded") for n in rec["notes"])
-    code, out, _ = _run([*args, "--strict-limits"], capsys)
+    code, out, _ = cli(*args, "--strict-limits")
     assert code == 1 and "limit db_max_connections: need" in out and "EXCEEDED" in out
 
 
 def test_search_exits_1_on_an_exceeded_limit_only_with_strict_limits(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from capacity.models import RunSummary
     from capacity.search import hold_tasks
@@ -87,12 +77,12 @@ def test_search_exits_1_on_an_exceeded_limit_only_with_strict_limits(
         return RunSummary(run_id="r", results_dir=str(tmp_path), experiment="x", target="t", recommendation=rec)
 
     monkeypatch.setattr(hold_tasks, "run_held_search", searched)
-    assert _run(["search", "--json", "--out", str(tmp_path)], capsys)[0] == 0
-    assert _run(["search", "--json", "--strict-limits", "--out", str(tmp_path)], capsys)[0] == 1
+    assert cli("search", "--json", "--out", str(tmp_path))[0] == 0
+    assert cli("search", "--json", "--strict-limits", "--out", str(tmp_path))[0] == 1
     monkeypatch.setattr(
         hold_tasks, "run_held_search", lambda *a: searched(*a).model_copy(update={"recommendation": {"limits": []}})
     )
-    assert _run(["search", "--json", "--strict-limits", "--out", str(tmp_path)], capsys)[0] == 0
+    assert cli("search", "--json", "--strict-limits", "--out", str(tmp_path))[0] == 0
 
 
 def test_cpu_target_and_its_old_name() -> None:

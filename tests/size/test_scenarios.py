@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from capacity.analyze import analyse_run
-from capacity.plan.experiment import Cluster, load_experiment, parse_experiment
+from capacity.plan.experiment import Cluster, load_experiment
 from capacity.size import SizingAsk, recommend
 from capacity.size.scenarios import EQUAL_COST, demand_rps, endpoint_costs
 from tests.conftest import REPO
+from tests.helpers import make_experiment
 
 SAT = SizingAsk(signal="saturation")
 """Size from measured saturation."""
@@ -32,31 +33,29 @@ def _stages() -> pd.DataFrame:
 
 
 def _exp(**production: object):  # type: ignore[no-untyped-def]
-    return parse_experiment(
-        {
-            "name": "s",
-            "target": {"base_url": "http://127.0.0.1:1"},
-            "workload": {
-                "endpoints": [
-                    {"name": "cheap", "path": "/c"},
-                    {"name": "dear", "method": "POST", "path": "/d"},
-                ],
-                "flows": [
-                    {"name": "browse", "per_hour": 6000, "steps": [{"endpoint": "cheap", "count": 3}]},
-                    {"name": "buy", "per_hour": 6000, "steps": [{"endpoint": "dear"}]},
-                ],
-            },
-            "production": {
-                "target_utilisation": 0.5,
-                "zones": 1,
-                "n_plus_one": False,
-                "min_tasks": 1,
-                "scenarios": [
-                    {"name": "browse only", "flows": {"browse": {"per_hour": 6000}}},
-                    {"name": "buy burst", "flows": {"buy": {"multiplier": 3}}},
-                ],
-                **production,
-            },
+    return make_experiment(
+        name="s",
+        target={"base_url": "http://127.0.0.1:1"},
+        workload={
+            "endpoints": [
+                {"name": "cheap", "path": "/c"},
+                {"name": "dear", "method": "POST", "path": "/d"},
+            ],
+            "flows": [
+                {"name": "browse", "per_hour": 6000, "steps": [{"endpoint": "cheap", "count": 3}]},
+                {"name": "buy", "per_hour": 6000, "steps": [{"endpoint": "dear"}]},
+            ],
+        },
+        production={
+            "target_utilisation": 0.5,
+            "zones": 1,
+            "n_plus_one": False,
+            "min_tasks": 1,
+            "scenarios": [
+                {"name": "browse only", "flows": {"browse": {"per_hour": 6000}}},
+                {"name": "buy burst", "flows": {"buy": {"multiplier": 3}}},
+            ],
+            **production,
         },
         source="s.toml",
     )

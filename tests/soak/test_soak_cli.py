@@ -10,7 +10,7 @@ import pytest
 from capacity.errors import CapacityError, ExperimentError
 from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.search.soak_plan import SoakPlan, parse_duration, soak_rate
-from tests.conftest import run_cli
+from tests.conftest import Cli
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("30m", 1800), ("2h", 7200), ("1.5h", 5400)])
@@ -63,9 +63,9 @@ def test_segments_cover_the_soak() -> None:
     assert all(s.peak_rps == 40.0 for s in segs)
 
 
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    cp = run_cli("soak", "--rps", "10", "--duration", "5 minutes", "--out", str(tmp_path))
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, cli: Cli) -> None:
+    cp = cli("soak", "--rps", "10", "--duration", "5 minutes", "--out", str(tmp_path))
     assert cp.returncode == 2 and cp.stderr.strip().count("\n") == 0 and "--duration" in cp.stderr
-    cp = run_cli("soak", "--duration", "90s", "--out", str(tmp_path))
+    cp = cli("soak", "--duration", "90s", "--out", str(tmp_path))
     assert cp.returncode == 2 and "--rps" in cp.stderr
     assert not list(tmp_path.iterdir())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.conftest import Cli, run_cli
 from tests.report.conftest import make_run
 
 
@@ -13,29 +13,29 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-def test_truncated_stages_parquet_is_read_from_the_stage_files(tmp_path: Path) -> None:
+def test_truncated_stages_parquet_is_read_from_the_stage_files(tmp_path: Path, cli: Cli) -> None:
     run = make_run(tmp_path, 100.0)
     _truncate(run / "stages.parquet")
     _truncate(run / "series.parquet")
-    out = run_cli("analyze", str(run), "--boot", "20")
+    out = cli("analyze", str(run), "--boot", "20")
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
     assert f"{run / 'stages.parquet'}: unreadable" in out.stderr and "stages/stage-*.json" in out.stderr
     assert f"{run / 'series.parquet'}: unreadable" in out.stderr
     assert "saturation:" in out.stdout
-    report = run_cli("report", str(run))
+    report = cli("report", str(run))
     assert report.returncode == 0, report.stderr
     assert "Traceback" not in report.stderr and "stages.parquet: unreadable" in report.stderr
     html = (run / "report.html").read_text(encoding="utf-8")
     assert "stages.parquet: unreadable" in html  # the report says it too
 
 
-def test_a_damaged_stage_file_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
+def test_a_damaged_stage_file_is_refused_in_one_line_naming_it(tmp_path: Path, cli: Cli) -> None:
     run = make_run(tmp_path, 100.0)
     _truncate(run / "stages.parquet")
     _truncate(run / "stages" / "stage-001.json")
     for command in ("analyze", "report"):
-        out = run_cli(command, str(run))
+        out = cli(command, str(run))
         assert out.returncode == 2, (command, out.stderr)
         assert "Traceback" not in out.stderr
         lines = out.stderr.strip().splitlines()

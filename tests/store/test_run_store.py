@@ -13,6 +13,7 @@ from capacity.errors import CapacityError
 from capacity.models import RunSummary, SecondSample, StageResult
 from capacity.plan.experiment import parse_experiment
 from capacity.store import RunStore, list_runs, load_run, stage_results
+from tests.helpers import make_stage_result
 
 EXP = parse_experiment(
     {
@@ -25,16 +26,9 @@ EXP = parse_experiment(
 
 def stage(i: int, verdict: str = "pass") -> tuple[StageResult, list[SecondSample]]:
     t0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC) + timedelta(seconds=20 * i)
-    result = StageResult(
+    result = make_stage_result(
         index=i,
         target_rps=10.0 * (i + 1),
-        offered_rps=10.0 * (i + 1),
-        achieved_rps=10.0 * (i + 1),
-        dropped=0,
-        p50_ms=5,
-        p95_ms=9,
-        p99_ms=12,
-        error_ratio=0.0,
         verdict=verdict,
         reasons=[] if verdict == "pass" else ["p95 900 ms > SLO"],
         metrics={"cpu_pct": 10.0 * (i + 1), "queue_size_max": None},
