@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from capacity.core.outcomes import GuardCode
+
 STAGE = "stage"
 """``window`` of a rule judged over the whole measured part of a stage."""
 RECOVERY = "recovery"
@@ -47,7 +49,7 @@ class Breach:
     @property
     def generator(self) -> bool:
         """True when the load generator, not the target, broke the rule (the stage is invalid)."""
-        return self.code == "generator"
+        return self.code == GuardCode.GENERATOR
 
     @property
     def short(self) -> str:

@@ -12,19 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from capacity.breach import Breach
+from capacity.core.outcomes import Verdict
 
-Verdict = Literal[
-    "pass",
-    "fail",
-    "invalid: generator",
-    "invalid: worker lost",
-    "invalid: task drift",
-    "invalid: test data",
-    "invalid: auth",
-    "interrupted",
-]
-"""``invalid: task drift``: the app task count changed during the stage (``capacity scale``);
-``invalid: auth``: more auth failures than ``[target.auth] max_auth_failure_ratio`` (never a knee)."""
 Phase = Literal["warmup", "measure"]
 
 

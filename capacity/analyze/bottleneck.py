@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from capacity.core.outcomes import Cause
 from capacity.models import Bottleneck, BottleneckResource, StageResult
 
 LOCK_WAITS_MIN = 0.5
@@ -121,7 +122,7 @@ RULES: tuple[tuple[BottleneckResource, Callable[[Metrics, set[str]], list[str]]]
 
 def stage_bottleneck(stage: StageResult) -> Bottleneck:
     """The limiting resource of one stage, with its evidence and what else was near a limit."""
-    if stage.verdict == "invalid: generator":
+    if stage.verdict.cause is Cause.GENERATOR:
         cpu = stage.generator_cpu_pct
         figure = f" (its CPU {_fig(cpu)}%)" if cpu is not None else ""
         return Bottleneck(resource="generator", evidence=f"the load generator was the limit{figure}", stage=stage.index)

@@ -65,5 +65,5 @@ def shared_resource(sizes: list[tuple[int, dict[str, float | None]]]) -> SharedR
 
 def peak_stage_metrics(stages: list[Any]) -> dict[str, float | None]:
     """The metrics of the valid stage with the most goodput (where a size's capacity was measured)."""
-    valid = [s for s in stages if s.verdict in ("pass", "fail") and s.achieved_rps > 0]
+    valid = [s for s in stages if s.verdict.is_valid and s.achieved_rps > 0]
     return dict(max(valid, key=lambda s: s.achieved_rps).metrics) if valid else {}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from capacity.core.outcomes import Validity, Verdict
 from capacity.errors import CapacityError
 
 LATENCY_COLUMNS = ("p50_ms", "p95_ms", "p99_ms")
@@ -37,9 +38,15 @@ STAGE_COLUMNS_HELP = (
 
 
 def is_valid_verdict(verdict: object) -> bool:
-    """Stages judged 'invalid: ...' or 'interrupted' never set capacity and are never a knee."""
+    """Stages judged 'invalid: ...' or 'interrupted' never set capacity and are never a knee.
+
+    A stage table may come from a user's CSV: a verdict this tool does not write is read by its validity
+    word (``invalid: <anything>``), the one place a verdict is parsed, because it is outside input."""
     v = str(verdict or "").strip().lower()
-    return not (v.startswith("invalid") or v.startswith("interrupted"))
+    try:
+        return Verdict(v).is_valid
+    except ValueError:
+        return v.partition(":")[0].strip() not in (Validity.INVALID, Validity.INTERRUPTED)
 
 
 @dataclass

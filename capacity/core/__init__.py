@@ -1,1 +1,1 @@
-"""Shared contracts and small helpers every layer may use (the bottom layer)."""
+"""Shared contracts: the typed models every layer reads, the outcome vocabulary and small helpers (the bottom layer)."""

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from capacity.breach import RECOVERY, Breach
+from capacity.core.outcomes import GuardCode
 
 QUEUE_DRAINED_JOBS = 5
 """Jobs above the baseline that still count as recovered (a few jobs are always in flight)."""
@@ -58,7 +59,7 @@ def latency_breach(latency_ms: float | None, limit_ms: float | None, baseline_ms
     if latency_ms is not None and (limit_ms is None or latency_ms <= limit_ms):
         return None
     text = f"latency {_ms(latency_ms)} ms (baseline {_ms(baseline_ms)} ms)"
-    return Breach("latency", "probe_latency_ms", text, latency_ms, limit_ms, window=RECOVERY)
+    return Breach(GuardCode.RECOVERY_LATENCY, "probe_latency_ms", text, latency_ms, limit_ms, window=RECOVERY)
 
 
 def queue_breach(queue: float | None, backlog: float | None, baseline: Baseline | None = None) -> Breach | None:
@@ -69,11 +70,11 @@ def queue_breach(queue: float | None, backlog: float | None, baseline: Baseline 
     q_limit = queue_limit(base_q)
     if queue is not None and queue > q_limit:
         text = f"job queue still {queue:.0f} deep (baseline {_n(base_q)}, limit {q_limit:.0f})"
-        return Breach("queue", "queue_size", text, queue, q_limit, window=RECOVERY)
+        return Breach(GuardCode.RECOVERY_QUEUE, "queue_size", text, queue, q_limit, window=RECOVERY)
     b_limit = backlog_limit(base_b)
     if backlog is not None and backlog > b_limit:
         text = f"request backlog still {backlog:.0f} (baseline {_n(base_b)})"
-        return Breach("backlog", "backlog", text, backlog, b_limit, window=RECOVERY)
+        return Breach(GuardCode.BACKLOG, "backlog", text, backlog, b_limit, window=RECOVERY)
     return None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from capacity.breach import Breach
+from capacity.core.outcomes import Verdict
 from capacity.judge.verdict import blind_note
 from capacity.models import StageResult
 
@@ -27,7 +28,7 @@ def rejudge(result: StageResult, metric_breaches: Sequence[Breach], blind_now: S
         return result
     known = {(b.code, b.scope) for b in result.breaches}
     new = [b for b in metric_breaches if (b.code, b.scope) not in known]
-    verdict = "fail" if result.verdict == "pass" and new else result.verdict
+    verdict = Verdict.FAIL if result.verdict is Verdict.PASS and new else result.verdict
     old_texts = {b.text for b in result.breaches}
     reasons = [r for r in result.reasons if r != blind_note(result.blind)]
     at = max((i + 1 for i, r in enumerate(reasons) if r in old_texts), default=0)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from capacity.breach import STAGE, Breach
+from capacity.core.outcomes import Cause, GuardCode
 from capacity.judge.guards import StageTotals, is_generator_bound, judge_endpoints, judge_flows, judge_stage
 from capacity.models import EndpointStats, StageResult, Verdict
 from capacity.plan.experiment import Guards
@@ -69,6 +70,9 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
+WORKER_LOST_TEXT = "a load worker was lost during the stage"
+
+
 def decide(
     breaches: Sequence[Breach],
     *,
@@ -81,18 +85,18 @@ def decide(
     """``drifted``: the measured cluster changed during the stage, so it says nothing about any one size;
     ``test_data``: the test records ran out mid-stage; its errors are the CSV's end, never the target's."""
     if interrupted:
-        return "interrupted"
+        return Verdict.INTERRUPTED
     if drifted:
-        return "invalid: task drift"
+        return Verdict.invalid(Cause.TASK_DRIFT)
     if worker_lost:
-        return "invalid: worker lost"
+        return Verdict.invalid(Cause.WORKER_LOST)
     if test_data:
-        return "invalid: test data"
+        return Verdict.invalid(Cause.TEST_DATA)
     if auth:
-        return "invalid: auth"
+        return Verdict.invalid(Cause.AUTH)
     if is_generator_bound(breaches):
-        return "invalid: generator"
-    return "fail" if breaches else "pass"
+        return Verdict.invalid(Cause.GENERATOR)
+    return Verdict.FAIL if breaches else Verdict.PASS
 
 
 def _reasons(
@@ -134,7 +138,7 @@ def judge_measurement(
             breaches.append(b)
     breaches.extend(metric_breaches)
     if meas.worker_lost:
-        breaches.append(Breach("worker-lost", "workers", "a load worker was lost during the stage", window=STAGE))
+        breaches.append(Breach(GuardCode.WORKER_LOST, "workers", WORKER_LOST_TEXT, window=STAGE))
     exhausted = meas.records_exhausted > 0
     auth = auth_failure(meas.status_codes, guards.max_auth_failure_ratio)
     verdict = decide(

@@ -1,6 +1,5 @@
 """observe: server-side metrics (ECS, Puma, Sidekiq, APM) from Datadog for each stage's window."""
 
-from capacity.observe.guards import metric_guard_breaches
 from capacity.observe.presets import apm_queries, cloudwatch_queries, oss_sidekiq_queries
 from capacity.observe.queries import resolve_queries
 from capacity.observe.refetch import Refetch, refetch_incomplete
@@ -14,7 +13,6 @@ __all__ = [
     "apm_queries",
     "build_source",
     "cloudwatch_queries",
-    "metric_guard_breaches",
     "oss_sidekiq_queries",
     "refetch_incomplete",
     "resolve_queries",

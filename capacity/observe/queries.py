@@ -12,7 +12,7 @@ import re
 from string import Template
 from typing import Any
 
-from capacity.ddquery import query_head
+from capacity.ddquery import ParsedQuery, QueryError, parse_query, query_head
 from capacity.errors import CapacityError
 from capacity.observe.presets import cloudwatch_queries, oss_sidekiq_queries
 from capacity.observe.scopes import placeholders
@@ -75,6 +75,14 @@ def query_aggregator(query: str) -> str:
     return head.space_agg if head else "avg"
 
 
+def _parsed(query: str) -> ParsedQuery | None:
+    """The parser's reading of a query; None for text it rejects (the source reports those when queried)."""
+    try:
+        return parse_query(query)
+    except QueryError:
+        return None
+
+
 def metric_name(query: str) -> str | None:
     head = query_head(query)
     return head.metric if head else None
@@ -83,7 +91,8 @@ def metric_name(query: str) -> str | None:
 def time_aggregator(query: str) -> str:
     """How points within one rollup bucket combine: counts add up, ``max:``/``min:`` keep their extreme,
     every other gauge is averaged (``sum:`` is a sum *across* series, e.g. a task's containers, not in time)."""
-    if ".as_count()" in query:
+    parsed = _parsed(query)
+    if parsed is not None and "as_count" in parsed.functions:
         return "sum"
     agg = query_aggregator(query)
     return agg if agg in ("max", "min") else "avg"
@@ -95,7 +104,8 @@ def with_rollup(query: str, seconds: int) -> str:
     A fixed rollup gives a predictable interval, so completeness (share of expected intervals
     present) means the same thing for every stage.
     """
-    if ".rollup(" in query:
+    parsed = _parsed(query)
+    if parsed is None or "rollup" in parsed.functions:  # text the parser rejects is left as written
         return query
     return f"{query.rstrip()}.rollup({time_aggregator(query)}, {int(seconds)})"
 

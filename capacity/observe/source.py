@@ -13,13 +13,12 @@ from capacity.errors import CapacityError, MetricsAuthError
 from capacity.observe.agent_checks import agent_semantics
 from capacity.observe.datadog import DatadogSource
 from capacity.observe.datadog_settings import DatadogEndpoint, PollSettings, QueryPlan
-from capacity.observe.guards import blind_queries
 from capacity.observe.queries import api_host, cpu_divisors, query_rollups, resolve_queries
 from capacity.observe.stage import MetricsSource, StageMetrics, StageWindow
 from capacity.plan.experiment import Experiment
 from capacity.urls import check_http_url
 
-__all__ = ["MetricsSource", "StageMetrics", "StageWindow", "build_source", "require_guard_metrics", "resolve_host"]
+__all__ = ["MetricsSource", "StageMetrics", "StageWindow", "build_source", "resolve_host"]
 
 
 def _check_url(url: str, where: str) -> str:
@@ -82,17 +81,3 @@ def build_source(
         poll=PollSettings(deadline_s=m.poll_deadline_s, interval_s=m.poll_interval_s),
         events=m.events if events is None else events,
     )
-
-
-def require_guard_metrics(source: MetricsSource, exp: Experiment) -> None:
-    """``--require-metrics``: after the preflight, a set guard whose query returned no series (or has no
-    query) is an error naming the queries, before any load is sent. A target that just started gets
-    ``poll_deadline_s`` to publish its first points."""
-    configured = resolve_queries(exp.metrics)
-    blind = blind_queries(exp.guards, configured, source.empty_queries())
-    if blind:
-        empty = source.empty_queries(wait_s=exp.metrics.poll_deadline_s)
-        blind = blind_queries(exp.guards, configured, empty)
-    if blind:
-        shown = ", ".join(f"{n} ({configured[n]!r})" if n in configured else f"{n} (no query)" for n in blind)
-        raise CapacityError(f"--require-metrics: guard(s) blind, no series for metrics.queries {shown}")

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from capacity.core.outcomes import StopReason
 from capacity.plan.experiment import StagePlanSettings
 
 
@@ -57,7 +58,7 @@ class StepStrategy:
         if self._failed:
             return None
         if self._done_max:
-            self.stop_reason = "max_rps"
+            self.stop_reason = StopReason.MAX_RPS
             return None
         rate = self._rate(self._k)
         if rate >= self.settings.max_rps * (1 - 1e-9):
@@ -98,19 +99,19 @@ class AdaptiveStrategy:
     def next_stage(self) -> Probe | None:
         s = self.settings
         if len(self.history) >= s.max_stages:
-            self.stop_reason = "max_stages"
+            self.stop_reason = StopReason.MAX_STAGES
             return None
         if self.bad is None:
             if self.good is None:
                 probe = Probe(s.start_rps, "ramp", "first stage at start_rps")
             elif self.good >= s.max_rps * (1 - 1e-9):
-                self.stop_reason = "max_rps"
+                self.stop_reason = StopReason.MAX_RPS
                 return None
             else:
                 nxt = min(self.good * s.growth, s.max_rps)
                 probe = Probe(nxt, "ramp", f"{self.good:g}/s held: x{s.growth:g}")
         elif self.good is None:
-            self.stop_reason = "first_stage_failed"
+            self.stop_reason = StopReason.FIRST_STAGE_FAILED
             return None
         elif (self.bad - self.good) / self.good >= s.resolution and self._hint is not None:
             rate, why = self._hint
@@ -123,7 +124,7 @@ class AdaptiveStrategy:
             self._confirmed = True
             probe = Probe(self.good, "confirm", f"repeat the final good rate {self.good:g}/s")
         else:
-            self.stop_reason = "resolution"
+            self.stop_reason = StopReason.RESOLUTION
             return None
         self._pending = probe
         return probe
@@ -143,7 +144,7 @@ class AdaptiveStrategy:
                 self.good = max(lower) if lower else None
                 self._confirmed = False
                 if self.good is None:
-                    self.stop_reason = "first_stage_failed"
+                    self.stop_reason = StopReason.FIRST_STAGE_FAILED
             res = self.settings.resolution
             if goodput is not None and goodput < rate * (1 - res):
                 # goodput plateaued: probe just above it, or just above the last good rate when that is

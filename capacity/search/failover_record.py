@@ -12,6 +12,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from capacity.analyze.failover import SegmentSpan, assign_periods, contract_periods, per_task_load, period_figures
+from capacity.core.outcomes import Verdict
 from capacity.judge.guards import judge_window
 from capacity.models import SecondSample
 
@@ -63,7 +64,7 @@ def breach_time(seconds: pd.DataFrame, index: int, guards: Guards) -> tuple[floa
 
 def first_breach(run: FailoverRun, seconds: pd.DataFrame, ref: float) -> dict[str, Any] | None:
     """The first failed segment's breach (code, seconds after the loss); else the missing replacement."""
-    failed = next((r for r in run.state.results if r.verdict in ("fail", "invalid")), None)
+    failed = next((r for r in run.state.results if r.verdict is Verdict.FAIL), None)
     if failed is not None:
         at, code = breach_time(seconds, failed.index, run.exp.guards)
         code = code or run.state.first_breach.get(failed.index) or (failed.reasons[0] if failed.reasons else "fail")

@@ -45,7 +45,7 @@ def catch_up(source: object, exp: Experiment, store: RunStore, state: RunState) 
 
 def judged_again(x: Refetch, exp: Experiment) -> StageResult:
     """The refetched stage, judged again by the server-metric guards when its blind guards have data now."""
-    from capacity.observe.guards import blind_queries, metric_guard_breaches
+    from capacity.judge.server_guards import blind_queries, metric_guard_breaches
 
     after = x.after
     if not after.blind:

@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from capacity.core.outcomes import Cause
 from capacity.models import SecondSample, StageResult
 
 _VERDICT_STYLE = {"pass": "green", "fail": "red", "interrupted": "yellow"}
@@ -42,7 +43,7 @@ def short_verdict(r: StageResult) -> str:
     blind = f" (blind: {', '.join(r.blind)})" if r.blind else ""
     if r.verdict not in ("fail", "invalid: generator") or not r.breaches:
         return r.verdict + blind
-    wanted = [b for b in r.breaches if b.generator] if r.verdict == "invalid: generator" else []
+    wanted = [b for b in r.breaches if b.generator] if r.verdict.cause is Cause.GENERATOR else []
     return f"{r.verdict}: {(wanted or r.breaches)[0].short}{blind}"
 
 

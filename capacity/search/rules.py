@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from capacity.core.outcomes import Cause, StopReason, Validity, Verdict, guard_stop
 from capacity.models import StageResult
 
-FIRST_STAGE_FAILED = "first_stage_failed"
+FIRST_STAGE_FAILED = StopReason.FIRST_STAGE_FAILED
 
 
 @dataclass(frozen=True)
@@ -34,49 +35,49 @@ def budget_warning(max_duration_s: float) -> str:
     return f"stopped: the next stage would pass max_duration_s ({max_duration_s:g} s)"
 
 
+_STOP_ON: dict[Cause, StopReason] = {
+    Cause.GENERATOR: StopReason.GENERATOR,  # more load from here proves nothing
+    Cause.TASK_DRIFT: StopReason.TASK_DRIFT,  # every later stage would measure a different cluster
+    Cause.TEST_DATA: StopReason.TEST_DATA,
+    Cause.AUTH: StopReason.AUTH,  # the token is refused: later stages would measure the auth service
+}
+"""Invalid stages that stop the run; a lost worker's (absent here) is set aside and the next stage runs on
+the remaining workers, without a recovery wait (the target was not the problem)."""
+
+
+def _invalid_warning(result: StageResult, cause: Cause) -> str:
+    first = result.reasons[0] if result.reasons else None
+    if cause is Cause.GENERATOR:
+        return (
+            f"stage {result.index} was limited by the load generator, not the target: add workers "
+            "(--workers N) or remote workers and run again"
+        )
+    if cause is Cause.TEST_DATA:
+        return (
+            f"stage {result.index} ran out of test records: the run stopped (not a knee); add records "
+            "(docs/test-data.md) or lower max_rps"
+        )
+    if cause is Cause.WORKER_LOST:
+        return f"stage {result.index} lost a load worker"
+    default = "the app task count changed" if cause is Cause.TASK_DRIFT else "requests refused"
+    return f"stage {result.index}: {first or default}"
+
+
 def after_stage(result: StageResult, *, interrupted: bool) -> AfterStage:
-    """Interrupts stop at once; a generator-bound stage stops the run (more load from here proves nothing);
-    a lost worker's stage is set aside and the next stage runs on the remaining workers."""
-    if interrupted or result.verdict == "interrupted":
-        return AfterStage(stop="interrupted", judged=False)
-    if result.verdict == "invalid: generator":
-        return AfterStage(
-            stop="generator",
-            warning=f"stage {result.index} was limited by the load generator, not the target: add workers "
-            "(--workers N) or remote workers and run again",
-            judged=False,
-        )
-    if result.verdict == "invalid: task drift":
-        # the cluster under test changed mid-stage: every later stage would measure a different cluster
-        return AfterStage(
-            stop="task-drift",
-            warning=f"stage {result.index}: {result.reasons[0] if result.reasons else 'the app task count changed'}",
-            judged=False,
-        )
-    if result.verdict == "invalid: test data":
-        return AfterStage(
-            stop="test-data",
-            warning=f"stage {result.index} ran out of test records: the run stopped (not a knee); add records "
-            "(docs/test-data.md) or lower max_rps",
-            judged=False,
-        )
-    if result.verdict == "invalid: auth":
-        # the token is refused: every later stage would measure the auth service, not the target
-        return AfterStage(
-            stop="auth",
-            warning=f"stage {result.index}: {result.reasons[0] if result.reasons else 'requests refused'}",
-            judged=False,
-        )
-    if result.verdict == "invalid: worker lost":
-        # set aside: the next stage runs on the remaining workers, without a recovery wait (the target
-        # was not the problem)
-        return AfterStage(warning=f"stage {result.index} lost a load worker", judged=False)
-    return AfterStage()
+    """Interrupts stop at once; an invalid stage is never judged, and stops the run unless a worker was
+    lost (:data:`_STOP_ON`)."""
+    verdict = result.verdict
+    if interrupted or verdict.validity is Validity.INTERRUPTED:
+        return AfterStage(stop=StopReason.INTERRUPTED, judged=False)
+    cause = verdict.cause
+    if cause is None:
+        return AfterStage()
+    return AfterStage(stop=_STOP_ON.get(cause), warning=_invalid_warning(result, cause), judged=False)
 
 
 def guard_reason(code: str | None) -> str:
     """``guard:<code>`` for the guard that failed a stage first (p95, errors, goodput, queue...)."""
-    return f"guard:{code}" if code else "guard"
+    return guard_stop(code)
 
 
 def stops_on_failure(passed: bool, *, strategy: str, strategy_stop_reason: str | None) -> bool:
@@ -89,9 +90,9 @@ def stops_on_failure(passed: bool, *, strategy: str, strategy_stop_reason: str |
 
 def final_reason(stopped_reason: str, results: Sequence[StageResult], first_breach: dict[int, str]) -> str:
     """A search that ended on resolution names the guard and rate that bounded it from above."""
-    if stopped_reason != "resolution":
+    if stopped_reason != StopReason.RESOLUTION:
         return stopped_reason
-    fails = [r for r in results if r.verdict == "fail"]
+    fails = [r for r in results if r.verdict is Verdict.FAIL]
     if not fails:
         return stopped_reason
     return f"resolution ({guard_reason(first_breach.get(fails[0].index))} at {fails[0].target_rps:g}/s)"

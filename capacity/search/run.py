@@ -111,7 +111,7 @@ def open_run(exp: Experiment, opts: SearchOptions, stack: ExitStack) -> RunParts
         stack.callback(source.close)
         source.preflight()
         if opts.require_metrics:
-            from capacity.observe.source import require_guard_metrics
+            from capacity.search.require_metrics import require_guard_metrics
 
             require_guard_metrics(source, exp)
     driver = _start_driver(exp, opts, live, stack)
@@ -323,7 +323,7 @@ class SearchRun:
         trailing snapshot would pull the stage's utilisation down)."""
         if self.source is None or meas.interrupted:
             return Observed()
-        from capacity.observe.guards import blind_queries, metric_guard_breaches
+        from capacity.judge.server_guards import blind_queries, metric_guard_breaches
         from capacity.observe.source import StageWindow
 
         self.progress.note(f"stage {meas.spec.index}: fetching server metrics")

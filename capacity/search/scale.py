@@ -7,9 +7,8 @@ drifts is ``invalid: task drift`` and ends that size's search. X(N), each size's
 rate every guard held at: the figure the linear rule sizes from, never saturation) with its interval,
 is fitted with the USL and production is sized off the curve beside the base size's own
 recommendation (``capacity.size.curve``, ``capacity.size.series``). ``repeat`` measures each size
-that many times: the replicates' spread enters the fit's uncertainty. Everything is
-stored under ``<results>/<series_id>/``: one run folder per size and ``scaling.json``; see
-docs/design.md.
+that many times: the replicates' spread enters the fit's uncertainty. Everything is stored under
+``<results>/<series_id>/``: one run folder per size and ``scaling.json``; see docs/design.md.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from scipy import stats
 
 from capacity.analyze.shared_resource import peak_stage_metrics, shared_resource
 from capacity.cluster.ecs import EcsService
+from capacity.core.outcomes import Cause
 from capacity.errors import CapacityError, ExperimentError
 from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment
@@ -316,7 +316,7 @@ def _size_result(n: int, run_id: str, s: RunSummary) -> SizeResult:
         interval=[sat.lo, sat.hi] if sat is not None else [None, None],
         reached=bool(sat is not None and sat.value is not None and sat.reached),
         stopped_reason=s.stopped_reason,
-        drifted=s.stopped_reason == "task-drift" or any(st.verdict == "invalid: task drift" for st in s.stages),
+        drifted=s.stopped_reason == "task-drift" or any(st.verdict.cause is Cause.TASK_DRIFT for st in s.stages),
         capacity_rps=slo.value if reached_slo and slo is not None else None,
         capacity_interval=_capacity_interval(s) if reached_slo and slo is not None else [None, None],
         recommendation=s.recommendation,
@@ -336,7 +336,7 @@ def _capacity_interval(s: RunSummary) -> list[float | None]:
 
 def peak_throughput(summary: RunSummary, run_dir: Path) -> tuple[float | None, list[float | None]]:
     """The highest goodput a valid stage sustained, and a 95% interval from its per-second goodput."""
-    valid = [st for st in summary.stages if st.verdict in ("pass", "fail") and st.achieved_rps > 0]
+    valid = [st for st in summary.stages if st.verdict.is_valid and st.achieved_rps > 0]
     if not valid:
         return None, [None, None]
     best = max(valid, key=lambda st: st.achieved_rps)

@@ -8,10 +8,10 @@ from hdrh.histogram import HdrHistogram
 
 from capacity.breach import STAGE, Breach, rolling
 from capacity.judge.recovery import latency_breach, queue_breach
+from capacity.judge.server_guards import metric_guard_breaches
 from capacity.judge.verdict import judge_measurement
 from capacity.measurement import StageMeasurement, StageSpec
 from capacity.models import EndpointStats, SecondSample, StageResult
-from capacity.observe.guards import metric_guard_breaches
 from capacity.plan.experiment import EndpointGuards, Guards
 from capacity.search.progress import short_verdict
 

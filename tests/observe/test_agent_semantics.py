@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from capacity.judge.server_guards import blind_queries
 from capacity.observe import build_source
 from capacity.observe.agent_checks import CARDINALITY_SETTING, collapsed_groups, tasks_from_cpu
 from capacity.observe.catalog import agent_metrics, describe
-from capacity.observe.guards import blind_queries
 from capacity.observe.queries import metric_name, query_rollups, resolve_queries
 from capacity.plan.experiment import Experiment, MetricQueries
 from capacity.search.scale_control import tasks_reporting

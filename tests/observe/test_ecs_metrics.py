@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from capacity.errors import CapacityError, ExperimentError
+from capacity.judge.server_guards import blind_queries, metric_guard_breaches
 from capacity.observe import StageWindow, build_source
 from capacity.observe.aggregate import stage_aggregates, tidy
-from capacity.observe.guards import blind_queries, metric_guard_breaches
 from capacity.observe.queries import query_rollups, resolve_queries
-from capacity.observe.source import require_guard_metrics
 from capacity.plan.experiment import Guards
+from capacity.search.require_metrics import require_guard_metrics
 from tests.observe.conftest import API_KEY, APP_KEY, ARN, SIDECARS, TASKS, make_exp, past_window, populate, task_cpu_pct
 from tests.observe.fake_datadog import FakeDatadog
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from capacity.breach import STAGE
-from capacity.observe.guards import metric_guard_breaches
+from capacity.judge.server_guards import metric_guard_breaches
 from capacity.plan.experiment import Guards
 
 G = Guards(

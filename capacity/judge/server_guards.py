@@ -15,12 +15,13 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from capacity.breach import STAGE, Breach
+from capacity.core.outcomes import GuardCode
 from capacity.plan.experiment import Guards
 
 
 @dataclass(frozen=True)
 class _Rule:
-    code: str
+    code: GuardCode
     key: str
     limit: Callable[[Guards], float | None]
     breaks: Callable[[float, float], bool]  # (value, limit) -> the rule is broken
@@ -42,7 +43,7 @@ _AT_OR_BELOW = operator.le
 
 RULES: tuple[_Rule, ...] = (
     _Rule(
-        "cpu",
+        GuardCode.CPU,
         "cpu_pct",
         lambda g: g.max_cpu_pct,
         _ABOVE,
@@ -50,7 +51,7 @@ RULES: tuple[_Rule, ...] = (
         ("cpu_pct",),
     ),
     _Rule(
-        "sidekiq_cpu",
+        GuardCode.SIDEKIQ_CPU,
         "sidekiq_cpu_pct",
         lambda g: g.max_cpu_pct,
         _ABOVE,
@@ -58,7 +59,7 @@ RULES: tuple[_Rule, ...] = (
         ("sidekiq_cpu_pct",),
     ),
     _Rule(
-        "memory",
+        GuardCode.MEMORY,
         "mem_pct_max",
         lambda g: g.max_mem_pct,
         _ABOVE,
@@ -67,7 +68,7 @@ RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         # the median per task: free threads at or below the limit for at least half the window
-        "pool",
+        GuardCode.POOL,
         "pool_capacity_p50",
         lambda g: g.min_pool_capacity,
         _AT_OR_BELOW,
@@ -75,7 +76,7 @@ RULES: tuple[_Rule, ...] = (
         ("pool_capacity",),
     ),
     _Rule(
-        "backlog",
+        GuardCode.BACKLOG,
         "backlog_max",
         lambda g: g.max_backlog,
         _ABOVE,
@@ -83,7 +84,7 @@ RULES: tuple[_Rule, ...] = (
         ("backlog",),
     ),
     _Rule(
-        "queue_latency",
+        GuardCode.QUEUE_LATENCY,
         "queue_latency_s_max",
         lambda g: g.max_queue_latency_s,
         _ABOVE,
@@ -91,7 +92,7 @@ RULES: tuple[_Rule, ...] = (
         ("queue_latency_s",),
     ),
     _Rule(
-        "queue_growth",
+        GuardCode.QUEUE_GROWTH,
         "queue_growth_per_s",
         lambda g: g.max_queue_growth_per_s,
         _ABOVE,
@@ -138,7 +139,7 @@ def guard_inputs(guards: Guards, configured: Collection[str]) -> dict[str, tuple
         if rule.limit(guards) is None:
             continue
         inputs = rule.inputs
-        if rule.code == "memory" and any(n in configured for n in PERCENT_MEMORY):
+        if rule.code is GuardCode.MEMORY and any(n in configured for n in PERCENT_MEMORY):
             inputs = tuple(n for n in PERCENT_MEMORY if n in configured)
         out[rule.code] = inputs
     return out
