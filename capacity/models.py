@@ -195,6 +195,9 @@ class RunSummary(BaseModel):
     knee_rps: float | None = None
     capacity_interval: list[float | None] = Field(default_factory=lambda: _no_interval())
     stopped_reason: str = ""
+    """A code (``capacity.core.outcomes.StopReason``, or ``guard:<code>``): compared, never parsed."""
+    stop_detail: str = ""
+    """Prose beside the code: for a ``resolution`` stop, the guard and rate that bounded it from above."""
     stages: list[StageResult] = Field(default_factory=list)
     recommendation: dict[str, Any] | None = None
     # beyond the minimum
@@ -209,6 +212,11 @@ class RunSummary(BaseModel):
     """What limited the first failing stage (None when every stage passed)."""
     bottlenecks: list[Bottleneck] = Field(default_factory=list)
     """The same for each failing stage, in stage order."""
+
+    @property
+    def stopped_text(self) -> str:
+        """The stop for people to read: the code, and its detail in brackets when there is one."""
+        return f"{self.stopped_reason} ({self.stop_detail})" if self.stop_detail else self.stopped_reason
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as ``summary.json`` holds it (plain JSON values: ISO dates, no models)."""

@@ -170,7 +170,7 @@ def gather(run: LoadedRun) -> ReportContent:
     exp_data: dict[str, Any] = exp_raw if isinstance(exp_raw, dict) else {}
     guards = dict(exp_data.get("guards") or {}) if exp_data else {}
     notes = [str(n) for n in (run.analysis or {}).get("notes", [])]
-    stopped = s.stopped_reason if s is not None else "unknown (no summary.json: the run did not finish)"
+    stopped = s.stopped_text if s is not None else "unknown (no summary.json: the run did not finish)"
     started = str((s.started_at if s is not None and s.started_at else m.get("started_at")) or "")
     ended = str((s.ended_at if s is not None and s.ended_at else m.get("ended_at")) or "")
     dash = (exp_data.get("metrics") or {}).get("dashboard_url") if exp_data else None

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from capacity.core.outcomes import Verdict
 from capacity.errors import CapacityError, ExperimentError
 from capacity.plan.experiment import Experiment
 from capacity.plan.strategies import Probe
@@ -187,7 +188,7 @@ class FailoverRun(SoakRun):
             with self.progress:
                 self.segment_loop()
             self.wait_for_replacement()
-            if self.state.stopped_reason.startswith("guard") and not self.flag:
+            if self.state.ended_on_failure and not self.flag:
                 self.recover()
         except CapacityError:
             self.state.stopped_reason = self.state.stopped_reason or "error"
@@ -223,7 +224,7 @@ class FailoverRun(SoakRun):
             if decision.stop:
                 state.stopped_reason = decision.stop
                 break
-            if result.verdict == "fail":
+            if result.verdict is Verdict.FAIL:
                 state.stopped_reason = rules.guard_reason(state.first_breach.get(result.index))
                 break
         state.stopped_reason = state.stopped_reason or "done"

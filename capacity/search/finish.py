@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
+from capacity.core.outcomes import Verdict
 from capacity.errors import CapacityError
 from capacity.estimate_text import format_estimate
 from capacity.models import Estimate, RunSummary, StageResult
@@ -30,9 +31,15 @@ class RunState:
     search_path: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stopped_reason: str = ""
+    stop_detail: str = ""
     truth: dict[str, Any] | None = None
     first_breach: dict[int, str] = field(default_factory=dict)
     """Stage index -> code of the guard that failed it first (``guard:<code>`` in ``stopped_reason``)."""
+
+    @property
+    def ended_on_failure(self) -> bool:
+        """The last stage failed its guards: the target must recover before anything else runs."""
+        return bool(self.results) and self.results[-1].verdict is Verdict.FAIL
 
 
 def finish_run(
@@ -71,6 +78,7 @@ def summary_of(exp: Experiment, store: RunStore, state: RunState, *, target: str
         experiment=exp.name,
         target=target,
         stopped_reason=state.stopped_reason or "done",
+        stop_detail=state.stop_detail,
         stages=state.results,
         started_at=started,
         ended_at=datetime.now(UTC),
@@ -152,5 +160,5 @@ def result_text(summary: RunSummary) -> str:
     return (
         f"saturation {f('saturation', summary.saturation_rps)}, SLO capacity "
         f"{f('slo_capacity', summary.slo_capacity_rps)}, knee {f('knee', summary.knee_rps)}; "
-        f"stopped: {summary.stopped_reason}"
+        f"stopped: {summary.stopped_text}"
     )

@@ -22,7 +22,7 @@ def _est(label: str, e: Estimate | None, value: float | None) -> str:
 def print_outcome(console: Console, summary: RunSummary) -> None:
     est = summary.estimates
     console.print()
-    console.print(f"[bold]stopped:[/] {summary.stopped_reason}   stages: {len(summary.stages)}")
+    console.print(f"[bold]stopped:[/] {summary.stopped_text}   stages: {len(summary.stages)}")
     console.print(_est("saturation throughput", est.get("saturation"), summary.saturation_rps))
     console.print(_est("SLO capacity", est.get("slo_capacity"), summary.slo_capacity_rps))
     console.print(_est("knee", est.get("knee"), summary.knee_rps))

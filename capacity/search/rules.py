@@ -88,11 +88,9 @@ def stops_on_failure(passed: bool, *, strategy: str, strategy_stop_reason: str |
     return strategy != "adaptive" or strategy_stop_reason == FIRST_STAGE_FAILED
 
 
-def final_reason(stopped_reason: str, results: Sequence[StageResult], first_breach: dict[int, str]) -> str:
-    """A search that ended on resolution names the guard and rate that bounded it from above."""
-    if stopped_reason != StopReason.RESOLUTION:
-        return stopped_reason
+def resolution_bound(results: Sequence[StageResult], first_breach: dict[int, str]) -> str:
+    """The guard and rate that bounded a search ended on resolution from above (``stop_detail``), or ""."""
     fails = [r for r in results if r.verdict is Verdict.FAIL]
     if not fails:
-        return stopped_reason
-    return f"resolution ({guard_reason(first_breach.get(fails[0].index))} at {fails[0].target_rps:g}/s)"
+        return ""
+    return f"{guard_reason(first_breach.get(fails[0].index))} at {fails[0].target_rps:g}/s"

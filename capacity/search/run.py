@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from capacity.breach import Breach
+from capacity.core.outcomes import StopReason, Verdict
 from capacity.errors import CapacityError
 from capacity.judge.guards import judge_window
 from capacity.judge.recovery import Baseline
@@ -214,7 +215,8 @@ class SearchRun:
                 break
             result = self.run_stage(self.stage_spec(probe, len(state.results)), probe)
             self.after_stage(result, probe, strategy)
-        state.stopped_reason = rules.final_reason(state.stopped_reason, state.results, state.first_breach)
+        if state.stopped_reason == StopReason.RESOLUTION:
+            state.stop_detail = rules.resolution_bound(state.results, state.first_breach)
         self.progress.note("")
 
     def after_stage(self, result: StageResult, probe: Probe, strategy: Strategy) -> None:
@@ -242,7 +244,7 @@ class SearchRun:
         if decision.stop or not decision.judged:
             state.stopped_reason = decision.stop or ""
             return
-        passed = result.verdict == "pass"
+        passed = result.verdict is Verdict.PASS
         strategy.record(probe.rate, passed, goodput=result.achieved_rps)
         if rules.stops_on_failure(passed, strategy=self.exp.stages.strategy, strategy_stop_reason=strategy.stop_reason):
             state.stopped_reason = rules.guard_reason(state.first_breach.get(result.index))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from capacity.analyze.drift import DRIFTS, SoakDrift, SoakInputs, soak_drift
+from capacity.core.outcomes import Verdict
 from capacity.errors import CapacityError
 from capacity.load.schedule import shape_of
 from capacity.models import RunSummary
@@ -122,7 +123,7 @@ class SoakRun(SearchRun):
         try:
             with self.progress:
                 self.segment_loop()
-            if self.state.stopped_reason.startswith("guard") and not self.flag:
+            if self.state.ended_on_failure and not self.flag:
                 self.recover()
             if self.source is not None and self.exp.metrics.catch_up and not self.flag:
                 self.catch_up()
@@ -152,7 +153,7 @@ class SoakRun(SearchRun):
             if decision.stop:
                 state.stopped_reason = decision.stop
                 break
-            if result.verdict == "fail":
+            if result.verdict is Verdict.FAIL:
                 state.stopped_reason = rules.guard_reason(state.first_breach.get(result.index))
                 break
         state.stopped_reason = state.stopped_reason or "done"

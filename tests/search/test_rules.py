@@ -90,9 +90,8 @@ def test_guard_reason_names_the_first_breach() -> None:
 
 def test_resolution_names_the_guard_and_rate_that_bounded_it() -> None:
     results = [stage(0, "pass", 50), stage(1, "fail", 200), stage(2, "pass", 100), stage(3, "fail", 150)]
-    assert rules.final_reason("resolution", results, {1: "p95", 3: "errors"}) == "resolution (guard:p95 at 200/s)"
-    assert rules.final_reason("resolution", results[:1], {}) == "resolution"
-    assert rules.final_reason("max_rps", results, {1: "p95"}) == "max_rps"
+    assert rules.resolution_bound(results, {1: "p95", 3: "errors"}) == "guard:p95 at 200/s"
+    assert rules.resolution_bound(results[:1], {}) == ""
 
 
 # --------------------------------------------------------------------------------------- recovery

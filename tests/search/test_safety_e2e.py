@@ -75,7 +75,9 @@ def test_errors_above_a_rate_stop_the_crossing_stage_within_one_guard_window(tmp
     assert cross.verdict == "fail"
     assert cross.reasons[0].startswith("error ratio"), cross.reasons
     assert cross.aborted_early and cross.duration_s < exp.stages.stage_seconds
-    assert summary.stopped_reason == f"resolution (guard:errors at {cross.target_rps:g}/s)"
+    assert summary.stopped_reason == "resolution"  # a code; the prose beside it is stop_detail
+    assert summary.stop_detail == f"guard:errors at {cross.target_rps:g}/s"
+    assert summary.stopped_text == f"resolution (guard:errors at {cross.target_rps:g}/s)"
 
     # ... within one guard window (+2 s: the window skips a stage's first 2 s; +1 s of slack)
     run = load_run(Path(summary.results_dir))
