@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from capacity.cli.common import Commands, emit_json
+from capacity.core.outcomes import StopReason
 from capacity.errors import CapacityError
 
 SCALE_HELP = """Search at several staging app task counts and size production from the scaling curve.
@@ -82,7 +83,7 @@ def scale(
         emit_json(data)
     else:
         _print_outcome(data)
-    if outcome.stopped_reason == "interrupted":
+    if outcome.stopped_reason == StopReason.INTERRUPTED:
         raise typer.Exit(130)
 
 

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from capacity.cli.common import Commands
+from capacity.core.outcomes import StopReason
 from capacity.errors import ExperimentError
 from capacity.plan.experiment import Endpoint, Experiment, default_experiment_path, load_experiment, parse_experiment
 
@@ -218,7 +219,7 @@ def _run(exp: Experiment, options: SearchOptions, *, strict_limits: bool = False
     if options.json_mode:
         sys.stdout.write(summary.model_dump_json(indent=2) + "\n")
         sys.stdout.flush()
-    if summary.stopped_reason == "interrupted":
+    if summary.stopped_reason == StopReason.INTERRUPTED:
         raise typer.Exit(130)
     limits = (summary.recommendation or {}).get("limits") or []
     if strict_limits and any(not r.get("ok") for r in limits):

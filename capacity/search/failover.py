@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from capacity.core.outcomes import Verdict
+from capacity.core.outcomes import StopReason, Verdict, guard_stop
 from capacity.errors import CapacityError, ExperimentError
 from capacity.plan.experiment import Experiment
 from capacity.plan.strategies import Probe
@@ -120,7 +120,7 @@ class FailoverOutcome:
 
     @property
     def exit_code(self) -> int:
-        if self.stopped_reason == "interrupted":
+        if self.stopped_reason == StopReason.INTERRUPTED:
             return EXIT_INTERRUPTED
         return EXIT_PASS if self.verdict == "pass" else EXIT_FAIL
 
@@ -191,7 +191,7 @@ class FailoverRun(SoakRun):
             if self.state.ended_on_failure and not self.flag:
                 self.recover()
         except CapacityError:
-            self.state.stopped_reason = self.state.stopped_reason or "error"
+            self.state.stopped_reason = self.state.stopped_reason or StopReason.ERROR
             self.finish_failover(show=False)
             raise
         finally:
@@ -206,7 +206,7 @@ class FailoverRun(SoakRun):
         state, plan = self.state, self.failover_plan
         for seg in self.segments:
             if self.flag:
-                state.stopped_reason = "interrupted"
+                state.stopped_reason = StopReason.INTERRUPTED
                 break
             if seg.index == plan.loss_segment:
                 self.lose_tasks()
@@ -225,9 +225,9 @@ class FailoverRun(SoakRun):
                 state.stopped_reason = decision.stop
                 break
             if result.verdict is Verdict.FAIL:
-                state.stopped_reason = rules.guard_reason(state.first_breach.get(result.index))
+                state.stopped_reason = guard_stop(state.first_breach.get(result.index))
                 break
-        state.stopped_reason = state.stopped_reason or "done"
+        state.stopped_reason = state.stopped_reason or StopReason.DONE
         self.progress.note("")
 
     def enough(self, index: int) -> bool:
@@ -271,7 +271,8 @@ class FailoverRun(SoakRun):
     def wait_for_replacement(self) -> None:
         """After a breach the load stops, but the replacement time is still worth knowing: wait for it."""
         w = self.watch
-        interrupted = bool(self.flag) or self.state.stopped_reason == "interrupted"  # a stage's own handler saw it
+        # a stage's own handler may have seen the interrupt before the flag was read here
+        interrupted = bool(self.flag) or self.state.stopped_reason == StopReason.INTERRUPTED
         if w is None or w.back_at is not None or self.not_replaced or interrupted:
             return
         self.progress.note("waiting for the service to be back at its desired count")

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from capacity.core.outcomes import Verdict
+from capacity.core.outcomes import StopReason, Verdict
 from capacity.errors import CapacityError
 from capacity.estimate_text import format_estimate
 from capacity.models import Estimate, RunSummary, StageResult
@@ -77,7 +77,7 @@ def summary_of(exp: Experiment, store: RunStore, state: RunState, *, target: str
         results_dir=str(store.path),
         experiment=exp.name,
         target=target,
-        stopped_reason=state.stopped_reason or "done",
+        stopped_reason=state.stopped_reason or StopReason.DONE,
         stop_detail=state.stop_detail,
         stages=state.results,
         started_at=started,

@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from capacity.core.outcomes import Cause
+from capacity.core.outcomes import Cause, Verdict
 from capacity.models import SecondSample, StageResult
 
 _VERDICT_STYLE = {"pass": "green", "fail": "red", "interrupted": "yellow"}
@@ -41,9 +41,10 @@ def short_verdict(r: StageResult) -> str:
     """``fail: p95 812``: the verdict and the breach that set it, read from the stage's breach records
     (a generator-bound stage shows its generator breach; the full reasons are in the results)."""
     blind = f" (blind: {', '.join(r.blind)})" if r.blind else ""
-    if r.verdict not in ("fail", "invalid: generator") or not r.breaches:
+    generator = r.verdict.cause is Cause.GENERATOR
+    if not (r.verdict is Verdict.FAIL or generator) or not r.breaches:
         return r.verdict + blind
-    wanted = [b for b in r.breaches if b.generator] if r.verdict.cause is Cause.GENERATOR else []
+    wanted = [b for b in r.breaches if b.generator] if generator else []
     return f"{r.verdict}: {(wanted or r.breaches)[0].short}{blind}"
 
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from capacity.core.outcomes import Cause, StopReason, Validity, Verdict, guard_stop
 from capacity.models import StageResult
 
-FIRST_STAGE_FAILED = StopReason.FIRST_STAGE_FAILED
-
 
 @dataclass(frozen=True)
 class AfterStage:
@@ -75,17 +73,12 @@ def after_stage(result: StageResult, *, interrupted: bool) -> AfterStage:
     return AfterStage(stop=_STOP_ON.get(cause), warning=_invalid_warning(result, cause), judged=False)
 
 
-def guard_reason(code: str | None) -> str:
-    """``guard:<code>`` for the guard that failed a stage first (p95, errors, goodput, queue...)."""
-    return guard_stop(code)
-
-
 def stops_on_failure(passed: bool, *, strategy: str, strategy_stop_reason: str | None) -> bool:
     """A failing stage ends a ramp or linear search (never go above a failing rate); the adaptive search
     narrows below it instead, unless its very first stage failed (then there is nothing below to search)."""
     if passed:
         return False
-    return strategy != "adaptive" or strategy_stop_reason == FIRST_STAGE_FAILED
+    return strategy != "adaptive" or strategy_stop_reason == StopReason.FIRST_STAGE_FAILED
 
 
 def resolution_bound(results: Sequence[StageResult], first_breach: dict[int, str]) -> str:
@@ -93,4 +86,4 @@ def resolution_bound(results: Sequence[StageResult], first_breach: dict[int, str
     fails = [r for r in results if r.verdict is Verdict.FAIL]
     if not fails:
         return ""
-    return f"{guard_reason(first_breach.get(fails[0].index))} at {fails[0].target_rps:g}/s"
+    return f"{guard_stop(first_breach.get(fails[0].index))} at {fails[0].target_rps:g}/s"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from capacity.breach import Breach
-from capacity.core.outcomes import StopReason, Verdict
+from capacity.core.outcomes import StopReason, Verdict, guard_stop
 from capacity.errors import CapacityError
 from capacity.judge.guards import judge_window
 from capacity.judge.recovery import Baseline
@@ -189,7 +189,7 @@ class SearchRun:
             if self.source is not None and exp.metrics.catch_up and not self.flag:
                 self.catch_up()
         except CapacityError:
-            state.stopped_reason = state.stopped_reason or "error"
+            state.stopped_reason = state.stopped_reason or StopReason.ERROR
             self.finish(show=False)
             raise
         summary = self.finish(show=self.show)
@@ -203,14 +203,14 @@ class SearchRun:
         t0 = time.monotonic()
         while not state.stopped_reason:
             if self.flag:
-                state.stopped_reason = "interrupted"
+                state.stopped_reason = StopReason.INTERRUPTED
                 break
             probe = strategy.next_stage()
             if probe is None:
-                state.stopped_reason = strategy.stop_reason or "done"
+                state.stopped_reason = strategy.stop_reason or StopReason.DONE
                 break
             if rules.over_budget(time.monotonic() - t0, plan.stage_seconds, plan.max_duration_s):
-                state.stopped_reason = "max_duration"
+                state.stopped_reason = StopReason.MAX_DURATION
                 state.warnings.append(rules.budget_warning(plan.max_duration_s))
                 break
             result = self.run_stage(self.stage_spec(probe, len(state.results)), probe)
@@ -247,13 +247,13 @@ class SearchRun:
         passed = result.verdict is Verdict.PASS
         strategy.record(probe.rate, passed, goodput=result.achieved_rps)
         if rules.stops_on_failure(passed, strategy=self.exp.stages.strategy, strategy_stop_reason=strategy.stop_reason):
-            state.stopped_reason = rules.guard_reason(state.first_breach.get(result.index))
+            state.stopped_reason = guard_stop(state.first_breach.get(result.index))
             return
         recovery = wait_for_recovery(
             self.driver, self.source, self.baseline_ms, self.exp, self.flag, self.progress, baseline=self.baseline
         )
         if not recovery.ok:
-            state.stopped_reason = "interrupted" if self.flag else "no-recovery"
+            state.stopped_reason = StopReason.INTERRUPTED if self.flag else StopReason.NO_RECOVERY
             state.warnings.append(recovery.detail)
 
     def stage_spec(self, probe: Probe, index: int) -> StageSpec:

@@ -26,7 +26,7 @@ from scipy import stats
 
 from capacity.analyze.shared_resource import peak_stage_metrics, shared_resource
 from capacity.cluster.ecs import EcsService
-from capacity.core.outcomes import Cause
+from capacity.core.outcomes import Cause, StopReason
 from capacity.errors import CapacityError, ExperimentError
 from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment
@@ -226,12 +226,12 @@ def run_scale(
             control.prepare()
             _measure_sizes(exp, sizes, options, control, out, flag, console)
         except CapacityError:
-            out.stopped_reason = out.stopped_reason or "error"
+            out.stopped_reason = out.stopped_reason or StopReason.ERROR
             raise
         finally:
             out.warnings += control.restore()
             if flag and not out.stopped_reason:
-                out.stopped_reason = "interrupted"
+                out.stopped_reason = StopReason.INTERRUPTED
             _conclude(exp, out)
     return out
 
@@ -250,7 +250,7 @@ def _measure_sizes(
         previous: SizeResult | None = None
         for n in sizes:
             if flag:
-                out.stopped_reason = "interrupted"
+                out.stopped_reason = StopReason.INTERRUPTED
                 return
             if not options.search.json_mode:
                 console.print(f"[bold]capacity scale[/] {exp.name}: {n} app task(s)")
@@ -262,14 +262,14 @@ def _measure_sizes(
                     out.warnings.append(note)
             for rep in range(max(options.repeat, 1)):
                 if flag:
-                    out.stopped_reason = "interrupted"
+                    out.stopped_reason = StopReason.INTERRUPTED
                     return
                 size = _one_size(size_experiment(exp, n, previous), n, options, control, out, console, rep)
-                if size.stopped_reason == "interrupted":
-                    out.stopped_reason = "interrupted"
+                if size.stopped_reason == StopReason.INTERRUPTED:
+                    out.stopped_reason = StopReason.INTERRUPTED
                     return
             previous = size
-        out.stopped_reason = "done"
+        out.stopped_reason = StopReason.DONE
     finally:
         if source is not None:
             source.close()
@@ -305,8 +305,7 @@ def _one_size(
 
 
 def _size_result(n: int, run_id: str, s: RunSummary) -> SizeResult:
-    sat = s.estimates.get("saturation")
-    slo = s.estimates.get("slo_capacity")
+    sat, slo = s.estimates.get("saturation"), s.estimates.get("slo_capacity")
     reached_slo = slo is not None and slo.value is not None and slo.reached
     return SizeResult(
         app_tasks=n,
@@ -316,7 +315,8 @@ def _size_result(n: int, run_id: str, s: RunSummary) -> SizeResult:
         interval=[sat.lo, sat.hi] if sat is not None else [None, None],
         reached=bool(sat is not None and sat.value is not None and sat.reached),
         stopped_reason=s.stopped_reason,
-        drifted=s.stopped_reason == "task-drift" or any(st.verdict.cause is Cause.TASK_DRIFT for st in s.stages),
+        drifted=s.stopped_reason == StopReason.TASK_DRIFT
+        or any(st.verdict.cause is Cause.TASK_DRIFT for st in s.stages),
         capacity_rps=slo.value if reached_slo and slo is not None else None,
         capacity_interval=_capacity_interval(s) if reached_slo and slo is not None else [None, None],
         recommendation=s.recommendation,

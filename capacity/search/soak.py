@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from capacity.analyze.drift import DRIFTS, SoakDrift, SoakInputs, soak_drift
-from capacity.core.outcomes import Verdict
+from capacity.core.outcomes import StopReason, Verdict, guard_stop
 from capacity.errors import CapacityError
 from capacity.load.schedule import shape_of
 from capacity.models import RunSummary
@@ -59,7 +59,7 @@ class SoakOutcome:
 
     @property
     def exit_code(self) -> int:
-        if self.summary.stopped_reason == "interrupted":
+        if self.summary.stopped_reason == StopReason.INTERRUPTED:
             return EXIT_INTERRUPTED
         return EXIT_PASS if self.verdict == "pass" else EXIT_FAIL
 
@@ -128,7 +128,7 @@ class SoakRun(SearchRun):
             if self.source is not None and self.exp.metrics.catch_up and not self.flag:
                 self.catch_up()
         except CapacityError:
-            self.state.stopped_reason = self.state.stopped_reason or "error"
+            self.state.stopped_reason = self.state.stopped_reason or StopReason.ERROR
             self.finish_soak(show=False)
             raise
         outcome = self.finish_soak(show=self.show)
@@ -140,7 +140,7 @@ class SoakRun(SearchRun):
         state = self.state
         for seg in self.segments:
             if self.flag:
-                state.stopped_reason = "interrupted"
+                state.stopped_reason = StopReason.INTERRUPTED
                 break
             spec = self.segment_spec(seg)
             probe = Probe(spec.target_rps, "soak", f"segment {seg.index + 1} of {len(self.segments)}")
@@ -154,9 +154,9 @@ class SoakRun(SearchRun):
                 state.stopped_reason = decision.stop
                 break
             if result.verdict is Verdict.FAIL:
-                state.stopped_reason = rules.guard_reason(state.first_breach.get(result.index))
+                state.stopped_reason = guard_stop(state.first_breach.get(result.index))
                 break
-        state.stopped_reason = state.stopped_reason or "done"
+        state.stopped_reason = state.stopped_reason or StopReason.DONE
         self.progress.note("")
 
     def segment_spec(self, seg: Segment) -> StageSpec:

@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import pytest
 
+from capacity.core.outcomes import StopReason, guard_stop
 from capacity.models import StageResult
 from capacity.search import rules
 from capacity.search.recovery import latest_value, queues_still_full, wait_for_recovery
@@ -67,8 +68,8 @@ def test_a_judged_stage_goes_to_the_strategy(verdict: str) -> None:
         (False, "geometric", "", True),
         (False, "linear", "", True),
         (False, "adaptive", "", False),  # narrows below the failing rate instead
-        (False, "adaptive", rules.FIRST_STAGE_FAILED, True),
-        (True, "adaptive", rules.FIRST_STAGE_FAILED, False),
+        (False, "adaptive", StopReason.FIRST_STAGE_FAILED, True),
+        (True, "adaptive", StopReason.FIRST_STAGE_FAILED, False),
     ],
 )
 def test_failure_stops_a_geometric_ramp_but_narrows_an_adaptive_search(
@@ -84,8 +85,8 @@ def test_budget_refuses_a_stage_that_would_end_past_it() -> None:
 
 
 def test_guard_reason_names_the_first_breach() -> None:
-    assert rules.guard_reason("p95") == "guard:p95"
-    assert rules.guard_reason(None) == "guard"
+    assert guard_stop("p95") == "guard:p95"
+    assert guard_stop(None) == "guard"
 
 
 def test_resolution_names_the_guard_and_rate_that_bounded_it() -> None:
