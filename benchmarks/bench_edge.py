@@ -37,7 +37,7 @@ import pandas as pd  # noqa: E402
 from capacity.analyze import RunAnalysis, analyse_run  # noqa: E402
 from capacity.analyze.consistency import data_bounds, violations  # noqa: E402
 from capacity.analyze.table import normalise_stages  # noqa: E402
-from capacity.models import Estimate  # noqa: E402
+from capacity.core.models import Estimate  # noqa: E402
 from capacity.plan.experiment import Guards  # noqa: E402
 from capacity.testing import SyntheticSpec, random_spec, synthetic_run  # noqa: E402
 

@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from capacity.models import RunSummary, SecondSample, StageResult
+from capacity.core.models import RunSummary, SecondSample, StageResult
 from capacity.plan.experiment import parse_experiment
 from capacity.report import write_report
 from capacity.store import RunStore, load_run

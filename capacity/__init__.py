@@ -4,7 +4,8 @@ The pipeline (one package each): ``plan`` (experiment file, stage plan) -> ``loa
 arrivals on Locust) -> ``observe`` (Datadog metrics) -> ``judge`` (guards, stage verdicts) ->
 ``analyze`` (saturation, SLO capacity, knee) -> ``size`` (production recommendation) ->
 ``store`` (results folder) -> ``report`` (HTML, summary.md, compare); ``search`` runs them in order
-(search, soak, failover, scale, the nightly gate) and ``cli`` is its command line.
+(search, soak, failover, scale, the nightly gate) and ``cli`` is its command line. ``core`` holds the
+contracts they all share (the run, stage and summary models, measurements, breaches, outcomes).
 
 The entry points load on first use (``capacity.load_run(...)`` imports pandas then, ``import capacity``
 alone imports nothing): ``notebook`` (the notebook API), ``load_run``/``load_all`` (a run or the results

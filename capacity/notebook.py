@@ -24,9 +24,9 @@ from typing import Any
 
 import pandas as pd
 
+from capacity.core.errors import CapacityError
 from capacity.core.lazy import lazy_names
-from capacity.errors import CapacityError
-from capacity.models import Estimate, RunSummary
+from capacity.core.models import Estimate, RunSummary
 from capacity.report.listing import LIST_COLUMNS, run_row
 from capacity.store import LoadedRun, list_runs, load_run
 from capacity.store.tables import (
@@ -197,7 +197,7 @@ class Scaling:
 
 def load_scaling(path: str | Path) -> Scaling:
     """Load a scaling series folder (``scaling.json`` and one run folder per size)."""
-    from capacity.store.scaling import load_scaling as read
+    from capacity.store.scaling_series import load_scaling as read
 
     data = read(path)
     return Scaling(

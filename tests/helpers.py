@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import pytest
 import tomli_w
 
-from capacity.models import StageResult
+from capacity.core.models import StageResult
 from capacity.plan.experiment import Experiment, builtin_experiment_path, parse_experiment
 
 

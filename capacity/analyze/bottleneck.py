@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from capacity.core.models import Bottleneck, BottleneckResource, StageResult
 from capacity.core.outcomes import Cause
-from capacity.models import Bottleneck, BottleneckResource, StageResult
 
 LOCK_WAITS_MIN = 0.5
 """Mean queries waiting on a lock over the stage: at or above it, check-ins queue on row locks."""

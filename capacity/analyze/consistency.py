@@ -23,7 +23,7 @@ import numpy as np
 
 from capacity.analyze.slo import passing_mask
 from capacity.analyze.table import StageTable
-from capacity.models import Estimate
+from capacity.core.models import Estimate
 from capacity.plan.experiment import Guards
 
 EPS = 1e-6

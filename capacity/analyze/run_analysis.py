@@ -39,8 +39,8 @@ from capacity.analyze.saturation import (
 from capacity.analyze.slo import passes_above_first_failure, slo_capacity_point
 from capacity.analyze.table import StageTable, normalise_stages
 from capacity.analyze.usl import USL, UslFit
-from capacity.errors import CapacityError
-from capacity.models import Estimate
+from capacity.core.errors import CapacityError
+from capacity.core.models import Estimate
 from capacity.plan.experiment import Guards
 
 SCALING_COLUMNS = ("nodes", "concurrency", "app_tasks")

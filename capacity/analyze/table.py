@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from capacity.core.errors import CapacityError
 from capacity.core.outcomes import Validity, Verdict
-from capacity.errors import CapacityError
 
 LATENCY_COLUMNS = ("p50_ms", "p95_ms", "p99_ms")
 RESOURCE_COLUMNS = (

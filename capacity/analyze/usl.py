@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 
 METHOD = "3-parameter USL, bounded nonlinear least squares (scipy least_squares, trust-region reflective)"
 

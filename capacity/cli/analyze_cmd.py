@@ -16,10 +16,10 @@ import typer
 
 from capacity.analyze.table import STAGE_COLUMNS_HELP
 from capacity.cli.common import Commands
-from capacity.errors import CapacityError
-from capacity.estimate_text import format_estimate
-from capacity.models import Estimate
+from capacity.core.errors import CapacityError
+from capacity.core.models import Estimate
 from capacity.plan.experiment import Cluster, Experiment, Guards, Production, Workload
+from capacity.report.estimate_text import format_estimate
 
 if TYPE_CHECKING:
     from capacity.analyze import RunAnalysis

@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
 from capacity import __version__
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.plan.secrets import redact
 
 app = typer.Typer(

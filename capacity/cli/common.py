@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

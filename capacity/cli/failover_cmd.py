@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from capacity.cli.common import Commands, emit_json, run_dir_arg
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
 from capacity.plan.experiment import default_experiment_path, load_experiment
 
 FAILOVER_HELP = """Hold an open-model rate, stop one app task (or 1/zones of them) mid-run, and judge the rest.
@@ -95,8 +95,8 @@ def failover(
     allow_host: list[str] = typer.Option([], "--allow-host", help="Allow a target host not in the file's allow-list."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
 ) -> None:
-    from capacity.search.failover import control_for, dry_run_plan, run_failover
     from capacity.search.failover_plan import FailoverPlan, parse_lose
+    from capacity.search.failover_run import control_for, dry_run_plan, run_failover
     from capacity.search.soak_plan import parse_duration, soak_rate
 
     mode = parse_lose(lose)

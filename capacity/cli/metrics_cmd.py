@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from capacity.cli.common import Commands, sub_app
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.plan.experiment import Experiment
 
 commands = Commands()

@@ -8,8 +8,8 @@ from typing import Any
 import typer
 
 from capacity.cli.common import Commands, emit_json, run_dir_arg, sub_app
-from capacity.errors import CapacityError
-from capacity.estimate_text import format_estimate
+from capacity.core.errors import CapacityError
+from capacity.report.estimate_text import format_estimate
 
 commands = Commands()
 results_app = commands.group(
@@ -110,7 +110,7 @@ def results_list(
 def _echo_series(root: Path) -> None:
     """Scaling series (``capacity scale``) under ``root``, after the runs."""
     from capacity.report.listing import series_lines
-    from capacity.store.scaling import list_series
+    from capacity.store.scaling_series import list_series
 
     for line in series_lines(list_series(root)):
         typer.echo(line)

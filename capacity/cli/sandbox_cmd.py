@@ -11,7 +11,7 @@ from urllib.parse import quote
 import typer
 
 from capacity.cli.common import Commands
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 
 SANDBOX_HELP = """Serve a local stand-in for Clinician Workflow on 127.0.0.1 whose capacity is known.
 

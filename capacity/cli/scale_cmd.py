@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 
 from capacity.cli.common import Commands, emit_json
+from capacity.core.errors import CapacityError
 from capacity.core.outcomes import StopReason
-from capacity.errors import CapacityError
 
 SCALE_HELP = """Search at several staging app task counts and size production from the scaling curve.
 

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 
 from capacity.cli.common import Commands
+from capacity.core.errors import ExperimentError
 from capacity.core.outcomes import StopReason
-from capacity.errors import ExperimentError
 from capacity.plan.experiment import Endpoint, Experiment, default_experiment_path, load_experiment, parse_experiment
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from capacity.cli.common import Commands, emit_json, run_dir_arg
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
 from capacity.plan.experiment import default_experiment_path, load_experiment
 
 SOAK_HELP = """Hold one open-model rate for a long time, then fit memory, queue, latency and error drift.
@@ -71,7 +71,7 @@ def soak(
         raise ExperimentError("--from applies only with --at recommended")
     base, why = soak_rate(exp, rps=rps, at=at, from_run=run_dir)
     from capacity.search import SearchOptions
-    from capacity.search.soak import run_soak
+    from capacity.search.soak_run import run_soak
 
     options = SearchOptions(
         results_root=out,

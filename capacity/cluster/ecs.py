@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 
 DIMENSION = "ecs:service:DesiredCount"
 ALL_SUSPENDED = {

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from capacity.breach import STAGE, Breach, rolling
+from capacity.core.breach import STAGE, Breach, rolling
+from capacity.core.models import EndpointStats, FlowStats, SecondSample
 from capacity.core.outcomes import GuardCode
-from capacity.models import EndpointStats, FlowStats, SecondSample
 from capacity.plan.experiment import Guards
 
 __all__ = [

@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from capacity.breach import RECOVERY, Breach
+from capacity.core.breach import RECOVERY, Breach
 from capacity.core.outcomes import GuardCode
 
 QUEUE_DRAINED_JOBS = 5

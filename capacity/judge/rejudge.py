@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from capacity.breach import Breach
+from capacity.core.breach import Breach
+from capacity.core.models import StageResult
 from capacity.core.outcomes import Verdict
 from capacity.judge.verdict import blind_note
-from capacity.models import StageResult
 
 
 def answered_blind(result: StageResult, blind_now: Sequence[str]) -> list[str]:

@@ -14,7 +14,7 @@ import operator
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from capacity.breach import STAGE, Breach
+from capacity.core.breach import STAGE, Breach
 from capacity.core.outcomes import GuardCode
 from capacity.plan.experiment import Guards
 

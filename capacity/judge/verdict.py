@@ -10,18 +10,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from capacity.breach import STAGE, Breach
+from capacity.core.breach import STAGE, Breach
+from capacity.core.models import EndpointStats, StageResult, Verdict
 from capacity.core.outcomes import Cause, GuardCode
 from capacity.judge.guards import StageTotals, is_generator_bound, judge_endpoints, judge_flows, judge_stage
-from capacity.models import EndpointStats, StageResult, Verdict
 from capacity.plan.experiment import Guards
 
 if TYPE_CHECKING:
-    from capacity.measurement import StageMeasurement
+    from capacity.core.measurement import StageMeasurement
 
 
 def totals_from(meas: StageMeasurement) -> StageTotals:
-    """Whole-stage totals over the stage's one window (see ``capacity.load.stage.build_measurement``).
+    """Whole-stage totals over the stage's one window (see ``capacity.load.stage_totals.build_measurement``).
 
     A stage stopped in its warm-up is judged on every arrival up to the stop; requests killed at the
     stop count as unfinished (failures for the error ratio) and their waits bound the percentiles below.

@@ -21,7 +21,7 @@ import gevent
 from gevent import subprocess as gsubprocess
 from gevent.event import Event
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.plan.secrets import REDACTOR, redact
 from capacity.plan.target import Auth
 

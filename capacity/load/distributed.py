@@ -27,7 +27,9 @@ import psutil
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
+from capacity.core.measurement import StageMeasurement, StageSpec
+from capacity.core.models import SecondSample
 from capacity.load.auth import TokenHolder
 from capacity.load.engine import EngineStage, SecondRaw, StageEngine, StageRaw, drain_seconds, stage_seconds
 from capacity.load.leases import StripeLeases
@@ -39,10 +41,8 @@ from capacity.load.measure import (
     stage_to_wire,
 )
 from capacity.load.settings import GeneratorSetup, WorkerSettings
-from capacity.load.stage import OnSecond, build_measurement, stage_sample
+from capacity.load.stage_totals import OnSecond, build_measurement, stage_sample
 from capacity.load.workload_executor import make_executor
-from capacity.measurement import StageMeasurement, StageSpec
-from capacity.models import SecondSample
 
 LOST_AFTER_S = 4.0
 """A worker whose seconds are this late (beyond the expected second) is taken for lost."""

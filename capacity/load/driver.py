@@ -20,7 +20,11 @@ import locust
 from geventhttpclient import HTTPClient
 from locust.env import Environment
 
-from capacity.errors import CapacityError, TargetUnreachableError
+from capacity.core.errors import CapacityError, TargetUnreachableError
+from capacity.core.measurement import StageMeasurement, StageSpec
+from capacity.core.models import SecondSample
+from capacity.core.signals import InterruptFlag, catch_interrupts
+from capacity.core.urls import check_http_url
 from capacity.load.auth import TokenHolder, TokenRefresher
 from capacity.load.distributed import Master
 from capacity.load.engine import EngineStage, SecondRaw, StageEngine, drain_seconds
@@ -29,15 +33,11 @@ from capacity.load.leases import check_master_bind
 from capacity.load.schedule import suggest_max_inflight
 from capacity.load.settings import GeneratorSettings, GeneratorSetup, WorkerSettings
 from capacity.load.smoke import check_smoke, run_smoke, spent_records
-from capacity.load.stage import OnSecond, build_measurement, stage_sample
+from capacity.load.stage_totals import OnSecond, build_measurement, stage_sample
 from capacity.load.workload_executor import experiment_dir, make_executor
-from capacity.measurement import StageMeasurement, StageSpec
-from capacity.models import SecondSample
 from capacity.plan.experiment import Auth
 from capacity.plan.secrets import redact
 from capacity.plan.testdata import Record, load_records
-from capacity.signals import InterruptFlag, catch_interrupts
-from capacity.urls import check_http_url
 
 __all__ = ["LoadDriver", "StageMeasurement", "StageSpec", "suggest_max_inflight"]
 

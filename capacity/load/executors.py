@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from geventhttpclient import HTTPClient
 from locust.contrib.fasthttp import insecure_ssl_context_factory
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.load.auth import TokenHolder
 from capacity.load.pool import RecordPool, RecordsExhausted
 from capacity.load.session_auth import SessionTokens

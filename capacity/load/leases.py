@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 
 CLEARTEXT = "the bearer token, the endpoint headers and the test records"
 """What a worker's setup carries over Locust's unencrypted socket."""

@@ -22,7 +22,7 @@ from geventhttpclient.client import HTTPClientPool
 from locust.contrib.fasthttp import FastHttpSession, LocustBadStatusCode
 from locust.exception import StopUser
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.load.executors import PooledExecutor, error_kind, tls_options
 from capacity.load.settings import ConnectionSettings
 

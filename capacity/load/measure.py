@@ -11,9 +11,9 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from capacity.core.measurement import pct_ms
+from capacity.core.models import EndpointStats, FlowStats, Phase, SecondSample
 from capacity.load.raw import FlowRaw, PartRaw, SecondRaw, StageRaw, new_histogram
-from capacity.measurement import pct_ms
-from capacity.models import EndpointStats, FlowStats, Phase, SecondSample
 
 
 def second_to_wire(stage: int, s: SecondRaw) -> dict[str, Any]:

@@ -4,7 +4,7 @@ A stage's arrivals fall in two parts, the warm-up and the measured part (by inte
 part keeps its own per-kind counts and histograms, so the stage's figures can cover the measured part
 (a stage that ran, or was stopped after its warm-up) or every arrival from the start (a stage stopped
 in its warm-up) without the engine deciding which: the decision is made once, where stages from one
-process and from many are assembled alike (``capacity.load.stage``).
+process and from many are assembled alike (``capacity.load.stage_totals``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import gevent
 from gevent.queue import Queue
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.load.auth import fetch_token
 from capacity.plan.target import Auth
 

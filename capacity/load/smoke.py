@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.load.executors import CompiledEndpoint, error_kind, http_client
 from capacity.load.session_plan import extract_into
 from capacity.plan.secrets import redact

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.load.patching import patch_gevent
 
 

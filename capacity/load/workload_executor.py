@@ -11,7 +11,7 @@ from typing import Any
 
 from locust.env import Environment
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.load.auth import TokenHolder
 from capacity.load.executors import EndpointExecutor, Executor
 from capacity.load.locustfile import LocustfileExecutor

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from capacity.ddquery import parse_query
 from capacity.observe.aggregate import MIB, window_buckets
 from capacity.observe.queries import metric_name
+from capacity.observe.query_language import parse_query
 from capacity.plan.experiment import Experiment
 
 CARDINALITY_SETTING = "DD_CHECKS_TAG_CARDINALITY=orchestrator"

@@ -30,13 +30,13 @@ from datadog_api_client.v1.api.metrics_api import MetricsApi
 from datadog_api_client.v1.model.event_alert_type import EventAlertType
 from datadog_api_client.v1.model.event_create_request import EventCreateRequest
 
-from capacity.errors import CapacityError, MetricsAuthError
+from capacity.core.errors import CapacityError, MetricsAuthError
 from capacity.observe.aggregate import completeness, in_window, stage_aggregates, tidy
 from capacity.observe.datadog_http import _AuthRefused, _detail, _header, _Rejected, _timed_out, _Unavailable
 from capacity.observe.datadog_settings import DatadogEndpoint, PollSettings, QueryPlan, RetryPolicy
 from capacity.observe.queries import STANDARD_NAMES, is_late
-from capacity.observe.stage import StageMetrics, StageWindow
-from capacity.observe.wire import ParsedAnswer, parse_v1
+from capacity.observe.stage_metrics import StageMetrics, StageWindow
+from capacity.observe.v1_answers import ParsedAnswer, parse_v1
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import re
 from string import Template
 from typing import Any
 
-from capacity.ddquery import ParsedQuery, QueryError, parse_query, query_head
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.observe.presets import cloudwatch_queries, oss_sidekiq_queries
+from capacity.observe.query_language import ParsedQuery, QueryError, parse_query, query_head
 from capacity.observe.scopes import placeholders
 from capacity.plan.experiment import Cluster, MetricsSettings
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from capacity.models import StageResult
-from capacity.observe.stage import MetricsSource, StageMetrics, StageWindow
+from capacity.core.models import StageResult
+from capacity.observe.stage_metrics import MetricsSource, StageMetrics, StageWindow
 
 
 @dataclass(frozen=True)

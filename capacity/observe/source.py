@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 
-from capacity.errors import CapacityError, MetricsAuthError
+from capacity.core.errors import CapacityError, MetricsAuthError
+from capacity.core.urls import check_http_url
 from capacity.observe.agent_checks import agent_semantics
 from capacity.observe.datadog import DatadogSource
 from capacity.observe.datadog_settings import DatadogEndpoint, PollSettings, QueryPlan
 from capacity.observe.queries import api_host, cpu_divisors, query_rollups, resolve_queries
-from capacity.observe.stage import MetricsSource, StageMetrics, StageWindow
+from capacity.observe.stage_metrics import MetricsSource, StageMetrics, StageWindow
 from capacity.plan.experiment import Experiment
-from capacity.urls import check_http_url
 
 __all__ = ["MetricsSource", "StageMetrics", "StageWindow", "build_source", "resolve_host"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
 from capacity.plan.experiment import Experiment, StagePlanSettings
 from capacity.plan.strategies import preview
 from capacity.plan.testdata import load_records

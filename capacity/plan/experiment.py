@@ -15,15 +15,15 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
+from capacity.core.urls import is_http_url
 from capacity.plan.base import HttpMethod, NonNegFloat, PositiveFloat
 from capacity.plan.base import Strict as _Strict
 from capacity.plan.production import FlowVolume, Production, Scenario, check_scenarios
+from capacity.plan.sandbox_settings import SandboxSettings
 from capacity.plan.soak import SoakSettings
 from capacity.plan.target import SANDBOX_URL, Auth, Target
 from capacity.plan.workload import Endpoint, Flow, FlowStep, TestData, Workload
-from capacity.sandbox_settings import SandboxSettings
-from capacity.urls import is_http_url
 
 __all__ = [
     "SANDBOX_URL",

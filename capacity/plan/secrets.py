@@ -15,7 +15,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
 
 REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 """An environment reference: ``${NAME}``."""

@@ -12,10 +12,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
+from capacity.core.urls import is_http_url
 from capacity.plan.base import PositiveFloat, Strict
 from capacity.plan.secrets import REF, expand
-from capacity.urls import is_http_url
 
 SANDBOX_URL = "sandbox://"
 """``target.base_url`` value meaning: start the built-in sandbox and aim at it."""

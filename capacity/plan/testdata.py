@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
 from capacity.plan.experiment import Workload
 from capacity.plan.session_steps import RECORD_FIELDS
 

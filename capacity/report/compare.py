@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from capacity.models import Estimate, RunSummary
+from capacity.core.models import Estimate, RunSummary
 
 CompareVerdict = Literal["ok", "regression", "improvement", "inconclusive"]
 

@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 
 from capacity.analyze.bottleneck import bottleneck_text
-from capacity.estimate_text import format_estimate, truth_line
-from capacity.models import Estimate, RunSummary
+from capacity.core.models import Estimate, RunSummary
 from capacity.report.compare import summary_interval
+from capacity.report.estimate_text import format_estimate, truth_line
 from capacity.report.links import run_dashboard, stage_dashboards
 from capacity.store import LoadedRun
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from capacity.estimate_text import format_estimate
-from capacity.models import Estimate
+from capacity.core.models import Estimate
 from capacity.report.compare import figure_of, usable
 from capacity.report.content import recommendation_headline
+from capacity.report.estimate_text import format_estimate
 from capacity.store import LoadedRun
 
 LIST_COLUMNS: tuple[str, ...] = (

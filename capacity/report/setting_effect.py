@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from capacity.models import RunSummary
+from capacity.core.models import RunSummary
 
 SECTIONS = ("sandbox", "cluster")
 """The experiment sections whose settings describe the system under test."""

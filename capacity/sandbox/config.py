@@ -1,6 +1,6 @@
 """The sandbox's parameters: one frozen value shared by the CLI, the search and every sandbox process.
 
-``SandboxConfig`` is the shared ``SandboxSettings`` (``capacity.sandbox_settings``: the fields, bounds
+``SandboxConfig`` is the shared ``SandboxSettings`` (``capacity.plan.sandbox_settings``: the fields, bounds
 and seed rule the experiment file's ``[sandbox]`` uses too) plus what only a running sandbox needs:
 seed and record count, keys, per-endpoint service times and the names its metrics carry. Invalid
 values raise ``SandboxConfigError``, one line naming the field and its CLI flag, so the CLI and the
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from capacity.errors import CapacityError
-from capacity.sandbox_settings import SERVICE_DISTS, SandboxSettings, ServiceDist, field_error
+from capacity.core.errors import CapacityError
+from capacity.plan.sandbox_settings import SERVICE_DISTS, SandboxSettings, ServiceDist, field_error
 
 if TYPE_CHECKING:
     from capacity.plan.experiment import Experiment
@@ -150,7 +150,7 @@ def sandbox_config_for(exp: Experiment) -> SandboxConfig:
     """The sandbox an experiment with ``target.base_url = "sandbox://"`` runs against.
 
     Its ``[sandbox]`` settings, seeded by ``[workload.test_data] seed`` (the one seed: see
-    ``capacity.sandbox_settings``); with ``source = "sandbox"`` test data it also serves the same
+    ``capacity.plan.sandbox_settings``); with ``source = "sandbox"`` test data it also serves the same
     number of records, so every appointment the workload addresses exists.
     """
     td = exp.workload.test_data

@@ -19,11 +19,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from capacity.sandbox_settings import MAX_TASKS
+from capacity.plan.sandbox_settings import MAX_TASKS
 
 if TYPE_CHECKING:
     from capacity.sandbox.config import SandboxConfig
-    from capacity.sandbox.scaling import AppScaler
+    from capacity.sandbox.resize import AppScaler
     from capacity.sandbox.task_loss import TaskLoss
 
 log = logging.getLogger("capacity.sandbox")

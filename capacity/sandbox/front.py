@@ -21,8 +21,8 @@ from aiohttp import web
 
 from capacity.plan.testdata import Record
 from capacity.sandbox.config import SandboxConfig
-from capacity.sandbox.ddquery import QueryError, query_response
 from capacity.sandbox.metricstore import MetricStore
+from capacity.sandbox.query_eval import QueryError, query_response
 from capacity.sandbox.state import ArrivalWindow, ClinicData
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 
 HOST = "127.0.0.1"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.sandbox.config import SandboxConfig
 
 READY_TIMEOUT_S = 60.0

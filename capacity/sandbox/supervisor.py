@@ -26,18 +26,18 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.sandbox.config import SandboxConfig
+from capacity.sandbox.framing import encode, messages, read_msg
 from capacity.sandbox.front import build_app
 from capacity.sandbox.listen import SandboxServer, bind_port, serve_front
 from capacity.sandbox.metricstore import MetricStore
 from capacity.sandbox.procstats import die_with_parent
-from capacity.sandbox.scaling import AppScaler
+from capacity.sandbox.resize import AppScaler
 from capacity.sandbox.stack import PumaStack, RailsStack
 from capacity.sandbox.state import ClinicData, JobQueue
 from capacity.sandbox.task_loss import TaskLoss, add_task_routes
 from capacity.sandbox.tasks import each_second
-from capacity.sandbox.wire import encode, messages, read_msg
 
 START_TIMEOUT_S = 60.0
 

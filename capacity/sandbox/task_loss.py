@@ -20,7 +20,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from capacity.sandbox.config import SandboxConfig
-    from capacity.sandbox.scaling import AppScaler
+    from capacity.sandbox.resize import AppScaler
 
 log = logging.getLogger("capacity.sandbox")
 

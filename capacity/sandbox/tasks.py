@@ -24,9 +24,9 @@ from typing import Any
 from capacity.sandbox import contention
 from capacity.sandbox.agent_tags import check_tags
 from capacity.sandbox.config import SandboxConfig
+from capacity.sandbox.framing import encode, messages
 from capacity.sandbox.procstats import ProcessSampler, die_with_parent
 from capacity.sandbox.service import burn_cpu, draw_slot_ms
-from capacity.sandbox.wire import encode, messages
 
 REGION_ACCOUNT = "us-gov-west-1:000000000000"
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.observe.refetch import due, refetch_incomplete
 from capacity.observe.source import MetricsSource, build_source
 from capacity.plan.experiment import parse_experiment

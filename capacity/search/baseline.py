@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from capacity.judge.recovery import Baseline
-from capacity.search.recovery import recent_frame
+from capacity.search.recovery_wait import recent_frame
 
 if TYPE_CHECKING:
     from capacity.load.driver import LoadDriver

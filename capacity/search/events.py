@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.plan.experiment import Experiment
 from capacity.store import RunStore
 

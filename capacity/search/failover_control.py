@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from capacity.cluster.ecs_tasks import EcsServiceTasks, ServiceTask
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 
 log = logging.getLogger("capacity.failover")
 

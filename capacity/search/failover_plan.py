@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from capacity.cluster.ecs_tasks import ServiceTask
-from capacity.errors import CapacityError, ExperimentError
+from capacity.core.errors import CapacityError, ExperimentError
 
 Lose = Literal["1", "zone"]
 LOSE_CHOICES: tuple[str, ...] = ("1", "zone")

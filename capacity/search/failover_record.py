@@ -12,9 +12,9 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from capacity.analyze.failover import SegmentSpan, assign_periods, contract_periods, per_task_load, period_figures
+from capacity.core.models import SecondSample
 from capacity.core.outcomes import Verdict
 from capacity.judge.guards import judge_window
-from capacity.models import SecondSample
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from capacity.plan.experiment import Guards
 
 FailoverRun = Any
-"""``capacity.search.failover.FailoverRun`` (not imported: it imports this module)."""
+"""``capacity.search.failover_run.FailoverRun`` (not imported: it imports this module)."""
 
 NOT_REPLACED = "not_replaced"
 """``first_breach.code`` when the service was not back at its desired count within the deadline."""

@@ -13,11 +13,11 @@ from typing import Any
 
 from rich.console import Console
 
+from capacity.core.errors import CapacityError
+from capacity.core.models import Estimate, RunSummary, StageResult
 from capacity.core.outcomes import StopReason, Verdict
-from capacity.errors import CapacityError
-from capacity.estimate_text import format_estimate
-from capacity.models import Estimate, RunSummary, StageResult
 from capacity.plan.experiment import Experiment
+from capacity.report.estimate_text import format_estimate
 from capacity.store import RunStore
 
 log = logging.getLogger("capacity.search")

@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from capacity.models import RunSummary
+from capacity.core.models import RunSummary
 from capacity.plan.experiment import Experiment
 from capacity.search.options import SearchOptions
 from capacity.search.run import run_search

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from capacity.core.models import StageResult
 from capacity.judge.rejudge import change_note, rejudge
-from capacity.models import StageResult
 
 if TYPE_CHECKING:
     from capacity.observe.refetch import Refetch

@@ -17,8 +17,8 @@ from typing import Any
 
 from rich.console import Console
 
-from capacity.errors import CapacityError
-from capacity.models import RunSummary
+from capacity.core.errors import CapacityError
+from capacity.core.models import RunSummary
 from capacity.plan.experiment import Experiment
 from capacity.report.compare import EXIT_CODES, Comparison, compare_runs
 from capacity.search.options import SearchOptions

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 
 from capacity.analyze.bottleneck import bottleneck_text
-from capacity.estimate_text import format_estimate, truth_line
-from capacity.models import Estimate, RunSummary
+from capacity.core.models import Estimate, RunSummary
+from capacity.report.estimate_text import format_estimate, truth_line
 
 
 def _est(label: str, e: Estimate | None, value: float | None) -> str:

@@ -11,8 +11,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from capacity.core.models import SecondSample, StageResult
 from capacity.core.outcomes import Cause, Verdict
-from capacity.models import SecondSample, StageResult
 
 _VERDICT_STYLE = {"pass": "green", "fail": "red", "interrupted": "yellow"}
 COLUMNS: tuple[tuple[str, str], ...] = (

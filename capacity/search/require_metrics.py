@@ -6,7 +6,7 @@ says which queries answered.
 
 from __future__ import annotations
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.judge.server_guards import blind_queries
 from capacity.observe.queries import resolve_queries
 from capacity.observe.source import MetricsSource

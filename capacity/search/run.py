@@ -18,27 +18,27 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from capacity.breach import Breach
+from capacity.core.breach import Breach
+from capacity.core.errors import CapacityError
+from capacity.core.measurement import StageMeasurement, StageSpec
+from capacity.core.models import RunSummary, SecondSample, StageResult
 from capacity.core.outcomes import StopReason, Verdict, guard_stop
-from capacity.errors import CapacityError
+from capacity.core.signals import InterruptFlag, catch_interrupts
 from capacity.judge.guards import judge_window
 from capacity.judge.recovery import Baseline
 from capacity.judge.verdict import judge_measurement
-from capacity.measurement import StageMeasurement, StageSpec
-from capacity.models import RunSummary, SecondSample, StageResult
 from capacity.plan.budget import check_test_data_budget
 from capacity.plan.experiment import Experiment
 from capacity.plan.strategies import Probe, Strategy, make_strategy
 from capacity.plan.target import LiveTarget, live_target
-from capacity.search import rules
+from capacity.search import stop_rules as rules
 from capacity.search.baseline import measure_baseline
 from capacity.search.events import RunEvents
 from capacity.search.finish import RunState, finish_run, result_text
 from capacity.search.options import SearchOptions
 from capacity.search.progress import Progress
-from capacity.search.recovery import wait_for_recovery
-from capacity.search.target import check_allowed_host, resolve_target
-from capacity.signals import InterruptFlag, catch_interrupts
+from capacity.search.recovery_wait import wait_for_recovery
+from capacity.search.target_setup import check_allowed_host, resolve_target
 from capacity.store import RunStore
 
 if TYPE_CHECKING:

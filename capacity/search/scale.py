@@ -26,9 +26,10 @@ from scipy import stats
 
 from capacity.analyze.shared_resource import peak_stage_metrics, shared_resource
 from capacity.cluster.ecs import EcsService
+from capacity.core.errors import CapacityError, ExperimentError
+from capacity.core.models import RunSummary
 from capacity.core.outcomes import Cause, StopReason
-from capacity.errors import CapacityError, ExperimentError
-from capacity.models import RunSummary
+from capacity.core.signals import InterruptFlag, catch_interrupts
 from capacity.plan.experiment import Experiment
 from capacity.search.options import SearchOptions
 from capacity.search.run import run_search
@@ -39,12 +40,11 @@ from capacity.search.scale_control import (
     confirm_from_metrics,
     metrics_drift,
 )
-from capacity.signals import InterruptFlag, catch_interrupts
 from capacity.size.curve import CurveFit, CurveSizing, SizePoint, fit_curve, leave_one_out, size_from_curve
 from capacity.size.series import series_recommendation
 from capacity.store import load_run
 from capacity.store.run_store import new_run_id
-from capacity.store.scaling import write_scaling
+from capacity.store.scaling_series import write_scaling
 
 log = logging.getLogger("capacity.scale")
 

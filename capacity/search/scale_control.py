@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from capacity.cluster.ecs import ALL_SUSPENDED, EcsService, ScalingTarget
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 
 if TYPE_CHECKING:
     import pandas as pd

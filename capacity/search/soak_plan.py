@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from capacity.errors import CapacityError, ExperimentError
+from capacity.core.errors import CapacityError, ExperimentError
 from capacity.plan.experiment import Experiment
 from capacity.plan.soak import Point, slice_points
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from capacity.analyze.table import StageTable
-from capacity.models import Estimate
+from capacity.core.models import Estimate
 
 
 def range_interval(est: Estimate, bracket: tuple[float, float] | None) -> tuple[float | None, float | None, str]:

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from capacity.models import Estimate
+from capacity.core.models import Estimate
 from capacity.plan.experiment import Production
 from capacity.size.rules import Step, past
 

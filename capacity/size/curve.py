@@ -39,7 +39,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from capacity.analyze.usl import usl_throughput
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.plan.experiment import Production
 from capacity.size import rules
 from capacity.size.rules import round_to_zones

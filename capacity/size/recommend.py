@@ -30,8 +30,8 @@ import pandas as pd
 
 from capacity.analyze.run_analysis import RunAnalysis, json_safe
 from capacity.analyze.table import StageTable, normalise_stages
-from capacity.errors import CapacityError
-from capacity.models import Estimate
+from capacity.core.errors import CapacityError
+from capacity.core.models import Estimate
 from capacity.plan.experiment import Cluster, Production, Workload
 from capacity.size import rules
 from capacity.size.capacity_range import bracket_of, bracket_stages, range_interval

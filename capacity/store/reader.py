@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from capacity.errors import CapacityError
-from capacity.models import RunSummary, StageResult
+from capacity.core.errors import CapacityError
+from capacity.core.models import RunSummary, StageResult
 from capacity.plan.experiment import Experiment
 from capacity.store.tables import endpoint_table, flow_table, read_table, stage_row, table_path
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from capacity.models import RunSummary, SecondSample, StageResult
+from capacity.core.models import RunSummary, SecondSample, StageResult
 from capacity.plan.experiment import Experiment
 from capacity.store.atomic import atomic_write_text
 from capacity.store.reader import stage_results_in
@@ -127,7 +127,7 @@ class RunStore:
     def open(cls, path: Path | str) -> RunStore:
         p = Path(path)
         if not (p / "manifest.json").is_file():
-            from capacity.errors import CapacityError
+            from capacity.core.errors import CapacityError
 
             raise CapacityError(f"{p}: not a run folder (no manifest.json)")
         return cls(p)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from capacity.models import EndpointStats, FlowStats, SecondSample, StageResult
+from capacity.core.models import EndpointStats, FlowStats, SecondSample, StageResult
 from capacity.store.atomic import atomic_write_bytes
 
 SERIES_COLUMNS: list[str] = list(SecondSample.model_fields)

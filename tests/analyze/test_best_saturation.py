@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from capacity.analyze.run_analysis import RunAnalysis
-from capacity.models import Estimate
+from capacity.core.models import Estimate
 
 NONE = Estimate(value=None, reached=False)
 

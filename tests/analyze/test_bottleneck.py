@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capacity.analyze.bottleneck import bottleneck_text, name_bottlenecks, stage_bottleneck
-from capacity.breach import Breach
-from capacity.models import RunSummary, StageResult
+from capacity.core.breach import Breach
+from capacity.core.models import RunSummary, StageResult
 from tests.helpers import make_stage_result
 
 RESOURCES = {"puma_threads", "db_pool", "database", "cpu", "sidekiq", "generator", "unknown"}

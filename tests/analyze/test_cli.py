@@ -63,7 +63,7 @@ def test_missing_path_exit_2(tmp_path: Path, cli: Cli) -> None:
 
 
 def test_run_folder_writes_analysis_json(tmp_path: Path, cli: Cli) -> None:
-    from capacity.models import SecondSample
+    from capacity.core.models import SecondSample
     from capacity.plan.experiment import builtin_experiment_path, load_experiment
     from capacity.store import RunStore
 

@@ -18,7 +18,7 @@ from capacity.analyze.consistency import (
     violations,
 )
 from capacity.analyze.table import normalise_stages
-from capacity.models import Estimate
+from capacity.core.models import Estimate
 
 DATA = Path(__file__).parent / "data"
 

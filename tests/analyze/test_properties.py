@@ -23,7 +23,7 @@ from capacity.analyze.consistency import contradictions, data_bounds, violations
 from capacity.analyze.queueing import sojourn_quantile
 from capacity.analyze.saturation import baseline_ratio
 from capacity.analyze.table import normalise_stages
-from capacity.models import Estimate
+from capacity.core.models import Estimate
 from capacity.plan.experiment import Guards
 from capacity.testing import SyntheticSpec, synthetic_run
 

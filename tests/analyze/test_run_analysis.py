@@ -10,7 +10,7 @@ import pytest
 
 from capacity.analyze import analyse_run
 from capacity.analyze.queueing import erlang_c, sojourn_quantile
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.plan.experiment import Guards
 from capacity.testing import SyntheticSpec, synthetic_run
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from capacity.analyze import USL, analyse_scaling
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 
 REF = Path(__file__).parent / "data" / "reference"
 

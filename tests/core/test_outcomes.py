@@ -9,7 +9,7 @@ import pytest
 from capacity.analyze.table import is_valid_verdict
 from capacity.core.outcomes import Cause, GuardCode, StopReason, Validity, Verdict, guard_stop
 from capacity.judge.verdict import decide
-from capacity.search.rules import after_stage
+from capacity.search.stop_rules import after_stage
 from tests.search.test_rules import stage as make_stage
 
 

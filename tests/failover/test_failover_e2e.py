@@ -27,9 +27,9 @@ from capacity.cluster.ecs_tasks import EcsServiceTasks
 from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.sandbox import RunningSandbox, SandboxConfig, run_sandbox, truth
 from capacity.search import SearchOptions
-from capacity.search.failover import run_failover
 from capacity.search.failover_control import EcsTaskControl
 from capacity.search.failover_plan import FailoverPlan
+from capacity.search.failover_run import run_failover
 from tests.conftest import run_cli
 from tests.scale.conftest import CLUSTER, REGION, SERVICE, Aws
 

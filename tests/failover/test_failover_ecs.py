@@ -10,12 +10,12 @@ import pytest
 from rich.console import Console
 
 from capacity.cluster.ecs_tasks import EcsServiceTasks
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.plan.experiment import load_experiment
 from capacity.search import SearchOptions
-from capacity.search.failover import run_failover
 from capacity.search.failover_control import EcsTaskControl
 from capacity.search.failover_plan import FailoverPlan
+from capacity.search.failover_run import run_failover
 from tests.conftest import Cli
 from tests.helpers import write_experiment
 from tests.scale.conftest import CLUSTER, REGION, SERVICE, Aws

@@ -13,7 +13,7 @@ from hdrh.histogram import HdrHistogram
 
 from capacity.analyze.failover import SegmentSpan, assign_periods, contract_periods, per_task_load, period_figures
 from capacity.cluster.ecs_tasks import ServiceTask
-from capacity.errors import CapacityError, ExperimentError
+from capacity.core.errors import CapacityError, ExperimentError
 from capacity.search.failover_plan import FailoverPlan, allowed_losses, choose_victims, per_task_capacity
 from tests.conftest import Cli, run_cli
 from tests.helpers import write_experiment

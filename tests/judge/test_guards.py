@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from capacity.core.models import SecondSample
 from capacity.judge.guards import StageTotals, judge_stage, judge_window
 from capacity.judge.verdict import decide
-from capacity.models import SecondSample
 from capacity.plan.experiment import Guards
 
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from capacity.core.signals import InterruptFlag
 from capacity.judge.recovery import Baseline, backlog_limit, queue_breach, queue_limit
 from capacity.search.baseline import steady_value
-from capacity.search.recovery import wait_for_recovery
-from capacity.signals import InterruptFlag
+from capacity.search.recovery_wait import wait_for_recovery
 from tests.helpers import make_experiment
 
 STEADY = Baseline(queue_size=10.0, backlog=0.0, probe_p50_ms=8.0, measured_at="2026-12-03T12:00:00+00:00")

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from hdrh.histogram import HdrHistogram
 
-from capacity.breach import STAGE, Breach, rolling
+from capacity.core.breach import STAGE, Breach, rolling
+from capacity.core.measurement import StageMeasurement, StageSpec
+from capacity.core.models import EndpointStats, SecondSample, StageResult
 from capacity.judge.recovery import latency_breach, queue_breach
 from capacity.judge.server_guards import metric_guard_breaches
 from capacity.judge.verdict import judge_measurement
-from capacity.measurement import StageMeasurement, StageSpec
-from capacity.models import EndpointStats, SecondSample, StageResult
 from capacity.plan.experiment import EndpointGuards, Guards
 from capacity.search.progress import short_verdict
 
@@ -202,7 +202,7 @@ def test_requests_still_refused_after_the_retry_make_the_stage_invalid_auth_not_
     from dataclasses import replace
 
     from capacity.judge.verdict import auth_failure, decide
-    from capacity.search import rules
+    from capacity.search import stop_rules as rules
 
     assert auth_failure({"200": 990, "401": 10}, 0.01) is None  # 1.0%: at the limit
     why = auth_failure({"200": 900, "401": 60, "403": 40}, 0.01)

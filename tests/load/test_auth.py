@@ -7,7 +7,7 @@ from pathlib import Path
 import gevent
 import pytest
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.load.auth import TokenHolder, TokenRefresher
 from capacity.load.driver import LoadDriver, StageSpec
 from capacity.load.settings import GeneratorSettings, WorkerSettings

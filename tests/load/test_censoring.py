@@ -14,12 +14,12 @@ import gevent
 import pytest
 from gevent.lock import Semaphore
 
+from capacity.core.measurement import StageMeasurement, StageSpec
+from capacity.core.models import SecondSample
 from capacity.judge.guards import judge_window
 from capacity.judge.verdict import judge_measurement
 from capacity.load.engine import EngineStage, SecondRaw, StageEngine
-from capacity.load.stage import build_measurement, stage_sample
-from capacity.measurement import StageMeasurement, StageSpec
-from capacity.models import SecondSample
+from capacity.load.stage_totals import build_measurement, stage_sample
 from capacity.plan.experiment import Guards
 
 

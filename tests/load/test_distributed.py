@@ -10,10 +10,10 @@ import gevent
 import psutil
 import pytest
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
+from capacity.core.models import SecondSample
 from capacity.load.driver import LoadDriver, StageSpec
 from capacity.load.settings import GeneratorSettings, WorkerSettings
-from capacity.models import SecondSample
 from capacity.plan.experiment import Workload
 from tests.conftest import run_cli
 from tests.load.servers import DelayServer

@@ -12,10 +12,10 @@ from pathlib import Path
 import gevent
 import pytest
 
-from capacity.errors import CapacityError, TargetUnreachableError
+from capacity.core.errors import CapacityError, TargetUnreachableError
+from capacity.core.models import SecondSample
 from capacity.load.driver import LoadDriver, StageSpec
 from capacity.load.settings import GeneratorSettings
-from capacity.models import SecondSample
 from capacity.plan.experiment import Workload
 from tests.load.servers import DelayServer
 

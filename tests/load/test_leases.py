@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.load.leases import StripeLeases, check_master_bind
 from capacity.load.pool import stripe
 from capacity.plan.testdata import Record

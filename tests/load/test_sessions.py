@@ -16,7 +16,7 @@ import gevent
 import msgpack
 import pytest
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.load.engine import EngineStage, StageEngine
 from capacity.load.executors import EXHAUSTED
 from capacity.load.measure import flow_stats, merge_parts, stage_from_wire, stage_to_wire

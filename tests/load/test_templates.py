@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.load.templates import compile_template
 from capacity.plan.testdata import FIELDS, Record
 

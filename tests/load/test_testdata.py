@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
 from capacity.load.pool import RecordPool, RecordsExhausted, stripe
 from capacity.plan.testdata import STATIONS, load_csv_records, synthetic_records
 
@@ -28,7 +28,7 @@ def test_sandbox_serves_the_same_record_class() -> None:
 
 def test_importing_the_sandbox_and_the_data_models_patches_nothing() -> None:
     code = (
-        "import sys, capacity.sandbox, capacity.measurement, capacity.plan.testdata, capacity.load, ssl\n"
+        "import sys, capacity.sandbox, capacity.core.measurement, capacity.plan.testdata, capacity.load, ssl\n"
         "from gevent import monkey\n"
         "assert not monkey.is_module_patched('socket'), 'patched'\n"
         "assert 'locust' not in sys.modules, 'locust imported'\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from capacity.errors import TargetUnreachableError
+from capacity.core.errors import TargetUnreachableError
 from capacity.load.driver import LoadDriver, StageSpec
 from capacity.load.settings import GeneratorSettings
 from capacity.plan.experiment import Target, Workload

@@ -9,7 +9,7 @@ comma-separated queries, and answers ``series[]`` with ``pointlist`` of ``[ms, v
 Knobs: ingestion ``lag_s`` per metric prefix (points newer than now - lag are invisible, as with
 late CloudWatch data), ``nulls`` (empty buckets come back as ``null``), and a script of faults
 per path (status codes, ``timeout``, ``malformed``), and the API/app keys it accepts. Queries are
-answered by the sandbox's evaluator (``capacity.sandbox.ddquery``: the one parser, units table and
+answered by the sandbox's evaluator (``capacity.sandbox.query_eval``: the one parser, units table and
 default rollup), so contract tests and sandbox tests prove the same semantics; this file holds only
 the faults, the lag and the auth. Serves 127.0.0.1 only, on a free port.
 """
@@ -27,9 +27,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from capacity.ddquery import QueryError, parse_query, split_queries
-from capacity.sandbox.ddquery import View, query_response
+from capacity.observe.query_language import QueryError, parse_query, split_queries
 from capacity.sandbox.metricstore import MetricStore
+from capacity.sandbox.query_eval import View, query_response
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from capacity.observe.aggregate import completeness, in_window, short_label, stage_aggregates, tidy, window_buckets
-from capacity.observe.wire import parse_v1
+from capacity.observe.v1_answers import parse_v1
 
 Q = ["avg:ecs.fargate.mem.usage{*} by {task_arn}", "max:sidekiq.queue.size{*} by {queue}"]
 

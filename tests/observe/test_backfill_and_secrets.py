@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.observe import build_source
 from capacity.search.backfill import backfill_run
 from capacity.store import RunStore, load_run

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from capacity.errors import CapacityError, MetricsAuthError
+from capacity.core.errors import CapacityError, MetricsAuthError
 from capacity.observe import build_source, resolve_queries
 from capacity.observe.datadog import DatadogSource
 from capacity.observe.datadog_settings import DatadogEndpoint, PollSettings, QueryPlan, RetryPolicy

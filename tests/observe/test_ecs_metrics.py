@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from capacity.errors import CapacityError, ExperimentError
+from capacity.core.errors import CapacityError, ExperimentError
 from capacity.judge.server_guards import blind_queries, metric_guard_breaches
 from capacity.observe import StageWindow, build_source
 from capacity.observe.aggregate import stage_aggregates, tidy

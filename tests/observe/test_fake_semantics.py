@@ -6,8 +6,8 @@ import json
 import urllib.request
 from typing import Any
 
-from capacity.sandbox.ddquery import query_response
 from capacity.sandbox.metricstore import MetricStore
+from capacity.sandbox.query_eval import query_response
 from tests.observe.conftest import API_KEY, APP_KEY
 from tests.observe.fake_datadog import FakeDatadog
 
@@ -68,8 +68,8 @@ def test_lag_hides_late_points_and_nulls_fill_the_grid(fake: FakeDatadog) -> Non
 
 def test_every_unit_of_the_metadata_has_a_unit_object() -> None:
     from capacity.core.agent_metrics import agent_metrics
-    from capacity.sandbox.ddquery import UNITS
     from capacity.sandbox.metricstore import METRICS, metric_info
+    from capacity.sandbox.query_eval import UNITS
 
     assert {m.unit for m in agent_metrics().values() if m.unit} <= set(UNITS)
     assert {i.unit for i in METRICS.values() if i.unit} <= set(UNITS)

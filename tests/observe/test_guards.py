@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from capacity.breach import STAGE
+from capacity.core.breach import STAGE
 from capacity.judge.server_guards import metric_guard_breaches
 from capacity.plan.experiment import Guards
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.observe.presets import cloudwatch_queries
 from capacity.observe.queries import api_host, is_late, resolve_queries, with_rollup
 from capacity.observe.scopes import scope

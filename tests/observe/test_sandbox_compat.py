@@ -6,10 +6,10 @@ import pytest
 
 from capacity.observe.aggregate import stage_aggregates, tidy
 from capacity.observe.queries import resolve_queries
-from capacity.observe.wire import parse_v1
+from capacity.observe.v1_answers import parse_v1
 from capacity.plan.experiment import load_experiment
 
-ddquery = pytest.importorskip("capacity.sandbox.ddquery")
+ddquery = pytest.importorskip("capacity.sandbox.query_eval")
 metricstore = pytest.importorskip("capacity.sandbox.metricstore")
 
 

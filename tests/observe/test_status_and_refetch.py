@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 import urllib3
 
-from capacity.errors import MetricsAuthError
-from capacity.models import StageResult
+from capacity.core.errors import MetricsAuthError
+from capacity.core.models import StageResult
 from capacity.observe.datadog import DatadogSource
 from capacity.observe.datadog_http import _timed_out
 from capacity.observe.datadog_settings import DatadogEndpoint, PollSettings, QueryPlan, RetryPolicy
 from capacity.observe.refetch import better, due, refetch_incomplete
-from capacity.observe.stage import StageMetrics, StageWindow
+from capacity.observe.stage_metrics import StageMetrics, StageWindow
 from tests.helpers import make_stage_result
 from tests.observe.conftest import API_KEY, APP_KEY, past_window, populate
 from tests.observe.fake_datadog import FakeDatadog, Fault

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
 from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from tests.conftest import REPO, Cli, run_cli
 

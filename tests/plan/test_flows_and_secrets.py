@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
 from capacity.plan.budget import record_budget, worst_case_rates
 from capacity.plan.experiment import load_experiment, parse_experiment
 from capacity.plan.production import scenario_rpm

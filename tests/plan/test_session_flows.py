@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
+from capacity.core.models import FlowStats
 from capacity.judge.guards import judge_flows
-from capacity.models import FlowStats
 from capacity.plan.budget import record_budget
 from capacity.plan.experiment import parse_experiment
 from capacity.store.tables import FLOW_COLUMNS, flow_table

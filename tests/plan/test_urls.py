@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from capacity.errors import CapacityError, ExperimentError
+from capacity.core.errors import CapacityError, ExperimentError
+from capacity.core.urls import check_http_url, is_http_url
 from capacity.plan.experiment import parse_experiment
-from capacity.urls import check_http_url, is_http_url
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "https://staging.example.org/api"])

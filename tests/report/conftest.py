@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from capacity.models import Estimate, RunSummary, SecondSample
+from capacity.core.models import Estimate, RunSummary, SecondSample
 from capacity.plan.experiment import Experiment
 from capacity.store import RunStore
 from tests.helpers import make_experiment, make_stage_result

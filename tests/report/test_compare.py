@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capacity.models import Estimate, RunSummary
+from capacity.core.models import Estimate, RunSummary
 from capacity.report.compare import compare_runs
 
 

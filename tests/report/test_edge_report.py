@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capacity.models import EndpointStats, StageResult
+from capacity.core.models import EndpointStats, StageResult
 from capacity.report import write_report
 from capacity.report.plots import endpoint_figure, flag, latency_figure
 from capacity.store import RunStore, load_run

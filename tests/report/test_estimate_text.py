@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from capacity.estimate_text import format_estimate
-from capacity.models import Estimate, RunSummary
+from capacity.core.models import Estimate, RunSummary
 from capacity.report.compare import figure_of
+from capacity.report.estimate_text import format_estimate
 
 
 def test_measured_with_interval_and_signal() -> None:

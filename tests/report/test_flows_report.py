@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capacity import notebook
-from capacity.models import FlowStats, StageResult
+from capacity.core.models import FlowStats, StageResult
 from capacity.report import write_report
 from capacity.store import RunStore
 from tests.report.conftest import make_run

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from capacity import notebook as cn
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from tests.conftest import REPO
 from tests.report.conftest import make_run
 

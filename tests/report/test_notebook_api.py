@@ -13,7 +13,7 @@ import capacity
 import capacity.analyze
 import capacity.search
 from capacity import notebook as cn
-from capacity.models import RunSummary
+from capacity.core.models import RunSummary
 
 
 def test_dir_lists_the_lazy_names_of_every_lazy_package() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.report import write_report
 from capacity.report.html_page import SECTIONS
 

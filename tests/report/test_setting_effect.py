@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from capacity.models import Bottleneck, Estimate, RunSummary
+from capacity.core.models import Bottleneck, Estimate, RunSummary
 from capacity.report.setting_effect import changed_settings, setting_effect
 from tests.conftest import Cli
 

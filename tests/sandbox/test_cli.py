@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.sandbox import SandboxConfig, run_sandbox
 from tests.conftest import REPO, Cli, run_cli
 

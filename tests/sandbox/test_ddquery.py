@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from capacity.sandbox.ddquery import QueryError, parse_query, query_response, split_queries
 from capacity.sandbox.metricstore import MetricStore
+from capacity.sandbox.query_eval import QueryError, parse_query, query_response, split_queries
 
 T0 = 1_700_000_000  # a multiple of 10 s
 

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from capacity.plan.sandbox_settings import SandboxSettings
 from capacity.sandbox import SandboxConfig, SandboxConfigError, run_sandbox, truth
-from capacity.sandbox_settings import SandboxSettings
 from tests.conftest import Cli
 from tests.sandbox.conftest import http
 from tests.sandbox.openloop import open_loop_subprocess

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
 from capacity.plan.experiment import parse_experiment
+from capacity.plan.sandbox_settings import MAX_TASKS, SandboxSettings
 from capacity.sandbox import SandboxConfig, SandboxConfigError
 from capacity.sandbox.config import sandbox_config_for
-from capacity.sandbox_settings import MAX_TASKS, SandboxSettings
 from tests.conftest import Cli
 from tests.helpers import experiment_data
 

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.sandbox import SandboxConfig, default_mix, truth
 from capacity.sandbox.service import draw_slot_ms
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.plan.experiment import Production
 from capacity.sandbox import SandboxConfig, truth
 from capacity.sandbox.contention import usl_rps

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from capacity.cluster import EcsService
-from capacity.errors import CapacityError, ExperimentError
+from capacity.core.errors import CapacityError, ExperimentError
 from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.search import SearchOptions
 from capacity.search.scale import ScaleOptions, control_for, run_scale

@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 
 from capacity.cluster import EcsService
-from capacity.errors import CapacityError
-from capacity.models import RunSummary
+from capacity.core.errors import CapacityError
+from capacity.core.models import RunSummary
 from capacity.plan.experiment import load_experiment
 from capacity.search import SearchOptions, hold_tasks
 from capacity.search.scale_control import EcsControl

@@ -13,7 +13,7 @@ from rich.console import Console
 
 import capacity.search.scale as scale
 from capacity.analyze import analyse_run
-from capacity.models import RunSummary
+from capacity.core.models import RunSummary
 from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.sandbox.contention import usl_rps
 from capacity.search import SearchOptions

@@ -12,7 +12,7 @@ import pandas as pd
 
 from capacity.analyze.bottleneck import stage_bottleneck
 from capacity.judge.verdict import judge_measurement
-from capacity.observe.stage import StageMetrics, StageWindow
+from capacity.observe.stage_metrics import StageMetrics, StageWindow
 from capacity.plan.experiment import Guards
 from capacity.search.run import SearchRun
 from tests.judge.test_verdict import T0, measurement

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from capacity.errors import CapacityError
-from capacity.models import RunSummary
+from capacity.core.errors import CapacityError
+from capacity.core.models import RunSummary
 from capacity.plan.experiment import Experiment
 from capacity.search import nightly as N
 from capacity.store import load_run

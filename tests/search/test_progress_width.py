@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from capacity.breach import Breach
-from capacity.models import SecondSample, StageResult
+from capacity.core.breach import Breach
+from capacity.core.models import SecondSample, StageResult
 from capacity.search.progress import COLUMNS, Progress
 from tests.helpers import make_stage_result
 
@@ -66,7 +66,7 @@ def test_the_stage_table_fits_80_columns_with_whole_headers_and_reasons() -> Non
 
 
 def test_the_slowest_endpoint_is_named_unless_the_verdict_names_it() -> None:
-    from capacity.models import EndpointStats
+    from capacity.core.models import EndpointStats
 
     fast = EndpointStats(requests=100, ok=100, p95_ms=40.0)
     slow = EndpointStats(requests=100, ok=100, p95_ms=612.0)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from capacity.breach import STAGE, Breach
+from capacity.core.breach import STAGE, Breach
+from capacity.core.models import StageResult
 from capacity.judge.rejudge import change_note, rejudge
 from capacity.judge.verdict import blind_note
-from capacity.models import StageResult
-from capacity.observe.stage import StageMetrics
+from capacity.observe.stage_metrics import StageMetrics
 from capacity.plan.experiment import parse_experiment
 from capacity.search.finish import RunState
 from capacity.search.late import catch_up

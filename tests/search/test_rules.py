@@ -7,11 +7,11 @@ import time
 import pandas as pd
 import pytest
 
+from capacity.core.models import StageResult
 from capacity.core.outcomes import StopReason, guard_stop
-from capacity.models import StageResult
-from capacity.search import rules
-from capacity.search.recovery import latest_value, queues_still_full, wait_for_recovery
-from capacity.signals import InterruptFlag
+from capacity.core.signals import InterruptFlag
+from capacity.search import stop_rules as rules
+from capacity.search.recovery_wait import latest_value, queues_still_full, wait_for_recovery
 from tests.helpers import make_experiment, make_stage_result
 
 

@@ -25,7 +25,7 @@ import pytest
 from rich.console import Console
 
 from capacity.analyze import analyse_run
-from capacity.models import RunSummary
+from capacity.core.models import RunSummary
 from capacity.plan.experiment import Experiment, builtin_experiment_path, load_experiment
 from capacity.sandbox import SandboxConfig, truth
 from capacity.search import SearchOptions, run_search

@@ -67,7 +67,7 @@ def test_size_warns_and_exits_1_only_with_strict_limits(tmp_path: Path, staging_
 def test_search_exits_1_on_an_exceeded_limit_only_with_strict_limits(
     tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from capacity.models import RunSummary
+    from capacity.core.models import RunSummary
     from capacity.search import hold_tasks
 
     over = {"name": "redis_maxclients", "need": 120.0, "limit": 100, "ok": False, "how": "..."}

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from capacity.analyze import analyse_run
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.plan.experiment import Cluster, Endpoint, Production, Scenario, Workload
 from capacity.size import SizingAsk, recommend, round_to_zones
 

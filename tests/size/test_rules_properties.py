@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from capacity.analyze import RunAnalysis, analyse_run
-from capacity.models import Estimate
+from capacity.core.models import Estimate
 from capacity.plan.experiment import Cluster, Guards, Production
 from capacity.size import recommend
 from capacity.size.curve import SizePoint, fit_curve, size_from_curve

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from capacity.analyze import analyse_run
-from capacity.models import Estimate
+from capacity.core.models import Estimate
 from capacity.plan.experiment import Cluster, Guards, Production, parse_experiment
 from capacity.search.scale import ScaleOutcome, SizeResult, _recommend
 from capacity.size import recommend

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from capacity.errors import CapacityError, ExperimentError
+from capacity.core.errors import CapacityError, ExperimentError
 from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.search.soak_plan import SoakPlan, parse_duration, soak_rate
 from tests.conftest import Cli

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from capacity.errors import CapacityError
-from capacity.models import RunSummary, SecondSample, StageResult
+from capacity.core.errors import CapacityError
+from capacity.core.models import RunSummary, SecondSample, StageResult
 from capacity.plan.experiment import parse_experiment
 from capacity.store import RunStore, list_runs, load_run, stage_results
 from tests.helpers import make_stage_result

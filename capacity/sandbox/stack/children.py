@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.sandbox.listen import HOST
 from capacity.sandbox.procstats import die_with_parent
 

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 
 PACKAGES: tuple[str, ...] = ("redis-server", "puma", "ruby-sidekiq", "ruby-rack", "ruby-redis")
 """Debian 12 ships puma 5.6, sidekiq 6.4, rack 2.2 and redis-rb 4.8; the Ruby files target those."""

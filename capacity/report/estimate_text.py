@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from capacity.models import RunSummary
+from capacity.core.models import RunSummary
 
 
 class EstimateLike(Protocol):
-    """What the formatter reads: ``capacity.models.Estimate`` or a report figure with the same fields."""
+    """What the formatter reads: ``capacity.core.models.Estimate`` or a report figure with the same fields."""
 
     @property
     def value(self) -> float | None: ...

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from capacity.breach import Breach
-from capacity.errors import CapacityError
+from capacity.core.breach import Breach
+from capacity.core.errors import CapacityError
+from capacity.core.signals import InterruptFlag
 from capacity.judge.recovery import Baseline, latency_breach, latency_limit_ms, queue_breach
 from capacity.plan.experiment import Experiment
-from capacity.signals import InterruptFlag
 
 if TYPE_CHECKING:
     from capacity.load.driver import LoadDriver

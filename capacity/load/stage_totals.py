@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from capacity.core.measurement import StageMeasurement, StageSpec
+from capacity.core.models import SecondSample
 from capacity.load.engine import SecondRaw, StageRaw, stage_seconds
 from capacity.load.measure import endpoint_stats, flow_stats, merge_parts, to_sample
-from capacity.measurement import StageMeasurement, StageSpec
-from capacity.models import SecondSample
 
 OnSecond = Callable[[list[SecondSample]], str | None]
 """Called with the stage's closed seconds so far; a returned reason stops the stage."""

@@ -12,7 +12,7 @@ from typing import Literal
 
 from hdrh.histogram import HdrHistogram
 
-from capacity.models import EndpointStats, FlowStats, SecondSample
+from capacity.core.models import EndpointStats, FlowStats, SecondSample
 
 Arrival = Literal["uniform", "poisson"]
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from capacity.breach import Breach
+from capacity.core.breach import Breach
 from capacity.core.outcomes import Verdict
 
 Phase = Literal["warmup", "measure"]

@@ -19,21 +19,21 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from capacity.analyze.drift import DRIFTS, SoakDrift, SoakInputs, soak_drift
+from capacity.core.errors import CapacityError
+from capacity.core.models import RunSummary
 from capacity.core.outcomes import StopReason, Verdict, guard_stop
-from capacity.errors import CapacityError
 from capacity.load.schedule import shape_of
-from capacity.models import RunSummary
 from capacity.plan.experiment import Experiment
 from capacity.plan.strategies import Probe
-from capacity.search import rules
+from capacity.search import stop_rules as rules
 from capacity.search.finish import report_or_warn, summary_of
 from capacity.search.options import SearchOptions
-from capacity.search.recovery import wait_for_recovery
+from capacity.search.recovery_wait import wait_for_recovery
 from capacity.search.run import RunParts, SearchRun, open_run
 from capacity.search.soak_plan import Segment, SoakPlan
 
 if TYPE_CHECKING:
-    from capacity.measurement import StageSpec
+    from capacity.core.measurement import StageSpec
 
 log = logging.getLogger("capacity.search")
 
@@ -160,7 +160,7 @@ class SoakRun(SearchRun):
         self.progress.note("")
 
     def segment_spec(self, seg: Segment) -> StageSpec:
-        from capacity.measurement import StageSpec
+        from capacity.core.measurement import StageSpec
 
         soak, exp = self.exp.soak, self.exp
         rate, shape = (seg.peak_rps, ()) if soak.shape == "flat" else shape_of(seg.points, seg.seconds)

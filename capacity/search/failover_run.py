@@ -21,18 +21,18 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from capacity.core.errors import CapacityError, ExperimentError
 from capacity.core.outcomes import StopReason, Verdict, guard_stop
-from capacity.errors import CapacityError, ExperimentError
 from capacity.plan.experiment import Experiment
 from capacity.plan.strategies import Probe
-from capacity.search import rules
+from capacity.search import stop_rules as rules
 from capacity.search.failover_control import EcsTaskControl, LossWatch, SandboxTasks, TaskControl
 from capacity.search.failover_plan import FailoverPlan, allowed_losses, choose_victims
 from capacity.search.finish import report_or_warn, summary_of
 from capacity.search.options import SearchOptions
 from capacity.search.run import RunParts, open_run
-from capacity.search.soak import SoakRun
 from capacity.search.soak_plan import Segment, SoakPlan
+from capacity.search.soak_run import SoakRun
 
 if TYPE_CHECKING:
     from capacity.cluster.ecs_tasks import ServiceTask

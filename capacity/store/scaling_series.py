@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from capacity.errors import CapacityError
+from capacity.core.errors import CapacityError
 from capacity.store.atomic import atomic_write_text
 
 SCALING_FILE = "scaling.json"

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from capacity.errors import ExperimentError
+from capacity.core.errors import ExperimentError
 from capacity.plan.experiment import Experiment
 from capacity.plan.secrets import expand
 

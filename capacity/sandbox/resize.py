@@ -14,8 +14,8 @@ import contextlib
 import time
 from typing import Any, Protocol
 
-from capacity.errors import CapacityError
-from capacity.sandbox.wire import encode
+from capacity.core.errors import CapacityError
+from capacity.sandbox.framing import encode
 
 
 class TaskConn(Protocol):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from capacity.core.models import StageResult
 from capacity.core.outcomes import Cause, StopReason, Validity, Verdict, guard_stop
-from capacity.models import StageResult
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
-"""The one parser of the Datadog query language (``capacity.ddquery``): what each part of a query means."""
+"""The one parser of the Datadog query language (``observe.query_language``): what each part of a query means."""
 
 from __future__ import annotations
 
 import pytest
 
-from capacity.ddquery import QueryError, TagFilter, parse_query, query_head, split_queries
+from capacity.observe.query_language import QueryError, TagFilter, parse_query, query_head, split_queries
 
 
 def test_space_aggregator_metric_scope_and_grouping() -> None:

@@ -1,7 +1,7 @@
 """Datadog v1 ``/api/v1/query`` over a metric store: the one evaluator and response shape.
 
 Used by the sandbox's endpoint and by the tests' fake Datadog (which adds only faults, lag and auth),
-so both prove the same semantics. The query text is parsed by :mod:`capacity.ddquery` (the one parser
+so both prove the same semantics. The query text is parsed by :mod:`capacity.observe.query_language` (the one parser
 of the language); ``.as_count()`` and ``.fill(...)`` are accepted and ignored here. As in Datadog, time
 aggregation (the rollup, per source series, into buckets aligned to multiples of the interval) comes
 before space aggregation (across the series of a group). Without ``.rollup(fn)`` the time aggregation
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from capacity.ddquery import ParsedQuery, QueryError, parse_query, split_queries
+from capacity.observe.query_language import ParsedQuery, QueryError, parse_query, split_queries
 from capacity.sandbox.metricstore import MetricStore, Tags, metric_info
 
 __all__ = ["QueryError", "View", "evaluate", "parse_query", "query_response", "split_queries"]
