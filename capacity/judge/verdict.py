@@ -7,7 +7,7 @@ generator was the bottleneck is invalid (never a knee, never capacity); otherwis
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from capacity.core.breach import STAGE, Breach
@@ -112,31 +112,43 @@ def _reasons(
     return [*first, *(b.text for b in breaches), *notes]
 
 
+@dataclass(frozen=True)
+class ServerSide:
+    """What the server metrics said of a stage: aggregates, completeness, the guards they broke, notes."""
+
+    metrics: Mapping[str, float | None] = field(default_factory=dict)
+    completeness: Mapping[str, float] = field(default_factory=dict)
+    breaches: Sequence[Breach] = ()
+    """Breaches of the server-metric guards (``judge/server_guards.py``)."""
+    notes: Sequence[str] = ()
+    """Reasons that are not breaches (metrics that never arrived)."""
+    blind: Sequence[str] = ()
+    """Queries of set guards that had no data: those guards judged nothing, and never fail a stage."""
+
+
+NO_SERVER_SIDE = ServerSide()
+"""A stage judged on the client side alone (no metrics source, or an interrupted stage)."""
+
+
 def judge_measurement(
     meas: StageMeasurement,
     guards: Guards,
     *,
     probe: str = "ramp",
     live_breaches: Sequence[Breach] = (),
-    metric_breaches: Sequence[Breach] = (),
-    metrics: dict[str, float | None] | None = None,
-    completeness: dict[str, float] | None = None,
-    extra_reasons: Sequence[str] = (),
-    blind: Sequence[str] = (),
+    server: ServerSide = NO_SERVER_SIDE,
     drift: str | None = None,
-) -> tuple[StageResult, list[Breach]]:
+) -> StageResult:
     """Judge one stage from its breach records: ``live_breaches`` aborted it mid-stage (they stand, and a
-    whole-stage breach of the same code and scope is not added again), ``metric_breaches`` come from the
-    server metrics. ``extra_reasons`` are notes that are not breaches (missing metrics); ``blind`` names the
-    queries of guards that had no data (they never fail a stage; the result and its reasons say so);
-    ``drift`` says how the measured cluster changed during the stage (``capacity scale``). Returns the result
-    (``reasons`` = the breaches' text, then the notes) and the breaches in order."""
+    whole-stage breach of the same code and scope is not added again), ``server`` holds what the metrics
+    said; ``drift`` says how the measured cluster changed during the stage (``capacity scale``). The
+    result's ``reasons`` are the breaches' text, then the notes; ``breaches`` the records in order."""
     totals = at_least_the_failing_window(totals_from(meas), live_breaches)
     breaches: list[Breach] = list(live_breaches)
     for b in [*judge_stage(totals, guards), *judge_endpoints(meas.endpoints, guards), *judge_flows(meas.flows, guards)]:
         if all((b.code, b.scope) != (x.code, x.scope) for x in breaches):
             breaches.append(b)
-    breaches.extend(metric_breaches)
+    breaches.extend(server.breaches)
     if meas.worker_lost:
         breaches.append(Breach(GuardCode.WORKER_LOST, "workers", WORKER_LOST_TEXT, window=STAGE))
     exhausted = meas.records_exhausted > 0
@@ -149,7 +161,7 @@ def judge_measurement(
         test_data=exhausted,
         auth=bool(auth),
     )
-    reasons = _reasons(meas, breaches, drift=drift or auth, extra=extra_reasons, blind=blind)
+    reasons = _reasons(meas, breaches, drift=drift or auth, extra=server.notes, blind=server.blind)
     failed = totals.errors + totals.unfinished
     attempted = totals.ok + failed
     result = StageResult(
@@ -164,7 +176,7 @@ def judge_measurement(
         error_ratio=round(failed / attempted, 6) if attempted else 0.0,
         verdict=verdict,
         reasons=reasons,
-        metrics=dict(metrics or {}),
+        metrics=dict(server.metrics),
         probe=probe,
         started_at=meas.started_at,
         measure_from=meas.measure_from,
@@ -177,11 +189,11 @@ def judge_measurement(
         max_ms=_round(meas.percentile_ms(100)),
         generator_cpu_pct=_round(totals.generator_cpu_pct),
         max_inflight=meas.max_inflight_seen,
-        metrics_completeness=dict(completeness or {}),
+        metrics_completeness=dict(server.completeness),
         status_codes=dict(meas.status_codes),
         aborted_early=bool(meas.aborted),
         breaches=breaches,
-        blind=list(blind),
+        blind=list(server.blind),
         unfinished=meas.unfinished,
         aborted_in_warmup=meas.aborted_in_warmup,
         percentiles_censored=meas.percentiles_censored,
@@ -190,7 +202,7 @@ def judge_measurement(
         flows=dict(meas.flows),
         auth_retries=meas.auth_retries,
     )
-    return result, breaches
+    return result
 
 
 def auth_failure(status_codes: Mapping[str, int], limit: float) -> str | None:

@@ -1,7 +1,7 @@
 """What a failover run holds and stops: its rate, its timeline, which tasks it may stop, and the
 per-task capacity the search measured (docs/design.md, failover).
 
-Pure functions and values; the run (``failover.py``) and the CLI read them, ``--dry-run`` prints them.
+Pure functions and values; the run (``failover_run.py``) and the CLI read them, ``--dry-run`` prints them.
 """
 
 from __future__ import annotations

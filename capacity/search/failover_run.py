@@ -1,9 +1,9 @@
 """The failover run: hold the peak rate, lose a task (or a zone's share), and judge what the rest do.
 
 The recommendation adds a task for N+1 and rounds up per zone: it promises the SLO holds while a
-task is gone. A failover run measures that promise with the soak's machinery (``soak.py``: one flat
-open-model rate cut into stored segments, the search's guards live and per segment, the results
-folder, events, Ctrl-C): after the steady segments it stops the tasks ``--lose`` allows (a segment
+task is gone. A failover run measures that promise as a segmented run (``staged_run.SegmentedRun``, as
+the soak: one flat open-model rate cut into stored segments, the search's guards live and per segment,
+the results folder, events, Ctrl-C): after the steady segments it stops the tasks ``--lose`` allows (a segment
 boundary, so the load never pauses for it), watches the service until it is back at its desired
 count (the scheduler replaces the task; nothing here restores anything), holds on until a segment
 has run whole again, and judges: ``pass`` when every segment held, else ``fail`` naming the first
@@ -22,17 +22,15 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from capacity.core.errors import CapacityError, ExperimentError
-from capacity.core.outcomes import StopReason, Verdict, guard_stop
+from capacity.core.outcomes import StopReason
 from capacity.plan.experiment import Experiment
-from capacity.plan.strategies import Probe
-from capacity.search import stop_rules as rules
 from capacity.search.failover_control import EcsTaskControl, LossWatch, SandboxTasks, TaskControl
 from capacity.search.failover_plan import FailoverPlan, allowed_losses, choose_victims
 from capacity.search.finish import report_or_warn, summary_of
 from capacity.search.options import SearchOptions
-from capacity.search.run import RunParts, open_run
-from capacity.search.soak_plan import Segment, SoakPlan
-from capacity.search.soak_run import SoakRun
+from capacity.search.setup import RunParts, open_run
+from capacity.search.soak_plan import Segment
+from capacity.search.staged_run import SegmentedRun
 
 if TYPE_CHECKING:
     from capacity.cluster.ecs_tasks import ServiceTask
@@ -148,35 +146,30 @@ def run_failover(
         parts = open_run(exp, opts, stack)
         parts.store.update_manifest(kind="failover", failover=plan.as_dict())
         control = control if control is not None else SandboxTasks(parts.base_url, plan.replace_after_s)
-        run = FailoverRun(exp, opts, console, parts, plan, segments, control)
-        return run.failover()
+        return FailoverRun(parts, console, plan, segments, control).run()
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-class FailoverRun(SoakRun):
-    """A failover in progress: the soak's segments, with the loss before ``plan.loss_segment``."""
+class FailoverRun(SegmentedRun[FailoverOutcome]):
+    """A failover in progress: flat segments, with the loss before ``plan.loss_segment``."""
+
+    probe_kind = "failover"
+    catches_up = False
+    """The verdict reads the client side; late metrics would change nothing it says."""
 
     def __init__(
-        self,
-        exp: Experiment,
-        opts: SearchOptions,
-        console: Console,
-        parts: RunParts,
-        plan: FailoverPlan,
-        segments: list[Segment],
-        control: TaskControl,
+        self, parts: RunParts, console: Console, plan: FailoverPlan, segments: list[Segment], control: TaskControl
     ) -> None:
-        soak_plan = SoakPlan(plan.rate_rps, plan.duration_s, plan.why)
-        super().__init__(exp, opts, console, parts, soak_plan, segments)
+        title = f"{parts.exp.name}: failover at {plan.why}, --lose {plan.lose}"
+        super().__init__(parts, console, segments, title=title)
         self.failover_plan, self.control = plan, control
         self.watch: LossWatch | None = None
         self.lost: list[ServiceTask] = []
         self.surviving = 0
         self.not_replaced = False
         self.seg_started: dict[int, float] = {}
-        self.progress.title = f"{exp.name}: failover at {plan.why}, --lose {plan.lose}"
 
-    def failover(self) -> FailoverOutcome:
+    def announce(self) -> None:
         p = self.failover_plan
         if self.show:
             self.console.print(
@@ -184,51 +177,25 @@ class FailoverRun(SoakRun):
                 f"{p.loss_segment * p.segment_s:g} s of {p.duration_s:g} s  (results: {self.store.path})"
             )
         self.events.post("failover start", f"capacity failover {self.exp.name}: {p.why}, --lose {p.lose}", [])
-        try:
-            with self.progress:
-                self.segment_loop()
-            self.wait_for_replacement()
-            if self.state.ended_on_failure and not self.flag:
-                self.recover()
-        except CapacityError:
-            self.state.stopped_reason = self.state.stopped_reason or StopReason.ERROR
-            self.finish_failover(show=False)
-            raise
-        finally:
-            if self.watch is not None:
-                self.watch.end()
-        outcome = self.finish_failover(show=self.show)
-        self.events.post("failover result", f"failover {outcome.verdict}", [f"verdict:{outcome.verdict}"])
-        return outcome
 
-    def segment_loop(self) -> None:
-        """Segments until the plan's end and a whole segment after the replacement, a breach, or Ctrl-C."""
-        state, plan = self.state, self.failover_plan
-        for seg in self.segments:
-            if self.flag:
-                state.stopped_reason = StopReason.INTERRUPTED
-                break
-            if seg.index == plan.loss_segment:
-                self.lose_tasks()
-            if self.enough(seg.index):
-                break
-            self.seg_started[seg.index] = time.time()
-            spec = self.segment_spec(seg)
-            probe = Probe(spec.target_rps, "failover", f"segment {seg.index + 1}")
-            result = self.run_stage(spec, probe)
-            state.results.append(result)
-            state.search_path.append({"index": result.index, "rate": round(spec.target_rps, 3), "probe": "failover"})
-            decision = rules.after_stage(result, interrupted=bool(self.flag))
-            if decision.warning:
-                state.warnings.append(decision.warning)
-            if decision.stop:
-                state.stopped_reason = decision.stop
-                break
-            if result.verdict is Verdict.FAIL:
-                state.stopped_reason = guard_stop(state.first_breach.get(result.index))
-                break
-        state.stopped_reason = state.stopped_reason or StopReason.DONE
-        self.progress.note("")
+    def before_segment(self, seg: Segment) -> bool:
+        """The loss comes at its segment's boundary; the run ends once it has held long enough after it."""
+        if seg.index == self.failover_plan.loss_segment:
+            self.lose_tasks()
+        if self.enough(seg.index):
+            return False
+        self.seg_started[seg.index] = time.time()
+        return True
+
+    def after_segments(self) -> None:
+        self.wait_for_replacement()
+
+    def release(self) -> None:
+        if self.watch is not None:
+            self.watch.end()
+
+    def announce_result(self, outcome: FailoverOutcome) -> None:
+        self.events.post("failover result", f"failover {outcome.verdict}", [f"verdict:{outcome.verdict}"])
 
     def enough(self, index: int) -> bool:
         """Before segment ``index``: has the run held the plan and one whole segment since the service was back?"""
@@ -279,7 +246,7 @@ class FailoverRun(SoakRun):
         if not w.wait_back(w.lost_at + self.failover_plan.deadline_s, lambda: bool(self.flag)) and not self.flag:
             self.not_replaced = True
 
-    def finish_failover(self, *, show: bool) -> FailoverOutcome:
+    def finish(self, *, show: bool) -> FailoverOutcome:
         """Summary, periods and verdict (``failover.json``), report; runs on every exit path."""
         summary = summary_of(self.exp, self.store, self.state, target=self.base_url, started=self.started)
         self.store.write_summary(summary)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capacity.core.errors import CapacityError, ExperimentError
+from capacity.core.measurement import StageSpec
+from capacity.load.schedule import shape_of
 from capacity.plan.experiment import Experiment
 from capacity.plan.soak import Point, slice_points
 
@@ -67,6 +69,23 @@ class SoakPlan:
                 raise ExperimentError(f"soak segment {k} ({start:g}-{end:g} s) has no load", key="soak.points")
             out.append(Segment(k, start, end, seg))
         return out
+
+
+def segment_spec(exp: Experiment, seg: Segment, max_inflight: int) -> StageSpec:
+    """The stage a segment runs as: its flat rate or its shape, the warm-up on the first segment only."""
+    soak = exp.soak
+    rate, shape = (seg.peak_rps, ()) if soak.shape == "flat" else shape_of(seg.points, seg.seconds)
+    warmup = min(soak.warmup_seconds, seg.seconds / 2) if seg.index == 0 else 0.0
+    return StageSpec(
+        index=seg.index,
+        target_rps=rate,
+        duration_s=seg.seconds,
+        warmup_s=warmup,
+        arrival=soak.arrival,
+        shape=shape,
+        max_inflight=max_inflight,
+        seed=exp.stages.seed + seg.index,
+    )
 
 
 def soak_rate(exp: Experiment, *, rps: float | None, at: str | None, from_run: Path | None) -> tuple[float | None, str]:

@@ -2,11 +2,12 @@
 
 A search finds where the cluster breaks in minutes; a soak finds what an hour at the production peak
 does: memory that grows a little per request, a job queue that drains a little slower than it fills,
-latency that creeps. It runs with the search's set-up and guards (``run.py``: the same target checks,
-live window guards that abort a segment, metric guards, events, the results folder, recovery after
-a breach) and is cut into *segments* back to back, each stored as a stage when it ends, so Ctrl-C or
-a breach keeps everything measured. At the end ``analyze.drift`` fits every drift with its interval
-and judges the soak against ``[soak]`` (docs/design.md, soak).
+latency that creeps. It runs with the search's set-up (``setup.py``: the same target checks) and stage
+runner (``stage_runner.py``: live window guards that abort a segment, metric guards, the results
+folder), cut into *segments* back to back (``staged_run.SegmentedRun``: events, recovery after a
+breach), each stored as a stage when it ends, so Ctrl-C or a breach keeps everything measured. At the
+end ``analyze.drift`` fits every drift with its interval and judges the soak against ``[soak]``
+(docs/design.md, soak).
 """
 
 from __future__ import annotations
@@ -14,26 +15,19 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 
 from capacity.analyze.drift import DRIFTS, SoakDrift, SoakInputs, soak_drift
-from capacity.core.errors import CapacityError
 from capacity.core.models import RunSummary
-from capacity.core.outcomes import StopReason, Verdict, guard_stop
-from capacity.load.schedule import shape_of
+from capacity.core.outcomes import StopReason
 from capacity.plan.experiment import Experiment
-from capacity.plan.strategies import Probe
-from capacity.search import stop_rules as rules
 from capacity.search.finish import report_or_warn, summary_of
 from capacity.search.options import SearchOptions
-from capacity.search.recovery_wait import wait_for_recovery
-from capacity.search.run import RunParts, SearchRun, open_run
+from capacity.search.setup import RunParts, open_run
 from capacity.search.soak_plan import Segment, SoakPlan
-
-if TYPE_CHECKING:
-    from capacity.core.measurement import StageSpec
+from capacity.search.staged_run import SegmentedRun
 
 log = logging.getLogger("capacity.search")
 
@@ -77,114 +71,27 @@ def run_soak(
     with ExitStack() as stack:
         parts = open_run(exp, opts, stack)
         parts.store.update_manifest(kind="soak", soak={"base_rps": plan.base_rps, "duration_s": plan.duration_s})
-        run = SoakRun(exp, opts, console, parts, plan, segments)
-        return run.soak()
+        return SoakRun(parts, console, plan, segments).run()
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-class SoakRun(SearchRun):
+class SoakRun(SegmentedRun[SoakOutcome]):
     """A soak in progress: segments back to back at one rate (or shape), judged like search stages."""
 
-    metrics_wait = False
-    """Segments follow each other at once: metrics are read as they are, the catch-up fills the rest."""
+    def __init__(self, parts: RunParts, console: Console, plan: SoakPlan, segments: list[Segment]) -> None:
+        title = f"{parts.exp.name}: soak {plan.why} for {plan.duration_s:g} s"
+        super().__init__(parts, console, segments, title=title)
+        self.plan = plan
 
-    def __init__(
-        self,
-        exp: Experiment,
-        opts: SearchOptions,
-        console: Console,
-        parts: RunParts,
-        plan: SoakPlan,
-        segments: list[Segment],
-    ) -> None:
-        super().__init__(
-            exp,
-            opts,
-            console,
-            parts.driver,
-            parts.source,
-            parts.store,
-            parts.flag,
-            parts.base_url,
-            parts.baseline_ms,
-            parts.truth,
-            baseline=parts.baseline,
-        )
-        self.plan, self.segments = plan, segments
-        self.progress.title = f"{exp.name}: soak {plan.why} for {plan.duration_s:g} s"
-
-    def soak(self) -> SoakOutcome:
+    def announce(self) -> None:
         if self.show:
             self.console.print(
                 f"[bold]capacity soak[/] {self.exp.name} -> {self.base_url} at {self.plan.why} for "
                 f"{self.plan.duration_s:g} s in {len(self.segments)} segment(s)  (results: {self.store.path})"
             )
         self.events.post("soak start", f"capacity soak {self.exp.name}: {self.plan.why}", [])
-        try:
-            with self.progress:
-                self.segment_loop()
-            if self.state.ended_on_failure and not self.flag:
-                self.recover()
-            if self.source is not None and self.exp.metrics.catch_up and not self.flag:
-                self.catch_up()
-        except CapacityError:
-            self.state.stopped_reason = self.state.stopped_reason or StopReason.ERROR
-            self.finish_soak(show=False)
-            raise
-        outcome = self.finish_soak(show=self.show)
-        self.events.post("soak result", _result_text(outcome), [f"verdict:{outcome.verdict}"])
-        return outcome
 
-    def segment_loop(self) -> None:
-        """Every segment in turn, until the soak's end, a guard, the generator or the user stops it."""
-        state = self.state
-        for seg in self.segments:
-            if self.flag:
-                state.stopped_reason = StopReason.INTERRUPTED
-                break
-            spec = self.segment_spec(seg)
-            probe = Probe(spec.target_rps, "soak", f"segment {seg.index + 1} of {len(self.segments)}")
-            result = self.run_stage(spec, probe)
-            state.results.append(result)
-            state.search_path.append({"index": result.index, "rate": round(spec.target_rps, 3), "probe": "soak"})
-            decision = rules.after_stage(result, interrupted=bool(self.flag))
-            if decision.warning:
-                state.warnings.append(decision.warning)
-            if decision.stop:
-                state.stopped_reason = decision.stop
-                break
-            if result.verdict is Verdict.FAIL:
-                state.stopped_reason = guard_stop(state.first_breach.get(result.index))
-                break
-        state.stopped_reason = state.stopped_reason or StopReason.DONE
-        self.progress.note("")
-
-    def segment_spec(self, seg: Segment) -> StageSpec:
-        from capacity.core.measurement import StageSpec
-
-        soak, exp = self.exp.soak, self.exp
-        rate, shape = (seg.peak_rps, ()) if soak.shape == "flat" else shape_of(seg.points, seg.seconds)
-        warmup = min(soak.warmup_seconds, seg.seconds / 2) if seg.index == 0 else 0.0
-        return StageSpec(
-            index=seg.index,
-            target_rps=rate,
-            duration_s=seg.seconds,
-            warmup_s=warmup,
-            arrival=soak.arrival,
-            shape=shape,
-            max_inflight=self.max_inflight_for(seg.peak_rps),
-            seed=exp.stages.seed + seg.index,
-        )
-
-    def recover(self) -> None:
-        """After a breach, wait for the target to come back (the next job must not start on a hurt cluster)."""
-        rec = wait_for_recovery(
-            self.driver, self.source, self.baseline_ms, self.exp, self.flag, self.progress, baseline=self.baseline
-        )
-        if not rec.ok:
-            self.state.warnings.append(rec.detail)
-
-    def finish_soak(self, *, show: bool) -> SoakOutcome:
+    def finish(self, *, show: bool) -> SoakOutcome:
         """Summary, drift analysis (``soak.json``), report; runs on every exit path."""
         summary = summary_of(self.exp, self.store, self.state, target=self.base_url, started=self.started)
         self.store.write_summary(summary)
@@ -198,6 +105,9 @@ class SoakRun(SearchRun):
 
             print_soak(self.console, outcome, self.store.read_json("soak.json") or {})
         return outcome
+
+    def announce_result(self, outcome: SoakOutcome) -> None:
+        self.events.post("soak result", _result_text(outcome), [f"verdict:{outcome.verdict}"])
 
     def analyse(self) -> SoakDrift:
         from capacity.store import load_run

@@ -11,7 +11,7 @@ from capacity.core.measurement import StageMeasurement, StageSpec
 from capacity.core.models import EndpointStats, SecondSample, StageResult
 from capacity.judge.recovery import latency_breach, queue_breach
 from capacity.judge.server_guards import metric_guard_breaches
-from capacity.judge.verdict import judge_measurement
+from capacity.judge.verdict import ServerSide, judge_measurement
 from capacity.plan.experiment import EndpointGuards, Guards
 from capacity.search.progress import short_verdict
 
@@ -73,12 +73,14 @@ def measurement(
 
 
 def test_healthy_stage_passes_with_no_reason() -> None:
-    result, breaches = judge_measurement(measurement(), G)
+    result = judge_measurement(measurement(), G)
+    breaches = result.breaches
     assert (result.verdict, result.reasons, breaches, result.breaches) == ("pass", [], [], [])
 
 
 def test_whole_stage_breaches_fail_it_and_their_text_is_the_reasons() -> None:
-    result, breaches = judge_measurement(measurement(latency_ms=400, errors=30), G)
+    result = judge_measurement(measurement(latency_ms=400, errors=30), G)
+    breaches = result.breaches
     assert result.verdict == "fail"
     assert [b.code for b in breaches] == ["errors", "p95"]
     assert result.reasons == [b.text for b in breaches] and result.breaches == breaches
@@ -89,16 +91,16 @@ def test_whole_stage_breaches_fail_it_and_their_text_is_the_reasons() -> None:
 
 def test_live_breach_stands_and_is_not_repeated_by_the_whole_stage_rule() -> None:
     live = Breach("p95", "p95_ms", "p95 over SLO 200 ms for 3 s (lowest 400 ms)", 400.0, 200.0, window=rolling(3))
-    result, breaches = judge_measurement(measurement(latency_ms=400), G, live_breaches=[live])
+    result = judge_measurement(measurement(latency_ms=400), G, live_breaches=[live])
+    breaches = result.breaches
     assert breaches == [live]
     assert result.reasons[0] == live.text
 
 
 def test_server_metric_breaches_join_with_their_codes_and_notes_follow() -> None:
     metric = metric_guard_breaches({"mem_pct_max[cpu-heavy]": 95.0}, G)
-    result, breaches = judge_measurement(
-        measurement(), G, metric_breaches=metric, extra_reasons=["metrics missing: backlog"]
-    )
+    result = judge_measurement(measurement(), G, server=ServerSide(breaches=metric, notes=["metrics missing: backlog"]))
+    breaches = result.breaches
     assert result.verdict == "fail" and [b.code for b in breaches] == ["memory"]
     assert result.reasons == ["memory 95% > 90% (task cpu-heavy)", "metrics missing: backlog"]
     assert short_verdict(result) == "fail: memory 95 (cpu-heavy)"
@@ -106,19 +108,20 @@ def test_server_metric_breaches_join_with_their_codes_and_notes_follow() -> None
 
 def test_precedence_interrupted_then_invalid_then_fail() -> None:
     slow_busy = {"latency_ms": 400.0, "cpu": 99.0}
-    interrupted, _ = judge_measurement(measurement(**slow_busy, interrupted=True, worker_lost=True), G)
+    interrupted = judge_measurement(measurement(**slow_busy, interrupted=True, worker_lost=True), G)
     assert interrupted.verdict == "interrupted" and interrupted.reasons[0] == "interrupted by the user"
-    lost, lost_breaches = judge_measurement(measurement(**slow_busy, worker_lost=True), G)
+    lost = judge_measurement(measurement(**slow_busy, worker_lost=True), G)
+    lost_breaches = lost.breaches
     assert lost.verdict == "invalid: worker lost" and "worker-lost" in [b.code for b in lost_breaches]
-    generator, _ = judge_measurement(measurement(**slow_busy), G)
+    generator = judge_measurement(measurement(**slow_busy), G)
     assert generator.verdict == "invalid: generator"
     assert short_verdict(generator).startswith("invalid: generator: generator 99")
-    failed, _ = judge_measurement(measurement(latency_ms=400), G)
+    failed = judge_measurement(measurement(latency_ms=400), G)
     assert failed.verdict == "fail" and short_verdict(failed) == "fail: p95 400"
 
 
 def test_breaches_survive_the_stage_json_round_trip() -> None:
-    result, _ = judge_measurement(measurement(latency_ms=400), G)
+    result = judge_measurement(measurement(latency_ms=400), G)
     again = StageResult.model_validate_json(result.model_dump_json())
     assert again.breaches == result.breaches and again.reasons == result.reasons
 
@@ -145,14 +148,16 @@ def test_recovery_rules_yield_records() -> None:
 
 
 def test_blind_guards_are_recorded_and_said_but_never_fail_a_stage() -> None:
-    result, breaches = judge_measurement(measurement(), G, blind=["pool_capacity", "backlog"])
+    result = judge_measurement(measurement(), G, server=ServerSide(blind=["pool_capacity", "backlog"]))
+    breaches = result.breaches
     assert result.verdict == "pass" and breaches == [] and result.blind == ["pool_capacity", "backlog"]
     assert result.reasons == ["blind guard(s), no data for: pool_capacity, backlog"]
     assert short_verdict(result) == "pass (blind: pool_capacity, backlog)"
 
 
 def test_unfinished_requests_are_failures_and_make_the_percentiles_lower_bounds() -> None:
-    result, breaches = judge_measurement(measurement(unfinished=30, aborted="p95"), G)
+    result = judge_measurement(measurement(unfinished=30, aborted="p95"), G)
+    breaches = result.breaches
     assert result.unfinished == 30 and result.percentiles_censored
     assert result.error_ratio == 30 / 1500  # ok + errors + unfinished in the denominator, unfinished above it
     assert [b.code for b in breaches] == ["errors"]
@@ -161,7 +166,7 @@ def test_unfinished_requests_are_failures_and_make_the_percentiles_lower_bounds(
 
 
 def test_a_stage_stopped_in_its_warm_up_says_its_figures_cover_the_warm_up() -> None:
-    result, _ = judge_measurement(measurement(aborted="p95", aborted_in_warmup=True), G)
+    result = judge_measurement(measurement(aborted="p95", aborted_in_warmup=True), G)
     assert result.aborted_in_warmup and result.aborted_early
     assert any("stopped in its warm-up" in r for r in result.reasons)
 
@@ -173,7 +178,8 @@ def test_per_endpoint_slo_names_the_endpoint_that_breached() -> None:
     }
     limit = EndpointGuards(slo_p95_ms=300)
     guards = G.model_copy(update={"endpoints": {"demographics": limit, "checkin": limit}})
-    result, breaches = judge_measurement(measurement(endpoints=eps), guards)
+    result = judge_measurement(measurement(endpoints=eps), guards)
+    breaches = result.breaches
     assert result.verdict == "fail" and [(b.code, b.scope) for b in breaches] == [("p95", "demographics")]
     assert breaches[0].value == 480.0 and breaches[0].limit == 300
     assert result.reasons == ["demographics: p95 480 ms > SLO 300 ms"]
@@ -181,20 +187,20 @@ def test_per_endpoint_slo_names_the_endpoint_that_breached() -> None:
     assert result.endpoints == eps and result.worst_endpoint == "demographics"
     # a stage-wide p95 breach does not hide an endpoint's own (different scope)
     live = [Breach("p95", "p95_ms", "p95 over SLO", 900.0, 200.0, window=rolling(3))]
-    _, both = judge_measurement(measurement(endpoints=eps, aborted="p95"), guards, live_breaches=live)
-    assert [(b.code, b.scope) for b in both] == [("p95", ""), ("p95", "demographics")]
+    both = judge_measurement(measurement(endpoints=eps, aborted="p95"), guards, live_breaches=live)
+    assert [(b.code, b.scope) for b in both.breaches] == [("p95", ""), ("p95", "demographics")]
 
 
 def test_a_stage_stopped_on_p95_never_reports_a_lower_p95_than_the_window_that_stopped_it() -> None:
     """The stage's histogram holds the fast seconds before the queue built (here 250 ms); the window that
     failed it read at least 400 ms each second, so the stage reads at least 400 (and p99 at least p95)."""
     live = Breach("p95", "p95_ms", "p95 over SLO 200 ms for 3 s (lowest 400 ms)", 400.0, 200.0, window=rolling(3))
-    result, _ = judge_measurement(measurement(latency_ms=250, aborted="p95"), G, live_breaches=[live])
+    result = judge_measurement(measurement(latency_ms=250, aborted="p95"), G, live_breaches=[live])
     assert result.verdict == "fail"
     assert result.p95_ms == 400.0
     assert result.p99_ms is not None and result.p99_ms >= 400.0
     # a stage whose own figures are already above the window keeps them
-    result, _ = judge_measurement(measurement(latency_ms=900, aborted="p95"), G, live_breaches=[live])
+    result = judge_measurement(measurement(latency_ms=900, aborted="p95"), G, live_breaches=[live])
     assert result.p95_ms is not None and result.p95_ms > 899
 
 
@@ -212,10 +218,11 @@ def test_requests_still_refused_after_the_retry_make_the_stage_invalid_auth_not_
     )
     assert decide([], auth=True, interrupted=True) == "interrupted"
     meas = replace(measurement(errors=150), status_codes={"200": 1350, "401": 150}, auth_retries=7)
-    result, breaches = judge_measurement(meas, G)
+    result = judge_measurement(meas, G)
+    breaches = result.breaches
     assert result.verdict == "invalid: auth" and result.reasons[0] == auth_failure(meas.status_codes, 0.01)
     assert result.auth_retries == 7 and any(b.code == "errors" for b in breaches)
     after = rules.after_stage(result, interrupted=False)
     assert after.stop == "auth" and not after.judged
-    healthy, _ = judge_measurement(replace(measurement(), auth_retries=12), G)
+    healthy = judge_measurement(replace(measurement(), auth_retries=12), G)
     assert healthy.verdict == "pass" and healthy.auth_retries == 12  # retried requests are not errors

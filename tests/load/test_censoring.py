@@ -95,7 +95,7 @@ def test_stopped_in_the_warm_up_the_stage_covers_every_arrival_and_censors_the_u
     assert meas.dropped == 0 and abs(meas.offered_rps / spec.target_rps - 1) < 0.01, meas.offered_rps
     # goodput over the same window is the queue's throughput (2 / 0.02 s = 100/s), not the arrival rate
     assert 85 < meas.achieved_rps < 105, meas.achieved_rps
-    result, _ = judge_measurement(meas, guards)
+    result = judge_measurement(meas, guards)
     failing = meas.seconds[-1]
     assert failing.p95_ms is not None and result.p95_ms is not None and result.p95_ms >= failing.p95_ms
     assert result.error_ratio == round((meas.errors + meas.unfinished) / meas.requests, 6) > 0

@@ -14,7 +14,7 @@ from capacity.analyze.bottleneck import stage_bottleneck
 from capacity.judge.verdict import judge_measurement
 from capacity.observe.stage_metrics import StageMetrics, StageWindow
 from capacity.plan.experiment import Guards
-from capacity.search.run import SearchRun
+from capacity.search.stage_runner import StageRunner
 from tests.judge.test_verdict import T0, measurement
 
 
@@ -35,16 +35,14 @@ def test_a_stage_stopped_in_its_warmup_is_observed_over_the_time_it_ran_and_name
     )
     source = RecordingSource()
     fake: Any = SimpleNamespace(
-        source=source,
+        parts=SimpleNamespace(source=source, exp=SimpleNamespace(guards=Guards())),
         progress=SimpleNamespace(note=lambda _text: None),
-        state=SimpleNamespace(warnings=[]),
-        exp=SimpleNamespace(guards=Guards()),
         metrics_wait=False,
     )
-    seen = SearchRun.observe(fake, meas)
+    seen = StageRunner.observe(fake, meas)
     (window,) = source.windows
     assert (window.start, window.end) == (T0, T0 + timedelta(seconds=2))
-    result, _ = judge_measurement(meas, Guards(slo_p95_ms=300.0), probe="ramp", metrics=seen.metrics)
+    result = judge_measurement(meas, Guards(slo_p95_ms=300.0), probe="ramp", server=seen.server)
     assert result.verdict == "fail" and result.aborted_in_warmup
     named = stage_bottleneck(result)
     assert named.resource == "puma_threads" and "backlog up to 12" in named.evidence
