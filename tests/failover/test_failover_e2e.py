@@ -33,7 +33,7 @@ from capacity.search.failover_run import run_failover
 from tests.conftest import run_cli
 from tests.scale.conftest import CLUSTER, REGION, SERVICE, Aws
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
 DELAY_S = 5.0
 RUN = ["--duration", "24s", "--segment-seconds", "4", "--loss-at", "8s", "--deadline", "30s"]

@@ -14,7 +14,7 @@ import pytest
 
 from tests.faults.matrix import FAULTS, FaultResult, run_fault
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
 Matrix = dict[str, FaultResult | BaseException]
 """Each fault's run (or what its run raised)."""

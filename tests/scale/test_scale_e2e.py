@@ -172,6 +172,7 @@ def test_a_count_that_drifts_during_a_stage_invalidates_it(aws: Aws, sandbox: Ru
     assert aws.desired() == 1 and aws.suspended() == NOT_SUSPENDED
 
 
+@pytest.mark.waits
 def test_desired_count_and_autoscaling_restored_after_ctrl_c(aws: Aws, sandbox: RunningSandbox, tmp_path: Path) -> None:
     """SIGTERM takes the same path (tests/scale/test_ecs_control.py sends it in-process)."""
     path = tmp_path / "exp.toml"

@@ -14,7 +14,7 @@ import tomli_w
 from tests.conftest import run_cli
 from tests.load.auth_target import API_KEY, TOKEN_PREFIX, BearerTarget, runs, token_command
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
 SENTINELS = (API_KEY, TOKEN_PREFIX)
 

@@ -25,7 +25,7 @@ from capacity.sandbox import SandboxConfig, run_sandbox, truth
 from capacity.search import SearchOptions, run_search
 from capacity.store import load_run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
 
 def quiet_search(exp: Experiment, root: Path) -> Any:

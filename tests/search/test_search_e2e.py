@@ -156,6 +156,7 @@ def test_default_search_json_contract_and_results_folder(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.waits
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_keeps_finished_stages_and_writes_summary(tmp_path: Path, sig: signal.Signals) -> None:
     cmd = [

@@ -12,7 +12,7 @@ from capacity.plan.experiment import parse_experiment
 from capacity.search import SearchOptions, run_search
 from tests.load.servers import DelayServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
 
 def test_running_out_mid_run_is_an_invalid_stage_and_stops_the_run(

@@ -24,7 +24,7 @@ import tomli_w
 from capacity.plan.experiment import builtin_experiment_path
 from tests.conftest import REPO, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
 CONTRACT_DRIFT = {"mem_mib_per_hour", "queue_jobs_per_hour", "p95_ms_per_hour", "error_ratio_per_hour"}
 
