@@ -79,7 +79,10 @@ def experiment_data(*, builtin: bool = False, **sections: Any) -> dict[str, Any]
 
 
 def make_experiment(*, builtin: bool = False, source: str | None = None, **sections: Any) -> Experiment:
-    """The validated experiment of :func:`experiment_data` (``source``: the file its errors name)."""
+    """The validated experiment of :func:`experiment_data` (``source``: the file its errors name; the shipped
+    file for ``builtin``, as ``load_experiment`` would name it)."""
+    if builtin and source is None:
+        source = str(builtin_experiment_path())
     return parse_experiment(experiment_data(builtin=builtin, **sections), source=source)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from capacity.testing import SyntheticSpec, synthetic_run
 from tests.conftest import Cli
-from tests.helpers import make_stage_result
+from tests.helpers import make_experiment, make_stage_result
 
 REF = Path(__file__).parent / "data" / "reference"
 
@@ -64,11 +64,10 @@ def test_missing_path_exit_2(tmp_path: Path, cli: Cli) -> None:
 
 def test_run_folder_writes_analysis_json(tmp_path: Path, cli: Cli) -> None:
     from capacity.core.models import SecondSample
-    from capacity.plan.experiment import builtin_experiment_path, load_experiment
     from capacity.store import RunStore
 
     stages, seconds = synthetic_run(SyntheticSpec(servers=8, service_s=0.05, start_frac=0.3, growth=1.3, seed=4))
-    store = RunStore.create(tmp_path, load_experiment(builtin_experiment_path()), run_id="t-run")
+    store = RunStore.create(tmp_path, make_experiment(builtin=True), run_id="t-run")
     for row in stages.to_dict("records"):
         result = make_stage_result(
             index=row["index"],

@@ -13,7 +13,6 @@ import json
 import subprocess
 import threading
 import time
-import tomllib
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,13 +23,13 @@ import tomli_w
 from rich.console import Console
 
 from capacity.cluster.ecs_tasks import EcsServiceTasks
-from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.sandbox import RunningSandbox, SandboxConfig, run_sandbox, truth
 from capacity.search import SearchOptions
 from capacity.search.failover_control import EcsTaskControl
 from capacity.search.failover_plan import FailoverPlan
 from capacity.search.failover_run import run_failover
 from tests.conftest import run_cli
+from tests.helpers import experiment_data, make_experiment
 from tests.scale.conftest import CLUSTER, REGION, SERVICE, Aws
 
 pytestmark = [pytest.mark.slow, pytest.mark.waits]
@@ -40,7 +39,7 @@ RUN = ["--duration", "24s", "--segment-seconds", "4", "--loss-at", "8s", "--dead
 
 
 def _three_tasks_settings() -> tuple[dict[str, Any], dict[str, Any]]:
-    data = tomllib.loads(builtin_experiment_path().read_text(encoding="utf-8"))
+    data = experiment_data(builtin=True)
     data["sandbox"]["app_tasks"] = data["cluster"]["app_tasks"] = 3
     return data, data["sandbox"]
 
@@ -173,7 +172,7 @@ def following(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSand
 def test_a_task_stopped_through_the_ecs_api_is_replaced_and_timed(
     aws: Aws, following: RunningSandbox, tmp_path: Path
 ) -> None:
-    base = load_experiment(builtin_experiment_path())
+    base = make_experiment(builtin=True)
     exp = base.with_changes(
         target={"base_url": following.base_url},
         metrics={"url": following.base_url},

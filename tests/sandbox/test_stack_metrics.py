@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.search import SearchOptions, run_search
+from tests.helpers import make_experiment
 from tests.sandbox.test_stack_puma import FORMULA_RPS, needs_stack
 
 pytestmark = [pytest.mark.slow, needs_stack]
 
 
 def test_one_overloaded_stage_reads_the_stack_as_ecs_and_the_agent_would(tmp_path: Path) -> None:
-    base = load_experiment(builtin_experiment_path())
+    base = make_experiment(builtin=True)
     rate = FORMULA_RPS * 1.3
     exp = base.with_changes(
         sandbox={"stack": "puma", "app_tasks": 2, "threads": 4, "service_ms": 50.0, "service_dist": "const"},

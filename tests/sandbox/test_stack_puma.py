@@ -27,12 +27,13 @@ import psutil
 import pytest
 from rich.console import Console
 
-from capacity.plan.experiment import Experiment, builtin_experiment_path, load_experiment
+from capacity.plan.experiment import Experiment
 from capacity.sandbox import RunningSandbox, SandboxConfig, run_sandbox
 from capacity.sandbox.stack import PACKAGES, install_hint, missing_packages
 from capacity.sandbox.stack.resp import encode_command, read_reply
 from capacity.search import SearchOptions, run_search
 from tests.conftest import REPO
+from tests.helpers import make_experiment
 from tests.sandbox.conftest import query, values, wait_for_second
 from tests.sandbox.openloop import open_loop_subprocess
 
@@ -249,7 +250,7 @@ PUMA_QUERIES = {
 
 
 def puma_search(tmp_path: Path, sandbox: dict[str, Any], guards: dict[str, Any], **stages: Any) -> Any:
-    base = load_experiment(builtin_experiment_path())
+    base = make_experiment(builtin=True)
     plan = {"stage_seconds": 5.0, "warmup_seconds": 1.0, "recovery_timeout_s": 20.0, "strategy": "linear", **stages}
     exp: Experiment = base.with_changes(
         sandbox={"stack": "puma", "service_dist": "const", **sandbox},

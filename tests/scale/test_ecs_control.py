@@ -17,12 +17,12 @@ from rich.console import Console
 
 from capacity.cluster import EcsService
 from capacity.core.errors import CapacityError, ExperimentError
-from capacity.plan.experiment import builtin_experiment_path, load_experiment
+from capacity.plan.experiment import load_experiment
 from capacity.search import SearchOptions
 from capacity.search.scale import ScaleOptions, control_for, run_scale
 from capacity.search.scale_control import EcsControl, metrics_drift, tasks_reporting
 from tests.conftest import Cli, run_cli
-from tests.helpers import write_experiment
+from tests.helpers import make_experiment, write_experiment
 from tests.scale.conftest import CLUSTER, NOT_SUSPENDED, SERVICE, Aws
 
 
@@ -101,7 +101,7 @@ def test_dry_run_prints_sizes_worst_case_and_aws_calls_without_calling_aws(tmp_p
 
 
 def test_an_ecs_service_needs_a_real_target_and_a_cluster(tmp_path: Path) -> None:
-    exp = load_experiment(builtin_experiment_path())
+    exp = make_experiment(builtin=True)
     with pytest.raises(ExperimentError, match="sandbox://"):
         control_for(exp.with_changes(cluster={"ecs_cluster": CLUSTER, "ecs_service": SERVICE}))
     real = exp.with_changes(target={"base_url": "http://127.0.0.1:9"})

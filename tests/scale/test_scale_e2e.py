@@ -22,7 +22,7 @@ from rich.console import Console
 
 from capacity import notebook
 from capacity.cluster import EcsService
-from capacity.plan.experiment import Experiment, builtin_experiment_path, load_experiment
+from capacity.plan.experiment import Experiment
 from capacity.sandbox import RunningSandbox, SandboxConfig, run_sandbox, truth
 from capacity.search import SearchOptions
 from capacity.search.scale import ScaleOptions, run_scale
@@ -30,6 +30,7 @@ from capacity.search.scale_control import EcsControl
 from capacity.size.curve import curve_tasks
 from capacity.store import load_run
 from tests.conftest import REPO, run_cli
+from tests.helpers import make_experiment
 from tests.scale.conftest import CLUSTER, NOT_SUSPENDED, SERVICE, Aws
 
 pytestmark = pytest.mark.slow
@@ -61,7 +62,7 @@ def sandbox(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSandbo
 
 
 def experiment(sb: RunningSandbox) -> Experiment:
-    base = load_experiment(builtin_experiment_path())
+    base = make_experiment(builtin=True)
     # one long-lived target serves every size: no endpoint that uses up its records (check-ins)
     endpoints = [e.model_dump(mode="json", exclude_none=True) for e in base.workload.endpoints if not e.consumes]
     return base.with_changes(

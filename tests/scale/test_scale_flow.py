@@ -14,12 +14,12 @@ from rich.console import Console
 import capacity.search.scale as scale
 from capacity.analyze import analyse_run
 from capacity.core.models import RunSummary
-from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.sandbox.contention import usl_rps
 from capacity.search import SearchOptions
 from capacity.search.scale import ScaleOptions, run_scale
 from capacity.search.scale_control import SandboxControl
 from capacity.size import recommend
+from tests.helpers import make_experiment
 
 LAM, SIGMA, KAPPA = 100.0, 0.1, 0.01
 
@@ -69,7 +69,7 @@ def searched(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def _scale(tmp_path: Path, sizes: list[int], repeat: int = 1) -> dict[str, Any]:
-    exp = load_experiment(builtin_experiment_path())
+    exp = make_experiment(builtin=True)
     options = ScaleOptions(sizes=sizes, search=SearchOptions(results_root=tmp_path, json_mode=True), repeat=repeat)
     return run_scale(exp, options, console=Console(quiet=True), control=SandboxControl()).to_json()
 

@@ -18,9 +18,9 @@ from rich.console import Console
 
 from capacity import notebook
 from capacity.load.schedule import arrival_chunks
-from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.sandbox import SandboxConfig, truth
 from capacity.search import SearchOptions, run_search
+from tests.helpers import make_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ RATE = 208.0
 
 @pytest.mark.parametrize(("arrival", "warmup_s"), [("poisson", 7.0), ("uniform", 4.5)])
 def test_a_stage_stopped_at_the_edge_is_measured_honestly(tmp_path: Path, arrival: str, warmup_s: float) -> None:
-    exp = load_experiment(builtin_experiment_path()).with_changes(
+    exp = make_experiment(builtin=True).with_changes(
         sandbox={"backlog": 4000, "service_dist": "exp"},
         stages={
             "strategy": "linear",

@@ -24,10 +24,11 @@ import pytest
 import tomli_w
 
 from capacity.observe.presets import SIDEKIQ_PER_QUEUE_SIZE
-from capacity.plan.experiment import builtin_experiment_path, load_experiment
+from capacity.plan.experiment import load_experiment
 from capacity.sandbox import SandboxConfig, run_sandbox, truth
 from capacity.store import load_run
 from tests.conftest import run_cli
+from tests.helpers import make_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +58,7 @@ class Run:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     tmp = tmp_path_factory.mktemp("observe")
-    base = load_experiment(builtin_experiment_path())
+    base = make_experiment(builtin=True)
     td = base.workload.test_data
     cfg = SandboxConfig(
         app_tasks=1,

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from capacity.plan.experiment import Experiment, builtin_experiment_path, load_experiment
+from capacity.plan.experiment import Experiment
 from capacity.sandbox import SandboxConfig, run_sandbox, truth
 from capacity.search import SearchOptions, run_search
 from capacity.store import load_run
+from tests.helpers import make_experiment
 
 pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
@@ -46,7 +47,7 @@ X_RPS = 70.0
 
 
 def test_errors_above_a_rate_stop_the_crossing_stage_within_one_guard_window(tmp_path: Path) -> None:
-    base = load_experiment(builtin_experiment_path())
+    base = make_experiment(builtin=True)
     exp = base.with_changes(
         sandbox={"error_above_rps": X_RPS},
         # adaptive: 40 holds, 80 crosses X; then the search probes below 80 until the gap is under 40%
@@ -130,7 +131,7 @@ def queue_series(base_url: str, start: float, end: float) -> list[tuple[float, f
 def test_next_stage_waits_for_the_queue_to_drain_and_no_drain_stops_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base = load_experiment(builtin_experiment_path())
+    base = make_experiment(builtin=True)
     td = base.workload.test_data
     endpoints = [e.model_dump() for e in base.workload.endpoints if e.name != "appointment_checkin"]
     for e in endpoints:

@@ -17,11 +17,12 @@ import psutil
 import pytest
 from rich.console import Console
 
-from capacity.plan.experiment import Experiment, builtin_experiment_path, load_experiment
+from capacity.plan.experiment import Experiment
 from capacity.sandbox import SandboxConfig, run_sandbox, truth
 from capacity.search import SearchOptions, run_search
 from capacity.store import load_run
 from tests.conftest import REPO, run_cli
+from tests.helpers import make_experiment
 
 SUMMARY_KEYS = {
     "run_id",
@@ -78,7 +79,7 @@ def free_port() -> int:
     [(1, 4, 40.0), (2, 6, 50.0)],  # 100 and 240 req/s by formula
 )
 def test_saturation_matches_sandbox_formula(tmp_path: Path, app_tasks: int, threads: int, service_ms: float) -> None:
-    base = load_experiment(builtin_experiment_path())
+    base = make_experiment(builtin=True)
     sb = {"app_tasks": app_tasks, "threads": threads, "service_ms": service_ms, "service_dist": "const"}
     formula = truth(SandboxConfig.from_settings(base.sandbox.model_copy(update=sb))).pool_rps
     exp = fast(
@@ -290,9 +291,7 @@ def test_ad_hoc_search_without_a_file(tmp_path: Path) -> None:
 def test_generator_bound_stage_is_invalid_not_a_knee(tmp_path: Path) -> None:
     """A generator over its CPU limit makes the stage invalid: the run stops and says to add workers."""
     exp = fast(
-        load_experiment(builtin_experiment_path()).with_changes(
-            guards={"max_generator_cpu_pct": 0.5}, metrics={"source": "none"}
-        ),
+        make_experiment(builtin=True).with_changes(guards={"max_generator_cpu_pct": 0.5}, metrics={"source": "none"}),
         strategy="linear",
         start_rps=60,
         step_rps=20,
@@ -308,7 +307,7 @@ def test_generator_bound_stage_is_invalid_not_a_knee(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_search_with_two_local_workers(tmp_path: Path) -> None:
     exp = fast(
-        load_experiment(builtin_experiment_path()).with_changes(metrics={"source": "none"}),
+        make_experiment(builtin=True).with_changes(metrics={"source": "none"}),
         strategy="linear",
         start_rps=40,
         step_rps=40,

@@ -26,11 +26,12 @@ from rich.console import Console
 
 from capacity.analyze import analyse_run
 from capacity.core.models import RunSummary
-from capacity.plan.experiment import Experiment, builtin_experiment_path, load_experiment
+from capacity.plan.experiment import Experiment
 from capacity.sandbox import SandboxConfig, truth
 from capacity.search import SearchOptions, run_search
 from capacity.size import SizingAsk, recommend
 from capacity.store import load_run
+from tests.helpers import make_experiment
 
 THREADS = 16
 SERVICE_MS = 200.0
@@ -43,7 +44,7 @@ SNAPSHOT_TOL = 0.03
 
 
 def _experiment(tmp: Path, app_tasks: int, **stages: Any) -> Experiment:
-    exp = load_experiment(builtin_experiment_path())
+    exp = make_experiment(builtin=True)
     plan = {
         "strategy": "linear",
         "stage_seconds": 5.0,

@@ -19,7 +19,7 @@ def test_running_out_mid_run_is_an_invalid_stage_and_stops_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the budget check would refuse this plan before the run: switch it off to see the mid-run rule
-    monkeypatch.setattr("capacity.search.run.check_test_data_budget", lambda exp: None)
+    monkeypatch.setattr("capacity.search.setup.check_test_data_budget", lambda exp: None)
     with DelayServer(0.0) as srv:
         exp = parse_experiment(
             {

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from capacity.core.errors import CapacityError, ExperimentError
-from capacity.plan.experiment import builtin_experiment_path, load_experiment
 from capacity.search.soak_plan import SoakPlan, parse_duration, soak_rate
 from tests.conftest import Cli
+from tests.helpers import make_experiment
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("30m", 1800), ("2h", 7200), ("1.5h", 5400)])
@@ -25,7 +25,7 @@ def test_bad_durations(text: str) -> None:
 
 
 def test_rate_from_flag_profile_and_recommendation(tmp_path: Path) -> None:
-    exp = load_experiment(builtin_experiment_path())
+    exp = make_experiment(builtin=True)
     assert soak_rate(exp, rps=40, at=None, from_run=None) == (40, "--rps 40")
     rate, why = soak_rate(exp, rps=None, at="1x", from_run=None)
     assert rate is not None and rate == pytest.approx((7839 + 588 + 588) / 60) and "profile" in why
@@ -53,11 +53,11 @@ def test_rate_from_flag_profile_and_recommendation(tmp_path: Path) -> None:
 )
 def test_bad_rate_choices(rps: float | None, at: str | None) -> None:
     with pytest.raises(ExperimentError):
-        soak_rate(load_experiment(builtin_experiment_path()), rps=rps, at=at, from_run=None)
+        soak_rate(make_experiment(builtin=True), rps=rps, at=at, from_run=None)
 
 
 def test_segments_cover_the_soak() -> None:
-    exp = load_experiment(builtin_experiment_path()).with_changes(soak={"segment_seconds": 25})
+    exp = make_experiment(builtin=True).with_changes(soak={"segment_seconds": 25})
     segs = SoakPlan(40.0, 60.0, "--rps 40").segments(exp)
     assert [(s.start_s, s.end_s) for s in segs] == [(0, 25), (25, 50), (50, 60)]
     assert all(s.peak_rps == 40.0 for s in segs)

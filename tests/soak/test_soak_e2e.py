@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ import pandas as pd
 import pytest
 import tomli_w
 
-from capacity.plan.experiment import builtin_experiment_path
 from tests.conftest import REPO, run_cli
+from tests.helpers import experiment_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
@@ -30,7 +29,7 @@ CONTRACT_DRIFT = {"mem_mib_per_hour", "queue_jobs_per_hour", "p95_ms_per_hour", 
 
 
 def _experiment(tmp_path: Path, *, sandbox: dict[str, Any], soak: dict[str, Any]) -> Path:
-    data = tomllib.loads(builtin_experiment_path().read_text(encoding="utf-8"))
+    data = experiment_data(builtin=True)
     data["sandbox"].update(sandbox)
     data["guards"].update({"max_queue_latency_s": 1e6, "max_queue_growth_per_s": 1e6})  # the queue may grow here
     data["soak"] = {"segment_seconds": 10, "warmup_seconds": 5, **soak}
