@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 
+from capacity.cli import flags
 from capacity.cli.common import Commands, emit_json, run_dir_arg
 from capacity.core.errors import ExperimentError
 from capacity.plan.experiment import default_experiment_path, load_experiment
@@ -74,9 +73,7 @@ def _print_dry_run(plan: dict[str, Any]) -> None:
 
 @commands.command("failover", help=FAILOVER_HELP)
 def failover(
-    experiment: Path | None = typer.Argument(
-        None, help="Experiment TOML file (default: the built-in sandbox).", show_default=False
-    ),
+    experiment: Path | None = flags.experiment_file(),
     rps: float | None = typer.Option(None, "--rps", help="Arrival rate to hold (req/s)."),
     at: str | None = typer.Option(None, "--at", help="recommended (with --from RUN) or a profile multiple: 1x."),
     from_run: str | None = typer.Option(None, "--from", help="Run folder or id: --at recommended, per-task capacity."),
@@ -89,11 +86,11 @@ def failover(
         None, "--replacement-delay", help="Built-in sandbox: how long its stopped task takes to come back."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the tasks, calls and worst case; stop nothing."),
-    out: Path = typer.Option(Path("results"), "--out", help="Results root folder."),
-    json_out: bool = typer.Option(False, "--json", help="Print only the failover object on stdout."),
-    workers: int = typer.Option(0, "--workers", min=0, max=64, help="Local Locust worker processes (0: in-process)."),
-    allow_host: list[str] = typer.Option([], "--allow-host", help="Allow a target host not in the file's allow-list."),
-    no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
+    out: Path = flags.results_root(),
+    json_out: bool = flags.json_only("the failover object"),
+    workers: int = flags.local_workers(),
+    allow_host: list[str] = flags.allow_hosts(),
+    no_report: bool = flags.no_report(),
 ) -> None:
     from capacity.search.failover_plan import FailoverPlan, parse_lose
     from capacity.search.failover_run import control_for, dry_run_plan, run_failover
@@ -118,15 +115,8 @@ def failover(
         shown = dry_run_plan(exp, plan, control)
         emit_json(shown) if json_out else _print_dry_run(shown)
         raise typer.Exit(0)
-    from capacity.search import SearchOptions
-
-    options = SearchOptions(
-        results_root=out,
-        json_mode=json_out,
-        workers=workers,
-        allow_hosts=tuple(allow_host),
-        write_report=not no_report,
-        command="capacity " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    options = flags.held_run_options(
+        out, json_out=json_out, workers=workers, allow_host=allow_host, no_report=no_report
     )
     outcome = run_failover(exp, plan, options=options, console=Console(stderr=True), control=control)
     if json_out:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,10 +10,20 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
+from capacity.cli import flags
 from capacity.cli.common import Commands
 from capacity.core.errors import ExperimentError
 from capacity.core.outcomes import StopReason
-from capacity.plan.experiment import Endpoint, Experiment, default_experiment_path, load_experiment, parse_experiment
+from capacity.plan.experiment import (
+    Arrival,
+    Endpoint,
+    Experiment,
+    MetricsSource,
+    Strategy,
+    default_experiment_path,
+    load_experiment,
+    parse_experiment,
+)
 
 if TYPE_CHECKING:
     from capacity.search import SearchOptions
@@ -116,9 +125,7 @@ commands = Commands()
 
 @commands.command("search", help=SEARCH_HELP)
 def search(
-    experiment: Path | None = typer.Argument(
-        None, help="Experiment TOML file (default: the built-in sandbox).", show_default=False
-    ),
+    experiment: Path | None = flags.experiment_file(),
     target: str | None = typer.Option(None, "--target", help="Base URL of the target (overrides the file)."),
     endpoint: list[str] = typer.Option([], "--endpoint", help='Request kind "METHOD PATH [WEIGHT]"; repeatable.'),
     strategy: str | None = typer.Option(None, help="adaptive | linear | geometric."),
@@ -140,9 +147,9 @@ def search(
     require_metrics: bool = typer.Option(
         False, "--require-metrics", help="Exit 2 before stage 1 when a guard's query returns no series (blind)."
     ),
-    out: Path = typer.Option(Path("results"), "--out", help="Results root folder."),
-    json_out: bool = typer.Option(False, "--json", help="Print only the run summary JSON on stdout."),
-    workers: int = typer.Option(0, "--workers", min=0, max=64, help="Local Locust worker processes (0: in-process)."),
+    out: Path = flags.results_root(),
+    json_out: bool = flags.json_only("the run summary JSON"),
+    workers: int = flags.local_workers(),
     expect_workers: int = typer.Option(
         0, "--expect-workers", min=0, help="Remote workers (capacity worker --master HOST) to wait for."
     ),
@@ -154,60 +161,55 @@ def search(
     locustfile: str | None = typer.Option(
         None, "--locustfile", help="Existing locustfile: each arrival runs one task."
     ),
-    allow_host: list[str] = typer.Option([], "--allow-host", help="Allow a target host not in the file's allow-list."),
+    allow_host: list[str] = flags.allow_hosts(),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan (stages, max rate, worst-case time); send nothing."
     ),
-    no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
+    no_report: bool = flags.no_report(),
     strict_limits: bool = typer.Option(
         False, "--strict-limits", help="Exit 1 when the recommended size exceeds a [production.limits] entry."
     ),
 ) -> None:
-    flags = dict(locals())  # the flags named like their experiment-file keys, for the overrides below
-    _one_of("--strategy", strategy, ("adaptive", "linear", "geometric"))
-    _one_of("--metrics", metrics, ("none", "datadog"))
-    _one_of("--arrival", arrival, ("uniform", "poisson"))
+    given = dict(locals())  # the flags named like their experiment-file keys, for the overrides below
+    flags.one_of("--strategy", strategy, Strategy)
+    flags.one_of("--metrics", metrics, MetricsSource)
+    flags.one_of("--arrival", arrival, Arrival)
     exp = build_experiment(
         experiment,
         target=target,
         endpoints=endpoint,
         overrides={
-            "stages": {**{k: flags[k] for k in STAGE_FLAGS}, "max_duration_s": max_duration},
-            "guards": {k: flags[k] for k in GUARD_FLAGS},
+            "stages": {**{k: given[k] for k in STAGE_FLAGS}, "max_duration_s": max_duration},
+            "guards": {k: given[k] for k in GUARD_FLAGS},
             "metrics": {"source": metrics},
         },
     )
     if dry_run:
         _print_plan(exp, json_out)
         return
-    _run(exp, _options(flags), strict_limits=strict_limits)
+    _run(exp, _options(given), strict_limits=strict_limits)
 
 
-def _options(flags: dict[str, Any]) -> SearchOptions:
+def _options(given: dict[str, Any]) -> SearchOptions:
     """The run's options from the search command's flags (those with no experiment-file key)."""
     from capacity.search import SearchOptions
 
-    locustfile = flags["locustfile"]
+    locustfile = given["locustfile"]
     return SearchOptions(
-        results_root=flags["out"],
-        json_mode=flags["json_out"],
-        workers=flags["workers"],
-        expect_remote_workers=flags["expect_workers"],
-        master_bind=flags["master_bind"],
-        allow_cleartext_workers=flags["allow_cleartext_workers"],
-        master_port=flags["master_port"],
-        allow_hosts=tuple(flags["allow_host"]),
+        results_root=given["out"],
+        json_mode=given["json_out"],
+        workers=given["workers"],
+        expect_remote_workers=given["expect_workers"],
+        master_bind=given["master_bind"],
+        allow_cleartext_workers=given["allow_cleartext_workers"],
+        master_port=given["master_port"],
+        allow_hosts=tuple(given["allow_host"]),
         locustfile=str(Path(locustfile).resolve()) if locustfile else None,  # a path typed here is from the cwd
-        max_inflight=flags["max_inflight"],
-        write_report=not flags["no_report"],
-        require_metrics=flags["require_metrics"],
-        command="capacity " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        max_inflight=given["max_inflight"],
+        write_report=not given["no_report"],
+        require_metrics=given["require_metrics"],
+        command=flags.command_line(),
     )
-
-
-def _one_of(flag: str, value: str | None, allowed: tuple[str, ...]) -> None:
-    if value is not None and value not in allowed:
-        raise ExperimentError(f"{flag} {value!r}: expected {', '.join(allowed[:-1])} or {allowed[-1]}")
 
 
 def _run(exp: Experiment, options: SearchOptions, *, strict_limits: bool = False) -> None:

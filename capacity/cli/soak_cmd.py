@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from capacity.cli import flags
 from capacity.cli.common import Commands, emit_json, run_dir_arg
 from capacity.core.errors import ExperimentError
 from capacity.plan.experiment import default_experiment_path, load_experiment
@@ -38,9 +37,7 @@ commands = Commands()
 
 @commands.command("soak", help=SOAK_HELP)
 def soak(
-    experiment: Path | None = typer.Argument(
-        None, help="Experiment TOML file (default: the built-in sandbox).", show_default=False
-    ),
+    experiment: Path | None = flags.experiment_file(),
     rps: float | None = typer.Option(None, "--rps", help="Base arrival rate to hold (req/s)."),
     at: str | None = typer.Option(None, "--at", help="recommended (with --from RUN) or a profile multiple: 1x, 2x."),
     from_run: str | None = typer.Option(None, "--from", help="Run folder or id whose recommendation --at uses."),
@@ -50,18 +47,18 @@ def soak(
     burst_rps: float | None = typer.Option(None, "--burst-rps", help='Burst shape: extra req/s ([soak] "burst").'),
     burst_seconds: float | None = typer.Option(None, "--burst-seconds", help="Burst shape: length of a burst (s)."),
     burst_period_s: float | None = typer.Option(None, "--burst-period", help="Burst shape: one burst every (s)."),
-    out: Path = typer.Option(Path("results"), "--out", help="Results root folder."),
-    json_out: bool = typer.Option(False, "--json", help="Print only the drift object on stdout."),
-    workers: int = typer.Option(0, "--workers", min=0, max=64, help="Local Locust worker processes (0: in-process)."),
-    allow_host: list[str] = typer.Option([], "--allow-host", help="Allow a target host not in the file's allow-list."),
-    no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
+    out: Path = flags.results_root(),
+    json_out: bool = flags.json_only("the drift object"),
+    workers: int = flags.local_workers(),
+    allow_host: list[str] = flags.allow_hosts(),
+    no_report: bool = flags.no_report(),
 ) -> None:
     from capacity.search.soak_plan import SoakPlan, parse_duration, soak_rate
 
-    flags = dict(locals())
+    given = dict(locals())
     seconds = parse_duration(duration)
     exp = load_experiment(experiment if experiment is not None else default_experiment_path())
-    changes = {k: flags[k] for k in SOAK_FLAGS if flags[k] is not None}
+    changes = {k: given[k] for k in SOAK_FLAGS if given[k] is not None}
     if burst_rps is not None:
         changes["shape"] = "burst"
     if changes:
@@ -70,16 +67,10 @@ def soak(
     if run_dir is not None and at != "recommended":
         raise ExperimentError("--from applies only with --at recommended")
     base, why = soak_rate(exp, rps=rps, at=at, from_run=run_dir)
-    from capacity.search import SearchOptions
     from capacity.search.soak_run import run_soak
 
-    options = SearchOptions(
-        results_root=out,
-        json_mode=json_out,
-        workers=workers,
-        allow_hosts=tuple(allow_host),
-        write_report=not no_report,
-        command="capacity " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    options = flags.held_run_options(
+        out, json_out=json_out, workers=workers, allow_host=allow_host, no_report=no_report
     )
     outcome = run_soak(exp, SoakPlan(base, seconds, why), options=options, console=Console(stderr=True))
     if json_out:

@@ -27,6 +27,7 @@ from capacity.plan.workload import Endpoint, Flow, FlowStep, TestData, Workload
 
 __all__ = [
     "SANDBOX_URL",
+    "Arrival",
     "Auth",
     "Cluster",
     "Endpoint",
@@ -38,11 +39,13 @@ __all__ = [
     "HttpMethod",
     "MetricQueries",
     "MetricsSettings",
+    "MetricsSource",
     "NonNegFloat",
     "PositiveFloat",
     "Production",
     "Scenario",
     "StagePlanSettings",
+    "Strategy",
     "Target",
     "TestData",
     "Workload",
@@ -51,10 +54,18 @@ __all__ = [
 ]
 
 
+Strategy = Literal["adaptive", "linear", "geometric"]
+"""How the rate moves between stages (``[stages] strategy``, ``--strategy``)."""
+Arrival = Literal["uniform", "poisson"]
+"""How arrivals are spaced inside a stage (``[stages] arrival``, ``--arrival``)."""
+MetricsSource = Literal["none", "datadog"]
+"""Where server-side metrics come from (``[metrics] source``, ``--metrics``)."""
+
+
 class StagePlanSettings(_Strict):
     """How the offered rate moves between stages."""
 
-    strategy: Literal["adaptive", "linear", "geometric"] = "adaptive"
+    strategy: Strategy = "adaptive"
     start_rps: PositiveFloat = 10.0
     max_rps: PositiveFloat = 500.0
     step_rps: PositiveFloat | None = None
@@ -65,7 +76,7 @@ class StagePlanSettings(_Strict):
     max_stages: int = Field(30, ge=1, le=1000)
     max_duration_s: PositiveFloat = 3600.0
     confirm: bool = False
-    arrival: Literal["uniform", "poisson"] = "uniform"
+    arrival: Arrival = "uniform"
     max_inflight: int = Field(0, ge=0)
     """Cap on requests in flight; 0 sizes it from the rate and the SLO (Little's law with slack)."""
     recovery_timeout_s: NonNegFloat = 60.0
@@ -170,7 +181,7 @@ class MetricQueries(_Strict):
 
 
 class MetricsSettings(_Strict):
-    source: Literal["none", "datadog"] = "datadog"
+    source: MetricsSource = "datadog"
     preset: Literal["fargate", "cloudwatch"] = "fargate"
     """Query set: Datadog agent metrics on Fargate, or CloudWatch ``aws.ecs.service.*`` (10-20 min late)."""
     site: str = "datadoghq.com"
